@@ -1,0 +1,354 @@
+"""The ``strato`` command. Exit codes: 0 success, 1 failed run or invalid pipeline, 2 usage error."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .errors import DefinitionError, Diagnostic, StratoError, UsageError
+
+FORMATS = ("mermaid", "dot")
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the user's mistakes into messages and exit codes, never tracebacks."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as exc:
+            _fail(str(exc), 2)
+        except DefinitionError as exc:
+            for diagnostic in exc.diagnostics + exc.warnings:
+                click.echo(str(diagnostic), err=True)
+            _fail(f"{len(exc.diagnostics)} error(s); nothing was run or written", 1)
+        except StratoError as exc:
+            _fail(str(exc), 1)
+
+    return wrapper
+
+
+def _policies(specs: tuple[str, ...]) -> list[Any]:
+    from .governance import Policy
+    from .loader import load as _load  # noqa: F401 - ensures cwd handling matches pipeline refs
+
+    found = []
+    for spec in specs:
+        module_name, _, attr = spec.partition(":")
+        if not attr:
+            raise UsageError(f"--policy {spec!r}: write module:attribute (a Policy or a list of them)")
+        import importlib
+
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise UsageError(f"--policy {spec!r}: {exc}") from None
+        items = obj if isinstance(obj, (list, tuple)) else [obj]
+        for item in items:
+            if not isinstance(item, Policy):
+                raise UsageError(f"--policy {spec!r}: {item!r} is not a Policy")
+            found.append(item)
+    return found
+
+
+def _read_input(value: str | None) -> dict:
+    if value is None:
+        return {}
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text()
+        except OSError as exc:
+            raise UsageError(f"--input {value}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--input is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise UsageError("--input must be a JSON object of the pipeline's parameters")
+    return data
+
+
+def _print_warnings(warnings: list[Diagnostic]) -> None:
+    for warning in warnings:
+        click.echo(str(warning), err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="strato", prog_name="strato")
+def main() -> None:
+    """Strato: define data pipelines once, run them locally or compile them to each cloud's state machine."""
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR", help="Extra policies to enforce.")
+@click.option("--json", "as_json", is_flag=True, help="Print diagnostics as JSON.")
+@_guard
+def validate(ref: str, policy_refs: tuple[str, ...], as_json: bool) -> None:
+    """Check a pipeline; print every problem as file:line: message."""
+    from .loader import load
+    from .validate import validate as run_validation
+
+    loaded = load(ref)
+    result, diagnostics = run_validation(loaded.definition, _policies(policy_refs))
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if as_json:
+        _echo_json({"valid": result is not None, "pipeline": loaded.definition.name,
+                    "hash": result.ir.hash if result else None, "diagnostics": [d.to_dict() for d in diagnostics]})
+    else:
+        for diagnostic in diagnostics:
+            click.echo(str(diagnostic), err=bool(errors))
+        if result is not None:
+            tasks = sum(1 for _ in result.ir.nodes)
+            click.echo(f"ok: pipeline {result.ir.name!r} is valid ({tasks} nodes, "
+                       f"{len(result.ir.subpipelines)} sub-pipelines, hash {result.ir.hash[:12]})")
+        else:
+            click.echo(f"{len(errors)} error(s) in {ref}", err=True)
+    sys.exit(0 if result is not None else 1)
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--target", required=True, type=click.Choice(["aws", "gcp", "azure"]))
+@click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False))
+@click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR")
+@_guard
+def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -> None:  # noqa: A001
+    """Compile a pipeline into the target cloud's native artifacts."""
+    from .loader import load
+    from .targets import get_adapter
+    from .validate import validated
+
+    loaded = load(ref)
+    checked = validated(loaded.definition, _policies(policy_refs))
+    adapter = get_adapter(target)
+    problems = adapter.check(checked.ir)
+    if any(d.severity == "error" for d in problems):
+        raise DefinitionError(problems)
+    result = adapter.compile(checked.ir, Path(out_dir))
+    _print_warnings(checked.warnings + [d for d in problems if d.severity != "error"] + result.warnings)
+    for path in result.paths:
+        click.echo(str(path))
+
+
+class _Progress:
+    """Rich progress (calls done/total) on a terminal; nothing when stderr is not a TTY."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from .runtime.runner import RunHooks
+
+        outer = self
+
+        class Hooks(RunHooks):
+            def run_started(self, run_id: str, pipeline: str) -> None:
+                outer.task_id = outer.progress.add_task(f"{pipeline} [dim]{run_id}[/]", total=0)
+
+            def calls_planned(self, count: int) -> None:
+                outer.total += count
+                outer.progress.update(outer.task_id, total=outer.total)
+
+            def call_finished(self, key: str, task: str, status: str) -> None:
+                outer.progress.advance(outer.task_id)
+
+        self.total, self.task_id = 0, None
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("tasks"), TimeElapsedColumn(), console=Console(stderr=True),
+                                 transient=True)
+        self.hooks = Hooks()
+
+
+def _run_with_display(as_json: bool, fn: Callable[[Any], Any]) -> Any:
+    if sys.stderr.isatty() and not os.environ.get("STRATO_NO_PROGRESS"):
+        display = _Progress()
+        with display.progress:
+            return fn(display.hooks)
+    return fn(None)
+
+
+def _report(result: Any, as_json: bool, started: float) -> None:
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        if result.succeeded:
+            _echo_json(result.output)
+            click.echo(f"SUCCEEDED run {result.run_id} in {time.monotonic() - started:.2f}s", err=True)
+        else:
+            error = result.error or {}
+            click.echo(f"FAILED run {result.run_id}: {error.get('error')}: {error.get('cause')}", err=True)
+            click.echo(f"inspect it with `strato runs show {result.run_id}`; continue it with "
+                       f"`strato resume {result.run_id}`", err=True)
+    sys.exit(0 if result.succeeded else 1)
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads (default 16, or $STRATO_WORKERS).")
+@click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR")
+@_guard
+def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy_refs: tuple[str, ...]) -> None:
+    """Run a pipeline on the embedded local runner."""
+    from .loader import load
+    from .runtime import run_pipeline
+
+    started = time.monotonic()
+    data = _read_input(input_)
+    loaded = load(ref)
+    policies = _policies(policy_refs)
+    result = _run_with_display(as_json, lambda hooks: run_pipeline(
+        loaded.definition, data, hooks=hooks, workers=workers, ref=loaded.ref, sys_path=loaded.sys_path,
+        policies=policies))
+    _report(result, as_json, started)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--workers", type=click.IntRange(1, 1024))
+@_guard
+def resume(run_id: str, as_json: bool, workers: int | None) -> None:
+    """Continue an interrupted or failed run without redoing its finished tasks."""
+    from .loader import load
+    from .runtime import RunStore, Runner, resolver_for
+    from .runtime.store import INTERRUPTED, RUNNING
+    from .validate import validated
+
+    started = time.monotonic()
+    store = RunStore()
+    record = store.get_run(run_id)
+    if record is None:
+        raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
+    if record.status == RUNNING and record.display_status != INTERRUPTED:
+        raise UsageError(f"run {run_id} is still running (pid {record.pid}); resume it after it stops")
+    if not record.ref:
+        raise UsageError(f"run {run_id} was started from Python, not from a pipeline reference; it cannot be resumed "
+                         "from the command line")
+    for path in reversed(record.sys_path):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    loaded = load(record.ref)
+    checked = validated(loaded.definition)
+    if checked.ir.hash != record.ir_hash:
+        raise StratoError(f"pipeline {record.pipeline!r} has changed since run {run_id} started (its graph hash was "
+                          f"{record.ir_hash[:12]}, now {checked.ir.hash[:12]}); a run resumes only the graph it "
+                          "started with. Task code may change; the wiring may not")
+    result = _run_with_display(as_json, lambda hooks: Runner(store, workers=workers, hooks=hooks).resume(
+        record, checked.ir, resolver_for(checked.definitions)))
+    _report(result, as_json, started)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def runs(ctx: click.Context) -> None:
+    """Runs recorded in the run store ($STRATO_HOME)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(runs_list)
+
+
+@runs.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--pipeline", help="Only runs of this pipeline.")
+@_guard
+def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = None) -> None:
+    """List runs, newest first."""
+    from .runtime import RunStore
+
+    records = RunStore().list_runs(limit, pipeline)
+    summaries = [r.summary() for r in records]
+    if as_json:
+        _echo_json(summaries)
+        return
+    if not summaries:
+        click.echo("no runs yet; start one with `strato run path/to/file.py:pipeline`")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("run_id", "pipeline", "status", "started_at", "ended_at", box=None)
+    for s in summaries:
+        table.add_row(s["run_id"], s["pipeline"], s["status"], s["started_at"] or "", s["ended_at"] or "")
+    Console().print(table)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@_guard
+def runs_show(run_id: str, as_json: bool) -> None:
+    """Show one run: its status, input, output, every task with attempts, durations and errors."""
+    from .runtime import RunStore
+
+    store = RunStore()
+    record = store.get_run(run_id)
+    if record is None:
+        raise UsageError(f"no run {run_id!r}; list runs with `strato runs list`")
+    units, attempts = store.units(run_id), store.attempts(run_id)
+    data = {**record.summary(), "ref": record.ref, "input": record.input, "output": record.output,
+            "error": record.error, "resumes": record.resumes, "units": units, "attempts": attempts}
+    if as_json:
+        _echo_json(data)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{record.pipeline}[/] run {record.run_id}: [bold]{data['status']}[/]")
+    console.print(f"started {data['started_at']}  ended {data['ended_at'] or '-'}  resumes {record.resumes}")
+    console.print(f"input  {json.dumps(record.input)}")
+    if record.error:
+        console.print(f"[red]error  {record.error['error']}: {record.error['cause']}[/]")
+    else:
+        console.print(f"output {json.dumps(record.output)[:500]}")
+    table = Table("unit", "kind", "task", "status", "attempts", "duration", "error", box=None)
+    for u in units:
+        error = f"{u['error']['error']}: {u['error']['cause']}"[:80] if u["error"] else ""
+        duration = f"{u['duration']:.3f}s" if u["duration"] is not None else ""
+        table.add_row(u["key"], u["kind"], u["task"] or "", u["status"], str(u["attempts"] or ""), duration, error)
+    console.print(table)
+    failed = [a for a in attempts if a["error"]]
+    if failed:
+        console.print("[bold]failed attempts[/]")
+        for a in failed:
+            console.print(f"  {a['key']} #{a['attempt']}: {a['error']['error']}: {a['error']['cause'][:200]}")
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="mermaid", show_default=True)
+@_guard
+def graph(ref: str, fmt: str) -> None:
+    """Print the pipeline's graph as Mermaid or Graphviz DOT."""
+    from .graph import to_dot, to_mermaid
+    from .loader import load
+
+    pipeline = load(ref).definition.ir
+    click.echo(to_mermaid(pipeline) if fmt == "mermaid" else to_dot(pipeline), nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,401 @@
+"""``@task`` and ``@pipeline``: pure definitions, kept apart from execution.
+
+A task stays a plain Python callable outside a pipeline. Inside a pipeline body, calling it records
+a node and returns a :class:`~framework.dsl.handles.Handle`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import re
+from typing import Any, Callable, Iterable, Sequence, TypeVar, overload
+
+from .. import ir
+from ..errors import DefinitionError, Diagnostic, Location, StratoError, TraceError, caller_location
+from ..governance import Policy, tag_problems
+from ..options import Catch, Http, ObjectCreated, Retry, Schedule
+from .handles import Handle
+from .tracing import Draft, Traced, current_tracer
+
+F = TypeVar("F", bound=Callable[..., Any])
+RESERVED = ("wait_for",)
+RUNTIMES = ("function", "worker")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+
+
+def _annotation(annotation: Any) -> str | None:
+    if annotation is inspect.Parameter.empty:
+        return None
+    return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+
+
+def _params(fn: Callable[..., Any]) -> tuple[list[inspect.Parameter], str | None]:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return [], None
+    return list(signature.parameters.values()), _annotation(signature.return_annotation)
+
+
+def _bind(params: Sequence[ir.ParamSpec], args: tuple, kwargs: dict, subject: str, loc: Location | None,
+          problems: list[Diagnostic]) -> dict[str, Any]:
+    """Match call arguments to parameters, reporting every mismatch (not just the first)."""
+    bound: dict[str, Any] = {}
+    names = [p.name for p in params]
+    if len(args) > len(names):
+        problems.append(Diagnostic(f"takes {len(names)} argument(s) but {len(args)} were given", loc, subject))
+    for name, value in zip(names, args):
+        bound[name] = value
+    for name, value in kwargs.items():
+        if name not in names:
+            hint = f"; parameters are {', '.join(names)}" if names else "; it takes no parameters"
+            problems.append(Diagnostic(f"unknown argument {name!r}{hint}", loc, subject))
+        elif name in bound:
+            problems.append(Diagnostic(f"argument {name!r} given twice", loc, subject))
+        else:
+            bound[name] = value
+    missing = [p.name for p in params if p.required and p.name not in bound]
+    if missing:
+        problems.append(Diagnostic(f"missing argument(s) {', '.join(map(repr, missing))}", loc, subject))
+    return bound
+
+
+class TaskDefinition:
+    """A function declared with ``@task``, with its execution options."""
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, retry: Retry | None = None,
+                 timeout: float | None = None, memory: int | None = None, catch: Catch | None = None,
+                 tags: dict[str, str] | None = None, reads: Sequence[str] = (), writes: Sequence[str] = (),
+                 runtime: str = "function", location: Location | None = None):
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "task")
+        self.retry, self.timeout, self.memory, self.catch = retry, timeout, memory, catch
+        self.tags = tags or {}
+        self.reads, self.writes, self.runtime = reads, writes, runtime
+        self.location = location or _definition_location(fn)
+        self._parameters, self._returns = _params(fn)
+        self._param_specs = tuple(
+            ir.ParamSpec(p.name, _annotation(p.annotation), p.default is inspect.Parameter.empty,
+                         None if p.default is inspect.Parameter.empty or ir.json_problem(p.default) else p.default)
+            for p in self._parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        )
+        self._spec: ir.TaskSpec | None = None
+        self._handler: TaskDefinition | None = None
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    @property
+    def subject(self) -> str:
+        return f"task {self.name!r}"
+
+    # plain Python or a node --------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracer = current_tracer()
+        if tracer is None:
+            if any(isinstance(a, Handle) for a in (*args, *kwargs.values())):
+                raise TraceError(f"{self.subject} was called with a pipeline result outside a pipeline; handles "
+                                 "exist only while a @pipeline body is traced")
+            return self.fn(*args, **kwargs)
+        return self._record(tracer, None, args, kwargs)
+
+    def alias(self, name: str) -> _NamedCall:
+        """Name one call explicitly: ``extract.alias("extract_eu")(day)``."""
+        return _NamedCall(self, name, caller_location())
+
+    def map(self, items: Any, *, max_concurrency: int | None = None, wait_for: Any = None, **broadcast: Any) -> Handle:
+        """Call the task once per element of ``items`` (its first parameter); results keep input order."""
+        return self._record_map(None, items, max_concurrency, wait_for, broadcast)
+
+    def _record(self, tracer: Any, explicit: str | None, args: tuple, kwargs: dict) -> Handle:
+        loc = caller_location()
+        wait_for = kwargs.pop("wait_for", None)
+        name = tracer.register_task(self, loc)
+        subject = self.subject
+        problems: list[Diagnostic] = []
+        bound = _bind(self._param_specs, args, kwargs, subject, loc, problems)
+        tracer.sink.extend(problems)
+        values = {k: tracer.to_value(v, f"argument {k!r}", loc, subject) for k, v in bound.items()}
+        draft = Draft("task", self.name, explicit, loc, tracer.guards[-1] if tracer.guards else None, values,
+                      tracer.wait_for(wait_for, loc, subject), task=name)
+        return tracer.add(draft)
+
+    def _record_map(self, explicit: str | None, items: Any, max_concurrency: Any, wait_for: Any,
+                    broadcast: dict) -> Handle:
+        tracer = current_tracer()
+        if tracer is None:
+            raise TraceError(f"{self.subject}.map() fans out inside a @pipeline; outside one, use a list "
+                             f"comprehension: [{self.name}(x) for x in items]")
+        loc = caller_location()
+        name = tracer.register_task(self, loc)
+        subject = f"map of {self.subject}"
+        if not self._param_specs:
+            tracer.sink.error("map() passes each item as the task's first parameter, but the task takes none",
+                              loc, subject)
+            return tracer.add(Draft("map", self.name, explicit, loc, None, task=name, items=ir.Literal([])))
+        item_param = self._param_specs[0].name
+        problems: list[Diagnostic] = []
+        if item_param in broadcast:
+            problems.append(Diagnostic(f"{item_param!r} receives each item of the list; do not pass it as well",
+                                       loc, subject))
+        bound = _bind(self._param_specs[1:], (), {k: v for k, v in broadcast.items() if k != item_param}, subject,
+                      loc, problems)
+        if max_concurrency is not None and (not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool)
+                                            or max_concurrency < 1):
+            problems.append(Diagnostic(f"max_concurrency must be a whole number >= 1 or None, got {max_concurrency!r}",
+                                       loc, subject))
+            max_concurrency = None
+        tracer.sink.extend(problems)
+        items_value = tracer.to_value(items, "the mapped items", loc, subject)
+        if isinstance(items_value, ir.Literal) and not isinstance(items_value.value, list):
+            tracer.sink.error(f"map() needs a list (or a result holding one), got {items_value.value!r}", loc, subject)
+        values = {k: tracer.to_value(v, f"argument {k!r}", loc, subject) for k, v in bound.items()}
+        draft = Draft("map", self.name, explicit, loc, tracer.guards[-1] if tracer.guards else None, values,
+                      tracer.wait_for(wait_for, loc, subject), task=name, items=items_value, item_param=item_param,
+                      max_concurrency=max_concurrency)
+        return tracer.add(draft)
+
+    # checks and spec -------------------------------------------------------------------------
+    def catch_handler(self) -> TaskDefinition | None:
+        if self.catch is None or not callable(self.catch.handler):
+            return None
+        if self._handler is None:
+            handler = self.catch.handler
+            self._handler = handler if isinstance(handler, TaskDefinition) else TaskDefinition(handler)
+        return self._handler
+
+    def problems(self) -> list[Diagnostic]:
+        subject, loc, out = self.subject, self.location, []
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            out.append(Diagnostic(f"task name {self.name!r} must start with a letter or '_' and use letters, digits, "
+                                  "'_' or '-' (at most 64)", loc, subject))
+        for p in self._parameters:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                out.append(Diagnostic(f"parameter {'*' if p.kind == p.VAR_POSITIONAL else '**'}{p.name}: tasks take "
+                                      "named parameters only, so each input maps to a JSON field", loc, subject))
+            elif p.kind == p.POSITIONAL_ONLY:
+                out.append(Diagnostic(f"parameter {p.name!r} is positional-only; remove the '/'", loc, subject))
+            if p.name in RESERVED:
+                out.append(Diagnostic(f"parameter name {p.name!r} is reserved by Strato; rename it", loc, subject))
+        if self.retry is not None:
+            if isinstance(self.retry, Retry):
+                out.extend(self.retry.problems(subject))
+            else:
+                out.append(Diagnostic(f"retry must be a Retry(...), got {self.retry!r}", loc, subject))
+        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float))
+                                         or not math.isfinite(self.timeout) or self.timeout <= 0):
+            out.append(Diagnostic(f"timeout must be a number of seconds > 0, got {self.timeout!r}", loc, subject))
+        if self.memory is not None and (isinstance(self.memory, bool) or not isinstance(self.memory, int)
+                                        or not 128 <= self.memory <= 32768):
+            out.append(Diagnostic(f"memory is in MB, a whole number from 128 to 32768, got {self.memory!r}",
+                                  loc, subject))
+        if self.catch is not None:
+            if not isinstance(self.catch, Catch):
+                out.append(Diagnostic(f"catch must be a Catch(handler=...), got {self.catch!r}", loc, subject))
+            else:
+                out.extend(self.catch.problems(subject))
+                handler = self.catch_handler()
+                if handler is not None and len([p for p in handler._param_specs if p.required]) > 1 or (
+                        handler is not None and not handler._param_specs):
+                    out.append(Diagnostic(f"catch handler {handler.name!r} must take one argument, the error "
+                                          '{"error": ..., "cause": ...}', self.catch.location, subject))
+        out.extend(tag_problems(self.tags, subject, loc))
+        for field in ("reads", "writes"):
+            value = getattr(self, field)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                out.append(Diagnostic(f"{field} must be a list of dataset names or URIs (strings), got {value!r}",
+                                      loc, subject))
+        if self.runtime not in RUNTIMES:
+            out.append(Diagnostic(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, got {self.runtime!r}",
+                                  loc, subject))
+        return out
+
+    def spec(self) -> ir.TaskSpec:
+        if self._spec is None:
+            handler = self.catch_handler()
+            catch = ir.CatchSpec(handler.name, self.catch.on) if handler is not None and self.catch else None
+            reads = tuple(self.reads) if not isinstance(self.reads, str) else (self.reads,)
+            writes = tuple(self.writes) if not isinstance(self.writes, str) else (self.writes,)
+            self._spec = ir.TaskSpec(
+                self.name, self.fn.__module__, self.fn.__qualname__, self._param_specs, self._returns,
+                self.retry if isinstance(self.retry, Retry) else None,
+                float(self.timeout) if isinstance(self.timeout, (int, float)) else None,
+                self.memory if isinstance(self.memory, int) else None, catch,
+                dict(self.tags) if isinstance(self.tags, dict) else {}, reads, writes, self.runtime,
+                inspect.getdoc(self.fn), self.location,
+            )
+        return self._spec
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+
+class _NamedCall:
+    """A task call with an explicit name (``task.alias("name")``)."""
+
+    def __init__(self, task: TaskDefinition, name: str, location: Location | None):
+        self.task, self.name, self.location = task, name, location
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracer = current_tracer()
+        if tracer is None:
+            return self.task(*args, **kwargs)
+        self._check(tracer)
+        return self.task._record(tracer, self.name, args, kwargs)
+
+    def map(self, items: Any, *, max_concurrency: int | None = None, wait_for: Any = None, **broadcast: Any) -> Handle:
+        tracer = current_tracer()
+        if tracer is not None:
+            self._check(tracer)
+        return self.task._record_map(self.name, items, max_concurrency, wait_for, broadcast)
+
+    def _check(self, tracer: Any) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            tracer.sink.error(f"call name {self.name!r} must start with a letter or '_' and use letters, digits, '_' "
+                              "or '-' (at most 64)", self.location, self.task.subject)
+
+
+@overload
+def task(fn: F) -> TaskDefinition: ...
+@overload
+def task(*, name: str | None = ..., retry: Retry | None = ..., timeout: float | None = ..., memory: int | None = ...,
+         catch: Catch | None = ..., tags: dict[str, str] | None = ..., reads: Sequence[str] = ...,
+         writes: Sequence[str] = ..., runtime: str = ...) -> Callable[[F], TaskDefinition]: ...
+def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Declare a task: a plain function of JSON-serialisable values, run as one step of a pipeline.
+
+    Options: ``name``, ``retry=Retry(...)``, ``timeout`` (seconds), ``memory`` (MB), ``catch=Catch(...)``,
+    ``tags``, ``reads``/``writes`` (lineage: dataset names or URIs), ``runtime`` ("function" | "worker").
+    """
+    unknown = set(options) - {"name", "retry", "timeout", "memory", "catch", "tags", "reads", "writes", "runtime"}
+    if unknown:
+        raise StratoError(f"{caller_location()}: @task got unknown option(s) {', '.join(sorted(unknown))}")
+    if fn is not None:
+        return TaskDefinition(fn, **options)
+    return lambda f: TaskDefinition(f, **options)
+
+
+class PipelineDefinition:
+    """A function declared with ``@pipeline``: its body wires tasks together and is traced into IR."""
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None = None,
+                 schedule: Schedule | str | None = None, triggers: Iterable[ObjectCreated | Http] = (),
+                 tags: dict[str, str] | None = None, policies: Iterable[Policy] = (),
+                 location: Location | None = None):
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.location = location or _definition_location(fn)
+        self.schedule = Schedule(cron=schedule, location=self.location) if isinstance(schedule, str) else schedule
+        self.triggers = list(triggers or ())
+        self.tags = tags or {}
+        self.policies = list(policies or ())
+        parameters, _ = _params(fn)
+        self._parameters = parameters
+        self.param_specs = tuple(
+            ir.ParamSpec(p.name, _annotation(p.annotation), p.default is inspect.Parameter.empty,
+                         None if p.default is inspect.Parameter.empty else p.default)
+            for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        )
+        self._traced: Traced | None = None
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    @property
+    def subject(self) -> str:
+        return f"pipeline {self.name!r}"
+
+    def trace(self, stack: tuple[PipelineDefinition, ...] = ()) -> Traced:
+        """Trace the body into IR, collecting every definition problem found on the way."""
+        from .tracing import Tracer
+
+        if stack:
+            return self._trace(Tracer(self, stack))
+        if self._traced is None:
+            self._traced = self._trace(Tracer(self, ()))
+        return self._traced
+
+    def _trace(self, tracer: Any) -> Traced:
+        for problem in self.problems():
+            tracer.sink.items.append(problem)
+        return tracer.run()
+
+    @property
+    def ir(self) -> ir.PipelineIR:
+        """The IR; raises :class:`DefinitionError` listing every problem when the definition has errors."""
+        traced = self.trace()
+        if traced.ir is None:
+            raise DefinitionError(traced.diagnostics)
+        return traced.ir
+
+    def problems(self) -> list[Diagnostic]:
+        subject, loc, out = self.subject, self.location, []
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            out.append(Diagnostic(f"pipeline name {self.name!r} must start with a letter or '_' and use letters, "
+                                  "digits, '_' or '-' (at most 64)", loc, subject))
+        for p in self._parameters:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+                out.append(Diagnostic(f"parameter {p.name!r}: pipeline parameters are named fields of the run's JSON "
+                                      "input; remove *, ** and /", loc, subject))
+            elif p.default is not inspect.Parameter.empty and ir.json_problem(p.default):
+                out.append(Diagnostic(f"parameter {p.name!r}: {ir.json_problem(p.default, 'its default')}",
+                                      loc, subject))
+        if self.schedule is not None:
+            if isinstance(self.schedule, Schedule):
+                out.extend(self.schedule.problems(f"{subject} schedule"))
+            else:
+                out.append(Diagnostic(f"schedule must be Schedule(...) or a cron string, got {self.schedule!r}",
+                                      loc, subject))
+        for trigger in self.triggers:
+            if isinstance(trigger, (ObjectCreated, Http)):
+                out.extend(trigger.problems(f"{subject} trigger {type(trigger).__name__}"))
+            else:
+                out.append(Diagnostic(f"triggers take ObjectCreated(...) or Http(...), got {trigger!r}", loc, subject))
+        out.extend(tag_problems(self.tags, subject, loc))
+        for item in self.policies:
+            if not isinstance(item, Policy):
+                out.append(Diagnostic(f"policies take Policy objects (RequireTags, AllowedValues, @policy), "
+                                      f"got {item!r}", loc, subject))
+        return out
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracer = current_tracer()
+        if tracer is None:
+            from ..runtime import run_inline
+
+            return run_inline(self, args, kwargs)
+        loc = caller_location()
+        wait_for = kwargs.pop("wait_for", None)
+        problems: list[Diagnostic] = []
+        subject = f"sub-pipeline {self.name!r}"
+        bound = _bind(self.param_specs, args, kwargs, subject, loc, problems)
+        tracer.sink.extend(problems)
+        name = tracer.register_pipeline(self, loc)
+        values = {k: tracer.to_value(v, f"argument {k!r}", loc, subject) for k, v in bound.items()}
+        draft = Draft("pipeline", self.name, None, loc, tracer.guards[-1] if tracer.guards else None, values,
+                      tracer.wait_for(wait_for, loc, subject), pipeline=name or self.name)
+        return tracer.add(draft)
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+def pipeline(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Declare a pipeline. Options: ``name``, ``schedule`` (Schedule or cron string), ``triggers``
+    (ObjectCreated, Http), ``tags``, ``policies``.
+
+    Calling a pipeline inside another pipeline makes it a sub-pipeline; calling it as plain Python
+    runs it on the embedded local runner and returns its output.
+    """
+    unknown = set(options) - {"name", "schedule", "triggers", "tags", "policies"}
+    if unknown:
+        raise StratoError(f"{caller_location()}: @pipeline got unknown option(s) {', '.join(sorted(unknown))}")
+    if fn is not None:
+        return PipelineDefinition(fn, **options)
+    return lambda f: PipelineDefinition(f, **options)
+
+
+def _definition_location(fn: Callable[..., Any]) -> Location | None:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return caller_location()
+    # point at the decorator line when there is one, as a reader looks there for options
+    return Location(code.co_filename, code.co_firstlineno)

@@ -1,0 +1,567 @@
+"""The intermediate representation: the only thing that crosses from the DSL to a backend.
+
+A :class:`PipelineIR` is frozen, serialises to versioned JSON (``to_json``/``from_json`` round-trip
+exactly) and has a stable content hash that ignores source locations. Runners and compilers consume
+the IR, never the user's Python function.
+
+Graph model: a pipeline is a flat list of nodes. A node depends on the nodes its arguments refer to
+(:class:`Ref`), on the nodes in ``after`` (``wait_for``), and on the nodes its guard's conditions read.
+``when``/``otherwise`` blocks are :class:`Branch` objects; a node inside one carries a :class:`Guard`
+naming the innermost branch and arm. A node whose guard is false is *skipped*: its result is ``null``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterator, Union
+
+from .errors import Location
+from .options import Http, ObjectCreated, Retry, Schedule, trigger_from_dict
+
+SCHEMA_VERSION = 1
+PathItem = Union[str, int]
+
+
+# --------------------------------------------------------------------------------------- values
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A JSON value written in the pipeline."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A node's result, addressed by ``path`` (``handle["files"][0]`` -> ``("files", 0)``)."""
+
+    node: str
+    path: tuple[PathItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A pipeline parameter, addressed by ``path``."""
+
+    name: str
+    path: tuple[PathItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    """A list with at least one non-literal element."""
+
+    items: tuple[Value, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DictOf:
+    """A dict with at least one non-literal value."""
+
+    entries: tuple[tuple[str, Value], ...]
+
+
+Value = Union[Literal, Ref, Param, ListOf, DictOf]
+
+
+def value_refs(value: Value) -> Iterator[str]:
+    """Node ids a value reads."""
+    if isinstance(value, Ref):
+        yield value.node
+    elif isinstance(value, ListOf):
+        for item in value.items:
+            yield from value_refs(item)
+    elif isinstance(value, DictOf):
+        for _, item in value.entries:
+            yield from value_refs(item)
+
+
+def value_params(value: Value) -> Iterator[str]:
+    """Pipeline parameters a value reads."""
+    if isinstance(value, Param):
+        yield value.name
+    elif isinstance(value, ListOf):
+        for item in value.items:
+            yield from value_params(item)
+    elif isinstance(value, DictOf):
+        for _, item in value.entries:
+            yield from value_params(item)
+
+
+def address(value: Any, path: tuple[PathItem, ...]) -> Any:
+    """Follow ``path`` into a JSON value; a missing key, index or a ``null`` gives ``null``.
+
+    This is the one addressing rule of every backend: a handle of a skipped node is ``null``
+    and addressing into ``null`` stays ``null``.
+    """
+    for key in path:
+        if isinstance(key, str) and isinstance(value, dict):
+            value = value.get(key)
+        elif isinstance(key, int) and isinstance(value, list) and -len(value) <= key < len(value):
+            value = value[key]
+        else:
+            return None
+    return value
+
+
+def resolve_value(value: Value, results: dict[str, Any], params: dict[str, Any]) -> Any:
+    """Replace references by their JSON values."""
+    if isinstance(value, Literal):
+        return value.value
+    if isinstance(value, Ref):
+        return address(results.get(value.node), value.path)
+    if isinstance(value, Param):
+        return address(params.get(value.name), value.path)
+    if isinstance(value, ListOf):
+        return [resolve_value(v, results, params) for v in value.items]
+    return {k: resolve_value(v, results, params) for k, v in value.entries}
+
+
+def json_problem(value: Any, where: str = "value") -> str | None:
+    """Why ``value`` is not plain JSON, or ``None`` when it is."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} is {value!r}, which JSON cannot represent"
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            problem = json_problem(item, f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has a non-string key {key!r}; JSON object keys are strings"
+            problem = json_problem(item, f"{where}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    return f"{where} is a {type(value).__name__}, which is not JSON (use str, int, float, bool, None, list or dict)"
+
+
+# ----------------------------------------------------------------------------------- conditions
+COMPARATORS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """``left <op> right`` where ``left`` reads a node or parameter and ``right`` is a JSON literal."""
+
+    left: Ref | Param
+    op: str
+    right: Any
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Condition
+
+
+Condition = Union[Compare, AllOf, AnyOf, Not]
+
+
+def compare(left: Any, op: str, right: Any) -> bool:
+    """The comparison rule every backend implements.
+
+    ``==``/``!=`` are JSON equality (``1 == 1.0``; ``true`` is not ``1``). Ordering compares two
+    numbers or two strings; any other pair (``null`` included) is false.
+    """
+    if op in ("==", "!="):
+        equal = _json_equal(left, right)
+        return equal if op == "==" else not equal
+    both_numbers = _is_number(left) and _is_number(right)
+    both_strings = isinstance(left, str) and isinstance(right, str)
+    if not (both_numbers or both_strings):
+        return False
+    if op == "<":
+        return left < right
+    if op == "<=":
+        return left <= right
+    if op == ">":
+        return left > right
+    return left >= right
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if _is_number(a) and _is_number(b):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def evaluate(condition: Condition, results: dict[str, Any], params: dict[str, Any]) -> bool:
+    if isinstance(condition, Compare):
+        return compare(resolve_value(condition.left, results, params), condition.op, condition.right)
+    if isinstance(condition, AllOf):
+        return all(evaluate(c, results, params) for c in condition.items)
+    if isinstance(condition, AnyOf):
+        return any(evaluate(c, results, params) for c in condition.items)
+    return not evaluate(condition.item, results, params)
+
+
+def condition_operands(condition: Condition) -> Iterator[Ref | Param]:
+    if isinstance(condition, Compare):
+        yield condition.left
+    elif isinstance(condition, Not):
+        yield from condition_operands(condition.item)
+    else:
+        for item in condition.items:
+            yield from condition_operands(item)
+
+
+# ------------------------------------------------------------------------------ branches, nodes
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """Run only when branch ``branch`` took arm ``arm`` (True: the ``when`` block, False: ``otherwise``)."""
+
+    branch: str
+    arm: bool
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A ``when(condition)`` block (and its ``otherwise``), itself possibly inside another guard."""
+
+    id: str
+    condition: Condition
+    guard: Guard | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class TaskNode:
+    """One call of a task."""
+
+    id: str
+    task: str
+    args: dict[str, Value]
+    after: tuple[str, ...] = ()
+    guard: Guard | None = None
+    location: Location | None = field(default=None, compare=False)
+    kind = "task"
+
+
+@dataclass(frozen=True)
+class MapNode:
+    """A task called once per element of ``items`` (as ``item_param``); results in input order."""
+
+    id: str
+    task: str
+    items: Value
+    item_param: str
+    args: dict[str, Value]
+    max_concurrency: int | None = None
+    after: tuple[str, ...] = ()
+    guard: Guard | None = None
+    location: Location | None = field(default=None, compare=False)
+    kind = "map"
+
+
+@dataclass(frozen=True)
+class WaitNode:
+    """A timer; its result is ``null``."""
+
+    id: str
+    seconds: float
+    after: tuple[str, ...] = ()
+    guard: Guard | None = None
+    location: Location | None = field(default=None, compare=False)
+    kind = "wait"
+
+
+@dataclass(frozen=True)
+class SubPipelineNode:
+    """A call of another pipeline; its result is the child's output."""
+
+    id: str
+    pipeline: str
+    args: dict[str, Value]
+    after: tuple[str, ...] = ()
+    guard: Guard | None = None
+    location: Location | None = field(default=None, compare=False)
+    kind = "pipeline"
+
+
+Node = Union[TaskNode, MapNode, WaitNode, SubPipelineNode]
+
+
+# ------------------------------------------------------------------------------------ specs
+@dataclass(frozen=True)
+class ParamSpec:
+    """A parameter of a task or pipeline. ``default`` is meaningful only when ``required`` is False."""
+
+    name: str
+    annotation: str | None = None
+    required: bool = True
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class CatchSpec:
+    handler: str  # name of a task in PipelineIR.tasks
+    on: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a backend needs to run a task: where its code is and how to treat failures."""
+
+    name: str
+    module: str
+    qualname: str
+    params: tuple[ParamSpec, ...]
+    returns: str | None = None
+    retry: Retry | None = None
+    timeout: float | None = None
+    memory: int | None = None
+    catch: CatchSpec | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # effective: pipeline tags extended by the task's
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    runtime: str = "function"  # "function" (serverless) | "worker" (long-running worker process)
+    doc: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PipelineIR:
+    name: str
+    module: str
+    qualname: str
+    params: tuple[ParamSpec, ...]
+    nodes: tuple[Node, ...]
+    output: Value
+    tasks: dict[str, TaskSpec]
+    branches: tuple[Branch, ...] = ()
+    subpipelines: dict[str, PipelineIR] = field(default_factory=dict)
+    schedule: Schedule | None = None
+    triggers: tuple[ObjectCreated | Http, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    doc: str | None = None
+    location: Location | None = field(default=None, compare=False)
+    schema_version: int = SCHEMA_VERSION
+
+    @cached_property
+    def node_by_id(self) -> dict[str, Node]:
+        return {node.id: node for node in self.nodes}
+
+    @cached_property
+    def branch_by_id(self) -> dict[str, Branch]:
+        return {branch.id: branch for branch in self.branches}
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params if not p.required}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return to_json(self, indent)
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self)
+
+
+# ------------------------------------------------------------------------------ serialisation
+def _path(path: tuple[PathItem, ...]) -> list:
+    return list(path)
+
+
+def value_to_dict(value: Value) -> dict:
+    if isinstance(value, Literal):
+        return {"literal": value.value}
+    if isinstance(value, Ref):
+        return {"ref": value.node, "path": _path(value.path)}
+    if isinstance(value, Param):
+        return {"param": value.name, "path": _path(value.path)}
+    if isinstance(value, ListOf):
+        return {"list": [value_to_dict(v) for v in value.items]}
+    return {"dict": [[k, value_to_dict(v)] for k, v in value.entries]}  # pairs: keeps the author's key order
+
+
+def value_from_dict(data: dict) -> Value:
+    if "literal" in data:
+        return Literal(data["literal"])
+    if "ref" in data:
+        return Ref(data["ref"], tuple(data.get("path", ())))
+    if "param" in data:
+        return Param(data["param"], tuple(data.get("path", ())))
+    if "list" in data:
+        return ListOf(tuple(value_from_dict(v) for v in data["list"]))
+    return DictOf(tuple((k, value_from_dict(v)) for k, v in data["dict"]))
+
+
+def condition_to_dict(condition: Condition) -> dict:
+    if isinstance(condition, Compare):
+        return {"compare": condition.op, "left": value_to_dict(condition.left), "right": condition.right}
+    if isinstance(condition, AllOf):
+        return {"all": [condition_to_dict(c) for c in condition.items]}
+    if isinstance(condition, AnyOf):
+        return {"any": [condition_to_dict(c) for c in condition.items]}
+    return {"not": condition_to_dict(condition.item)}
+
+
+def condition_from_dict(data: dict) -> Condition:
+    if "compare" in data:
+        return Compare(value_from_dict(data["left"]), data["compare"], data["right"])  # type: ignore[arg-type]
+    if "all" in data:
+        return AllOf(tuple(condition_from_dict(c) for c in data["all"]))
+    if "any" in data:
+        return AnyOf(tuple(condition_from_dict(c) for c in data["any"]))
+    return Not(condition_from_dict(data["not"]))
+
+
+def _loc(location: Location | None, with_locations: bool) -> dict:
+    return {"location": location.to_dict() if location else None} if with_locations else {}
+
+
+def _guard(guard: Guard | None) -> dict | None:
+    return {"branch": guard.branch, "arm": guard.arm} if guard else None
+
+
+def _guard_from(data: dict | None) -> Guard | None:
+    return Guard(data["branch"], data["arm"]) if data else None
+
+
+def _args(args: dict[str, Value]) -> dict:
+    return {k: value_to_dict(v) for k, v in args.items()}
+
+
+def _args_from(data: dict) -> dict[str, Value]:
+    return {k: value_from_dict(v) for k, v in data.items()}
+
+
+def node_to_dict(node: Node, with_locations: bool = True) -> dict:
+    out: dict[str, Any] = {"kind": node.kind, "id": node.id}
+    if isinstance(node, TaskNode):
+        out.update(task=node.task, args=_args(node.args))
+    elif isinstance(node, MapNode):
+        out.update(task=node.task, items=value_to_dict(node.items), item_param=node.item_param,
+                   args=_args(node.args), max_concurrency=node.max_concurrency)
+    elif isinstance(node, WaitNode):
+        out.update(seconds=node.seconds)
+    else:
+        out.update(pipeline=node.pipeline, args=_args(node.args))
+    out.update(after=list(node.after), guard=_guard(node.guard), **_loc(node.location, with_locations))
+    return out
+
+
+def node_from_dict(data: dict) -> Node:
+    common = dict(after=tuple(data.get("after", ())), guard=_guard_from(data.get("guard")),
+                  location=Location.from_dict(data.get("location")))
+    kind = data["kind"]
+    if kind == "task":
+        return TaskNode(data["id"], data["task"], _args_from(data["args"]), **common)
+    if kind == "map":
+        return MapNode(data["id"], data["task"], value_from_dict(data["items"]), data["item_param"],
+                       _args_from(data["args"]), data.get("max_concurrency"), **common)
+    if kind == "wait":
+        return WaitNode(data["id"], data["seconds"], **common)
+    if kind == "pipeline":
+        return SubPipelineNode(data["id"], data["pipeline"], _args_from(data["args"]), **common)
+    raise ValueError(f"unknown node kind {kind!r}")
+
+
+def _param_to_dict(p: ParamSpec) -> dict:
+    return {"name": p.name, "annotation": p.annotation, "required": p.required, "default": p.default}
+
+
+def _param_from(d: dict) -> ParamSpec:
+    return ParamSpec(d["name"], d.get("annotation"), d.get("required", True), d.get("default"))
+
+
+def task_to_dict(spec: TaskSpec, with_locations: bool = True) -> dict:
+    return {
+        "name": spec.name, "module": spec.module, "qualname": spec.qualname,
+        "params": [_param_to_dict(p) for p in spec.params], "returns": spec.returns,
+        "retry": spec.retry.to_dict() if spec.retry else None, "timeout": spec.timeout, "memory": spec.memory,
+        "catch": {"handler": spec.catch.handler, "on": list(spec.catch.on) if spec.catch.on is not None else None}
+        if spec.catch else None,
+        "tags": dict(sorted(spec.tags.items())), "reads": list(spec.reads), "writes": list(spec.writes),
+        "runtime": spec.runtime, "doc": spec.doc, **_loc(spec.location, with_locations),
+    }
+
+
+def task_from_dict(d: dict) -> TaskSpec:
+    catch = d.get("catch")
+    return TaskSpec(
+        d["name"], d["module"], d["qualname"], tuple(_param_from(p) for p in d["params"]), d.get("returns"),
+        Retry.from_dict(d["retry"]) if d.get("retry") else None, d.get("timeout"), d.get("memory"),
+        CatchSpec(catch["handler"], tuple(catch["on"]) if catch.get("on") is not None else None) if catch else None,
+        dict(d.get("tags", {})), tuple(d.get("reads", ())), tuple(d.get("writes", ())), d.get("runtime", "function"),
+        d.get("doc"), Location.from_dict(d.get("location")),
+    )
+
+
+def to_dict(ir: PipelineIR, with_locations: bool = True) -> dict:
+    return {
+        "schema_version": ir.schema_version,
+        "name": ir.name, "module": ir.module, "qualname": ir.qualname, "doc": ir.doc,
+        "params": [_param_to_dict(p) for p in ir.params],
+        "nodes": [node_to_dict(n, with_locations) for n in ir.nodes],
+        "branches": [{"id": b.id, "condition": condition_to_dict(b.condition), "guard": _guard(b.guard),
+                      **_loc(b.location, with_locations)} for b in ir.branches],
+        "output": value_to_dict(ir.output),
+        "tasks": {name: task_to_dict(ir.tasks[name], with_locations) for name in sorted(ir.tasks)},
+        "subpipelines": {name: to_dict(ir.subpipelines[name], with_locations) for name in sorted(ir.subpipelines)},
+        "schedule": ir.schedule.to_dict() if ir.schedule else None,
+        "triggers": [t.to_dict() for t in ir.triggers],
+        "tags": dict(sorted(ir.tags.items())),
+        **_loc(ir.location, with_locations),
+    }
+
+
+def from_dict(d: dict) -> PipelineIR:
+    version = d.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"IR schema version {version!r} is not supported (this Strato reads version {SCHEMA_VERSION})")
+    return PipelineIR(
+        name=d["name"], module=d["module"], qualname=d["qualname"],
+        params=tuple(_param_from(p) for p in d["params"]),
+        nodes=tuple(node_from_dict(n) for n in d["nodes"]),
+        output=value_from_dict(d["output"]),
+        tasks={k: task_from_dict(v) for k, v in d["tasks"].items()},
+        branches=tuple(Branch(b["id"], condition_from_dict(b["condition"]), _guard_from(b.get("guard")),
+                              Location.from_dict(b.get("location"))) for b in d.get("branches", ())),
+        subpipelines={k: from_dict(v) for k, v in d.get("subpipelines", {}).items()},
+        schedule=Schedule.from_dict(d["schedule"]) if d.get("schedule") else None,
+        triggers=tuple(trigger_from_dict(t) for t in d.get("triggers", ())),
+        tags=dict(d.get("tags", {})), doc=d.get("doc"), location=Location.from_dict(d.get("location")),
+        schema_version=version,
+    )
+
+
+def to_json(ir: PipelineIR, indent: int | None = None, with_locations: bool = True) -> str:
+    """Canonical JSON: sorted keys, so the same pipeline always gives the same bytes."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(to_dict(ir, with_locations), sort_keys=True, indent=indent, separators=separators)
+
+
+def from_json(text: str) -> PipelineIR:
+    return from_dict(json.loads(text))
+
+
+def content_hash(ir: PipelineIR) -> str:
+    """SHA-256 of the canonical JSON without source locations: moving code around keeps the hash."""
+    return hashlib.sha256(to_json(ir, with_locations=False).encode()).hexdigest()

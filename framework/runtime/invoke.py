@@ -1,0 +1,88 @@
+"""Calling a task's function at its boundary: inputs and results are checked against the type hints.
+
+This is the one place a task is invoked, on the local runner and in every cloud's task shim, so a
+task behaves the same everywhere: arguments are validated (and converted, e.g. a JSON string to a
+``datetime.date``) with pydantic, the result is checked against the return annotation and turned
+into plain JSON.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any, Callable
+
+_adapters: dict[Callable[..., Any], tuple[dict[str, Any], Any]] = {}
+
+
+def _type_adapters(fn: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
+    cached = _adapters.get(fn)
+    if cached is not None:
+        return cached
+    from pydantic import TypeAdapter
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: check nothing rather than fail the task
+        hints = {}
+    params = {}
+    for name in inspect.signature(fn).parameters:
+        if name in hints and hints[name] is not Any:
+            params[name] = TypeAdapter(hints[name])
+    returns = hints.get("return", inspect.Signature.empty)
+    ret_adapter = None if returns in (inspect.Signature.empty, Any) else TypeAdapter(returns)
+    _adapters[fn] = (params, ret_adapter)
+    return params, ret_adapter
+
+
+def _describe(exc: Any) -> str:
+    errors = exc.errors(include_url=False)
+    parts = []
+    for err in errors[:3]:
+        loc = "".join(f"[{p!r}]" for p in err.get("loc", ()))
+        parts.append(f"{loc + ': ' if loc else ''}{err['msg']} (got {err.get('input')!r})")
+    more = f" and {len(errors) - 3} more" if len(errors) > 3 else ""
+    return "; ".join(parts) + more
+
+
+def check_arguments(task_name: str, fn: Callable[..., Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Validate (and convert) arguments against the parameter annotations."""
+    from pydantic import ValidationError
+
+    adapters, _ = _type_adapters(fn)
+    checked = dict(args)
+    for name, adapter in adapters.items():
+        if name in args:
+            try:
+                checked[name] = adapter.validate_python(args[name])
+            except ValidationError as exc:
+                raise TypeError(f"task {task_name!r}, parameter {name!r}: {_describe(exc)}") from None
+    return checked
+
+
+def to_json_result(task_name: str, fn: Callable[..., Any], result: Any) -> Any:
+    """Check the result against the return annotation and convert it to plain JSON values."""
+    from pydantic import ValidationError
+    from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+    _, adapter = _type_adapters(fn)
+    try:
+        if adapter is not None:
+            validated = adapter.validate_python(result)
+            return adapter.dump_python(validated, mode="json")
+        return to_jsonable_python(result)
+    except ValidationError as exc:
+        raise TypeError(f"task {task_name!r} returned a value that does not match its return type: "
+                        f"{_describe(exc)}") from None
+    except PydanticSerializationError:
+        raise TypeError(f"task {task_name!r} returned a {type(result).__name__}, which is not JSON-serialisable") from None
+
+
+def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
+    """Run a task function: checked arguments in, JSON out."""
+    return to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, args)))
+
+
+def error_of(exc: BaseException) -> dict[str, str]:
+    """The error object every backend reports: ``{"error": ClassName, "cause": message}``."""
+    return {"error": type(exc).__name__, "cause": str(exc)}

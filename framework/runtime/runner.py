@@ -1,0 +1,430 @@
+"""The embedded local runner: executes a pipeline's IR on this machine.
+
+One event loop owns all state. Task attempts run on a bounded pool of daemon threads and report
+back through a queue; timers (retry delays, waits, timeouts) live in a heap read through an
+injectable clock. Every state change is written to the run store and committed *before* the work
+it enables is started, so a run killed at any moment resumes without redoing finished work.
+
+Keys name every unit of work in a run: ``node``, ``node[3]`` (map item), ``node#catch`` (catch
+handler), ``sub/node`` (a node inside sub-pipeline call ``sub``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import queue
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .. import ir
+from ..graph import dependencies, guard_chain
+from ..options import error_matches
+from .clock import TICK, SystemClock
+from .invoke import error_of, invoke
+from .store import FAILED, RUNNING, SKIPPED, SUCCEEDED, RunRecord, RunStore
+
+Resolver = Callable[[ir.TaskSpec], Callable[..., Any]]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    output: Any
+    error: dict | None
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "status": self.status, "output": self.output, "error": self.error}
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == SUCCEEDED
+
+
+class RunHooks:
+    """Lifecycle hooks (progress displays, metrics). Override what you need; all are no-ops."""
+
+    def run_started(self, run_id: str, pipeline: str) -> None: ...
+    def calls_planned(self, count: int) -> None: ...
+    def call_finished(self, key: str, task: str, status: str) -> None: ...
+    def run_finished(self, result: RunResult) -> None: ...
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
+
+
+class _Workers:
+    """A bounded pool of daemon threads: a task that hangs past its timeout never blocks exit."""
+
+    def __init__(self, size: int):
+        self.size, self.jobs, self.threads, self.idle = size, queue.SimpleQueue(), 0, 0
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self.jobs.put((fn, args))
+        with self.lock:
+            if self.idle == 0 and self.threads < self.size:
+                self.threads += 1
+                threading.Thread(target=self._serve, daemon=True, name=f"strato-worker-{self.threads}").start()
+            elif self.idle:
+                self.idle -= 1
+
+    def _serve(self) -> None:
+        while True:
+            fn, args = self.jobs.get()
+            if fn is None:
+                return
+            fn(*args)
+            with self.lock:
+                self.idle += 1
+
+    def close(self) -> None:
+        for _ in range(self.threads):
+            self.jobs.put((None, ()))
+
+
+class _Call:
+    """One task invocation with its retries (a task node, a map item or a catch handler)."""
+
+    __slots__ = ("key", "spec", "fn", "args", "on_success", "on_failure", "attempt", "token", "handler")
+
+    def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
+                 on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False):
+        self.key, self.spec, self.fn, self.args = key, spec, fn, args
+        self.on_success, self.on_failure, self.handler = on_success, on_failure, handler
+        self.attempt, self.token = 0, 0
+
+
+class _Scope:
+    """One execution of a pipeline graph: the root run, or one sub-pipeline call."""
+
+    def __init__(self, pipeline: ir.PipelineIR, prefix: str, params: dict, deps: dict[str, tuple[str, ...]],
+                 on_done: Callable[[Any], None], on_fail: Callable[[dict], None]):
+        self.pipeline, self.prefix, self.params, self.deps = pipeline, prefix, params, deps
+        self.on_done, self.on_fail = on_done, on_fail
+        self.results: dict[str, Any] = {}
+        self.remaining = {n: len(d) for n, d in deps.items()}
+        self.users: dict[str, list[str]] = {n: [] for n in deps}
+        for n, ds in deps.items():
+            for d in ds:
+                self.users[d].append(n)
+        self.left = len(deps)
+
+
+class Execution:
+    def __init__(self, root: ir.PipelineIR, params: dict, resolver: Resolver, store: RunStore, run_id: str,
+                 clock: Any, workers: int, hooks: RunHooks, completed: dict[str, Any] | None = None,
+                 started: dict[str, float] | None = None):
+        self.root, self.params, self.resolver, self.store, self.run_id = root, params, resolver, store, run_id
+        self.clock, self.hooks = clock, hooks
+        self.completed = completed or {}
+        self.started = started or {}
+        self.workers = _Workers(workers)
+        self.events: queue.Queue = queue.Queue()
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self.seq = itertools.count()
+        self.live: set[tuple[_Call, int]] = set()
+        self.to_submit: list[tuple[_Call, int]] = []
+        self.result: RunResult | None = None
+        self._deps: dict[int, dict[str, tuple[str, ...]]] = {}
+        self._fns: dict[str, Callable[..., Any]] = {}
+
+    # ----------------------------------------------------------------------------------- loop
+    def run(self) -> RunResult:
+        self.hooks.run_started(self.run_id, self.root.name)
+        self._start_scope(self.root, "", self.params, self._succeed, self._fail)
+        try:
+            while self.result is None:
+                self._flush()
+                if self.result is not None:
+                    break
+                now = self.clock.now()
+                if self.timers and self.timers[0][0] <= now:
+                    while self.timers and self.timers[0][0] <= now and self.result is None:
+                        heapq.heappop(self.timers)[2]()
+                    continue
+                deadline = self.timers[0][0] if self.timers else None
+                if deadline is None and not self.live:
+                    raise RuntimeError("the runner has nothing to wait for but the run is not finished")
+                event = self.clock.wait(self.events, deadline, bool(self.live))
+                while event is not None and self.result is None:
+                    if event is not TICK:
+                        self._on_event(*event)
+                    try:
+                        event = self.events.get_nowait()
+                    except queue.Empty:
+                        event = None
+        finally:
+            self.workers.close()
+            self.store.commit()
+        self.hooks.run_finished(self.result)
+        return self.result
+
+    def _flush(self) -> None:
+        self.store.commit()  # durable before anything it enables starts
+        pending, self.to_submit = self.to_submit, []
+        for call, token in pending:
+            self.workers.submit(self._work, call, token)
+
+    def _work(self, call: _Call, token: int) -> None:
+        try:
+            self.events.put((call, token, True, invoke(call.spec.name, call.fn, call.args)))
+        except BaseException as exc:  # noqa: BLE001 - every failure of user code is reported, not raised
+            self.events.put((call, token, False, error_of(exc)))
+
+    def _timer(self, delay: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self.timers, (self.clock.now() + delay, next(self.seq), fn))
+
+    def _succeed(self, output: Any) -> None:
+        self._finish(SUCCEEDED, output, None)
+
+    def _fail(self, error: dict) -> None:
+        self._finish(FAILED, None, error)
+
+    def _finish(self, status: str, output: Any, error: dict | None) -> None:
+        if self.result is None:
+            self.store.finish_run(self.run_id, status, output, error, self.clock.now())
+            self.result = RunResult(self.run_id, status, output, error)
+
+    # ---------------------------------------------------------------------------------- scopes
+    def _deps_of(self, pipeline: ir.PipelineIR) -> dict[str, tuple[str, ...]]:
+        deps = self._deps.get(id(pipeline))
+        if deps is None:
+            deps = self._deps[id(pipeline)] = dependencies(pipeline)
+        return deps
+
+    def _start_scope(self, pipeline: ir.PipelineIR, prefix: str, params: dict, on_done: Callable[[Any], None],
+                     on_fail: Callable[[dict], None]) -> None:
+        scope = _Scope(pipeline, prefix, params, self._deps_of(pipeline), on_done, on_fail)
+        if scope.left == 0:
+            on_done(ir.resolve_value(pipeline.output, scope.results, params))
+            return
+        for node in pipeline.nodes:
+            if scope.remaining[node.id] == 0:
+                self._ready(scope, node)
+
+    def _ready(self, scope: _Scope, node: ir.Node) -> None:
+        if self.result is not None:
+            return
+        key = scope.prefix + node.id
+        if key in self.completed:
+            self._complete(scope, node, self.completed[key], record=False)
+            return
+        if not self._guard_holds(scope, node.guard):
+            self.store.finish_unit(self.run_id, key, SKIPPED, None, None, self.clock.now(), node.kind,
+                                   getattr(node, "task", None))
+            self._complete(scope, node, None, record=False)
+            return
+        now = self.clock.now()
+        if isinstance(node, ir.TaskNode):
+            spec = scope.pipeline.tasks[node.task]
+            args = {k: ir.resolve_value(v, scope.results, scope.params) for k, v in node.args.items()}
+            self.store.start_unit(self.run_id, key, "task", spec.name, now)
+            self.hooks.calls_planned(1)
+            self._call(scope.pipeline, key, spec, args, lambda r: self._complete(scope, node, r),
+                       lambda e: self._node_failed(scope, key, e))
+        elif isinstance(node, ir.MapNode):
+            self._start_map(scope, node, key)
+        elif isinstance(node, ir.WaitNode):
+            self.store.start_unit(self.run_id, key, "wait", None, now)
+            started = self.started.get(key, now)
+            self._timer(max(0.0, started + node.seconds - now), lambda: self._complete(scope, node, None))
+        else:
+            child = self.root.subpipelines[node.pipeline]
+            args = {k: ir.resolve_value(v, scope.results, scope.params) for k, v in node.args.items()}
+            params = {**child.defaults(), **args}
+            self.store.start_unit(self.run_id, key, "pipeline", node.pipeline, now)
+            self._start_scope(child, key + "/", params, lambda out: self._complete(scope, node, out),
+                              lambda e: self._node_failed(scope, key, e))
+
+    def _guard_holds(self, scope: _Scope, guard: ir.Guard | None) -> bool:
+        for g in guard_chain(scope.pipeline, guard):
+            branch = scope.pipeline.branch_by_id[g.branch]
+            if ir.evaluate(branch.condition, scope.results, scope.params) != g.arm:
+                return False
+        return True
+
+    def _complete(self, scope: _Scope, node: ir.Node, result: Any, record: bool = True) -> None:
+        if self.result is not None:
+            return
+        if record:
+            self.store.finish_unit(self.run_id, scope.prefix + node.id, SUCCEEDED, result, None, self.clock.now(),
+                                   node.kind, getattr(node, "task", None) or getattr(node, "pipeline", None))
+        scope.results[node.id] = result
+        scope.left -= 1
+        for user in scope.users[node.id]:
+            scope.remaining[user] -= 1
+            if scope.remaining[user] == 0:
+                self._ready(scope, scope.pipeline.node_by_id[user])
+        if scope.left == 0 and self.result is None:
+            scope.on_done(ir.resolve_value(scope.pipeline.output, scope.results, scope.params))
+
+    def _node_failed(self, scope: _Scope, key: str, error: dict) -> None:
+        self.store.finish_unit(self.run_id, key, FAILED, None, error, self.clock.now())
+        scope.on_fail(error)
+
+    # ------------------------------------------------------------------------------------- map
+    def _start_map(self, scope: _Scope, node: ir.MapNode, key: str) -> None:
+        items = ir.resolve_value(node.items, scope.results, scope.params)
+        self.store.start_unit(self.run_id, key, "map", node.task, self.clock.now())
+        if not isinstance(items, list):
+            self._node_failed(scope, key, {"error": "TypeError", "cause": f"map {node.id!r} needs a list to fan out "
+                                           f"over, got {type(items).__name__}: {items!r}"[:500]})
+            return
+        spec = scope.pipeline.tasks[node.task]
+        broadcast = {k: ir.resolve_value(v, scope.results, scope.params) for k, v in node.args.items()}
+        results: list[Any] = [None] * len(items)
+        limit = node.max_concurrency or len(items) or 1
+        state = {"next": 0, "running": 0, "done": 0}
+        todo = [i for i in range(len(items)) if f"{key}[{i}]" not in self.completed]
+        for i in range(len(items)):
+            if f"{key}[{i}]" in self.completed:
+                results[i] = self.completed[f"{key}[{i}]"]
+                state["done"] += 1
+        self.hooks.calls_planned(len(todo))
+
+        def launch() -> None:
+            while state["running"] < limit and state["next"] < len(todo) and self.result is None:
+                index = todo[state["next"]]
+                state["next"] += 1
+                state["running"] += 1
+                item_key = f"{key}[{index}]"
+                self.store.start_unit(self.run_id, item_key, "item", spec.name, self.clock.now())
+                self._call(scope.pipeline, item_key, spec, {node.item_param: items[index], **broadcast},
+                           lambda r, i=index, k=item_key: item_done(i, k, r),
+                           lambda e: self._node_failed(scope, key, e))
+
+        def item_done(index: int, item_key: str, result: Any) -> None:
+            self.store.finish_unit(self.run_id, item_key, SUCCEEDED, result, None, self.clock.now(), "item", spec.name)
+            results[index] = result
+            state["running"] -= 1
+            state["done"] += 1
+            if state["done"] == len(items):
+                self._complete(scope, node, results)
+            else:
+                launch()
+
+        if state["done"] == len(items):
+            self._complete(scope, node, results)
+        else:
+            launch()
+
+    # ----------------------------------------------------------------------------------- calls
+    def _fn(self, spec: ir.TaskSpec) -> Callable[..., Any]:
+        fn = self._fns.get(spec.name)
+        if fn is None:
+            fn = self._fns[spec.name] = self.resolver(spec)
+        return fn
+
+    def _call(self, pipeline: ir.PipelineIR, key: str, spec: ir.TaskSpec, args: dict,
+              on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False) -> None:
+        try:
+            fn = self._fn(spec)
+        except Exception as exc:  # noqa: BLE001 - task code that cannot be imported fails the call
+            on_failure({"error": type(exc).__name__, "cause": f"cannot load task {spec.name!r}: {exc}"})
+            return
+        call = _Call(key, spec, fn, args, on_success, lambda e: self._call_failed(pipeline, call, e, on_failure),
+                     handler)
+        self._attempt(call)
+
+    def _attempt(self, call: _Call) -> None:
+        if self.result is not None:
+            return
+        call.attempt += 1
+        call.token += 1
+        token = call.token
+        self.store.start_attempt(self.run_id, call.key, call.attempt, self.clock.now())
+        self.live.add((call, token))
+        self.to_submit.append((call, token))
+        if call.spec.timeout:
+            self._timer(call.spec.timeout, lambda: self._timed_out(call, token))
+
+    def _on_event(self, call: _Call, token: int, ok: bool, value: Any) -> None:
+        if (call, token) not in self.live:
+            return  # a late answer from an attempt that already timed out
+        self.live.discard((call, token))
+        now = self.clock.now()
+        if ok:
+            self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, now, None)
+            self.hooks.call_finished(call.key, call.spec.name, SUCCEEDED)
+            call.on_success(value)
+        else:
+            self._attempt_failed(call, value)
+
+    def _timed_out(self, call: _Call, token: int) -> None:
+        if (call, token) in self.live:
+            self.live.discard((call, token))
+            self._attempt_failed(call, {"error": "TaskTimeout", "cause": f"task {call.spec.name!r} did not finish "
+                                        f"within its timeout of {call.spec.timeout:g}s"})
+
+    def _attempt_failed(self, call: _Call, error: dict) -> None:
+        self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error)
+        retry = call.spec.retry
+        if retry is not None and call.attempt <= retry.max_retries and error_matches(error["error"], retry.on):
+            delay = retry.delay_for(call.attempt)
+            if retry.jitter:
+                delay = random.Random(f"{self.run_id}/{call.key}/{call.attempt}").uniform(0, delay)
+            self._timer(delay, lambda: self._attempt(call))
+            return
+        self.hooks.call_finished(call.key, call.spec.name, FAILED)
+        call.on_failure(error)
+
+    def _call_failed(self, pipeline: ir.PipelineIR, call: _Call, error: dict,
+                     on_failure: Callable[[dict], None]) -> None:
+        catch = call.spec.catch
+        if catch is not None and not call.handler and error_matches(error["error"], catch.on):
+            handler = pipeline.tasks[catch.handler]
+            key = call.key + "#catch"
+            if key in self.completed:
+                call.on_success(self.completed[key])
+                return
+            first = handler.params[0].name
+            self.store.start_unit(self.run_id, key, "catch", handler.name, self.clock.now())
+            self.hooks.calls_planned(1)
+
+            def caught(result: Any) -> None:
+                self.store.finish_unit(self.run_id, key, SUCCEEDED, result, None, self.clock.now(), "catch",
+                                       handler.name)
+                call.on_success(result)
+
+            self._call(pipeline, key, handler, {first: error}, caught, on_failure, handler=True)
+            return
+        on_failure(error)
+
+
+class Runner:
+    """Runs pipelines on this machine, recording every step in a :class:`RunStore`."""
+
+    def __init__(self, store: RunStore | None = None, clock: Any = None, workers: int | None = None,
+                 hooks: RunHooks | None = None):
+        self.store = store if store is not None else RunStore()
+        self.clock = clock or SystemClock()
+        self.workers = workers or int(os.environ.get("STRATO_WORKERS", "16"))
+        self.hooks = hooks or RunHooks()
+
+    def start(self, pipeline: ir.PipelineIR, params: dict, resolver: Resolver, *, ref: str | None = None,
+              sys_path: list[str] | None = None, run_id: str | None = None) -> RunResult:
+        run_id = run_id or new_run_id()
+        self.store.create_run(run_id, pipeline.name, ref, sys_path or [], pipeline.to_json(), pipeline.hash, params,
+                              self.clock.now())
+        return Execution(pipeline, params, resolver, self.store, run_id, self.clock, self.workers, self.hooks).run()
+
+    def resume(self, record: RunRecord, pipeline: ir.PipelineIR, resolver: Resolver) -> RunResult:
+        """Continue a run: finished units keep their results; the rest runs now."""
+        if record.status == SUCCEEDED:
+            return RunResult(record.run_id, record.status, record.output, record.error)
+        completed = self.store.completed_units(record.run_id)
+        started = self.store.unit_started_at(record.run_id)
+        self.store.mark_resumed(record.run_id)
+        return Execution(pipeline, record.input, resolver, self.store, record.run_id, self.clock, self.workers,
+                         self.hooks, completed, started).run()
+
+
+__all__ = ["RUNNING", "Execution", "RunHooks", "RunResult", "Runner", "new_run_id"]

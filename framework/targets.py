@@ -1,0 +1,34 @@
+"""Where compile targets come from: installed entry points (group ``strato.adapters``) first, then
+the adapters shipped with Strato. The core never imports an adapter until one is asked for."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from .errors import StratoError
+
+TARGETS = ("aws", "gcp", "azure")
+BUILTIN = {"aws": "adapters.aws", "gcp": "adapters.gcp", "azure": "adapters.azure"}
+
+
+def get_adapter(target: str) -> Any:
+    for ep in entry_points(group="strato.adapters"):
+        if ep.name == target:
+            return ep.load()()
+    module_name = BUILTIN.get(target)
+    if module_name is None:
+        raise StratoError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise StratoError(f"no adapter for target {target!r} is installed yet; this Strato can validate, graph "
+                              "and run pipelines locally") from None
+        raise StratoError(f"the {target} adapter needs {exc.name!r}; install it with: pip install 'strato[{target}]'") \
+            from None
+    factory = getattr(module, "Adapter", None)
+    if factory is None:
+        raise StratoError(f"no adapter for target {target!r} is installed yet")
+    return factory()

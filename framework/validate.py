@@ -1,0 +1,109 @@
+"""Structural validation of a pipeline: everything that can be checked before anything runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from . import ir
+from .errors import DefinitionError, Diagnostic
+from .governance import Policy
+from .graph import dependencies, find_cycle
+
+if TYPE_CHECKING:
+    from .dsl.definitions import PipelineDefinition, TaskDefinition
+
+
+@dataclass
+class Validated:
+    """A pipeline that passed validation: its IR, warnings and the task code it runs."""
+
+    ir: ir.PipelineIR
+    warnings: list[Diagnostic]
+    definitions: dict[str, TaskDefinition]
+
+
+def check_ir(pipeline: ir.PipelineIR) -> list[Diagnostic]:
+    """Checks on the IR itself (also for IR read from JSON): references, cycles, trigger inputs."""
+    out: list[Diagnostic] = []
+    for p in (pipeline, *pipeline.subpipelines.values()):
+        out.extend(_check_one(p, pipeline))
+    out.extend(_trigger_inputs(pipeline))
+    return out
+
+
+def _check_one(p: ir.PipelineIR, root: ir.PipelineIR) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    subject = f"pipeline {p.name!r}"
+    params = {param.name for param in p.params}
+    deps = dependencies(p)
+    for node in p.nodes:
+        where = f"{node.kind} {node.id!r}"
+        for dep in deps[node.id]:
+            if dep not in p.node_by_id:
+                out.append(Diagnostic(f"depends on unknown node {dep!r}", node.location, where))
+        values = list(getattr(node, "args", {}).values()) + ([node.items] if isinstance(node, ir.MapNode) else [])
+        for value in values:
+            for name in ir.value_params(value):
+                if name not in params:
+                    out.append(Diagnostic(f"reads unknown pipeline parameter {name!r}", node.location, where))
+        if isinstance(node, (ir.TaskNode, ir.MapNode)) and node.task not in p.tasks:
+            out.append(Diagnostic(f"calls unknown task {node.task!r}", node.location, where))
+        if isinstance(node, ir.SubPipelineNode) and node.pipeline not in root.subpipelines:
+            out.append(Diagnostic(f"calls unknown sub-pipeline {node.pipeline!r}", node.location, where))
+        if node.guard is not None and node.guard.branch not in p.branch_by_id:
+            out.append(Diagnostic(f"is guarded by unknown branch {node.guard.branch!r}", node.location, where))
+    for spec in p.tasks.values():
+        if spec.catch is not None and spec.catch.handler not in p.tasks:
+            out.append(Diagnostic(f"catch handler {spec.catch.handler!r} is not a task of the pipeline",
+                                  spec.location, f"task {spec.name!r}"))
+    cycle = find_cycle({k: tuple(d for d in v if d in deps) for k, v in deps.items()})
+    if cycle:
+        first = p.node_by_id[cycle[0]]
+        out.append(Diagnostic(f"dependency cycle {' -> '.join(cycle)}: a call cannot wait for a call that waits for "
+                              "it; remove one of these wait_for entries", first.location, subject))
+    return out
+
+
+def _trigger_inputs(p: ir.PipelineIR) -> list[Diagnostic]:
+    """A scheduled or event-started run must be able to fill every required parameter."""
+    out = []
+    required = [param.name for param in p.params if param.required]
+    sources: list[tuple[str, set[str], object]] = []
+    if p.schedule is not None:
+        sources.append(("schedule", set(p.schedule.input or {}), p.schedule))
+    for trigger in p.triggers:
+        if isinstance(trigger, ir.ObjectCreated):
+            sources.append(("ObjectCreated trigger", set(trigger.EVENT_FIELDS) | set(trigger.input or {}), trigger))
+    for label, supplied, obj in sources:
+        missing = [name for name in required if name not in supplied]
+        if missing:
+            out.append(Diagnostic(f"a run started by the {label} gets no value for required parameter(s) "
+                                  f"{', '.join(map(repr, missing))}; give them defaults or pass input={{...}}",
+                                  getattr(obj, "location", None) or p.location, f"pipeline {p.name!r}", "warning"))
+    return out
+
+
+def validate(definition: PipelineDefinition, policies: Iterable[Policy] = ()) -> tuple[Validated | None,
+                                                                                       list[Diagnostic]]:
+    """Trace, check and apply policies. Returns the validated pipeline (or None) and every diagnostic."""
+    traced = definition.trace()
+    diagnostics = list(traced.diagnostics)
+    if traced.ir is None:
+        return None, diagnostics
+    diagnostics.extend(check_ir(traced.ir))
+    for item in [*definition.policies, *policies]:
+        if isinstance(item, Policy):
+            diagnostics.extend(item.violations(traced.ir))
+    if any(d.severity == "error" for d in diagnostics):
+        return None, diagnostics
+    warnings = [d for d in diagnostics if d.severity != "error"]
+    return Validated(traced.ir, warnings, traced.definitions), diagnostics
+
+
+def validated(definition: PipelineDefinition, policies: Iterable[Policy] = ()) -> Validated:
+    """Like :func:`validate`, raising :class:`DefinitionError` with every error."""
+    result, diagnostics = validate(definition, policies)
+    if result is None:
+        raise DefinitionError(diagnostics)
+    return result
