@@ -88,6 +88,13 @@ def _read_input(value: str | None) -> dict:
     return data
 
 
+def _console() -> Any:
+    """Rich output; when piped, wide enough that nothing is cut."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200, no_color=True)
+
+
 def _print_warnings(warnings: list[Diagnostic]) -> None:
     for warning in warnings:
         click.echo(str(warning), err=True)
@@ -286,13 +293,12 @@ def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = Non
     if not summaries:
         click.echo("no runs yet; start one with `strato run path/to/file.py:pipeline`")
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("run_id", "pipeline", "status", "started_at", "ended_at", box=None)
     for s in summaries:
         table.add_row(s["run_id"], s["pipeline"], s["status"], s["started_at"] or "", s["ended_at"] or "")
-    Console().print(table)
+    _console().print(table)
 
 
 @runs.command("show")
@@ -313,10 +319,9 @@ def runs_show(run_id: str, as_json: bool) -> None:
     if as_json:
         _echo_json(data)
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     console.print(f"[bold]{record.pipeline}[/] run {record.run_id}: [bold]{data['status']}[/]")
     console.print(f"started {data['started_at']}  ended {data['ended_at'] or '-'}  resumes {record.resumes}")
     console.print(f"input  {json.dumps(record.input)}")

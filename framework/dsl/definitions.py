@@ -166,7 +166,10 @@ class TaskDefinition:
 
     def problems(self) -> list[Diagnostic]:
         subject, loc, out = self.subject, self.location, []
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if self.name == "<lambda>":
+            out.append(Diagnostic("a lambda cannot be a task or catch handler: clouds load tasks by name; define it "
+                                  "with def", loc, subject))
+        elif not isinstance(self.name, str) or not _NAME.match(self.name):
             out.append(Diagnostic(f"task name {self.name!r} must start with a letter or '_' and use letters, digits, "
                                   "'_' or '-' (at most 64)", loc, subject))
         for p in self._parameters:

@@ -1,0 +1,328 @@
+"""Strato benchmarks: definition-time cost of large pipelines and the local runner's overhead per task.
+
+Run from the repository root (``make bench`` does this in the project's virtualenv)::
+
+    python bench/run.py            # 5 repetitions per measurement, medians reported
+    python bench/run.py --quick    # 1 repetition: a smoke test of the figures
+
+Part A traces, validates, serialises, parses and hashes generated pipelines of 1,000, 10,000 and
+20,000 task calls. Part B runs no-op tasks on the embedded runner with a SQLite run store in a
+temporary directory, so the wall time divided by the number of task calls is the runner's overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framework import ir, pipeline, task
+from framework.dsl.definitions import PipelineDefinition
+from framework.runtime import RunStore, run_pipeline
+from framework.runtime.runner import Runner
+from framework.validate import check_ir
+
+SIZES = (1_000, 10_000, 20_000)
+PHASES = ("trace", "validate", "to_json", "from_json", "content_hash")
+CHAIN_LENGTH = 50  # a generated pipeline starts a new chain every CHAIN_LENGTH calls
+TRACE_VALIDATE_TARGET_S = 1.0  # 10,000 tasks traced and validated, on a 2-core machine
+RUNNER_TARGET_MS = 0.5  # runner overhead per no-op task call, run store on
+LINEAR_TOLERANCE = 1.25  # per-task cost at the largest size over the smallest, still called linear
+
+
+# ------------------------------------------------------------------------------------------ tasks
+@task
+def load(seed: int, part: int) -> int:
+    """The head of a chain: reads the pipeline parameter and a literal."""
+    return seed + part
+
+
+@task
+def step(x: int) -> int:
+    """One link of a chain."""
+    return x + 1
+
+
+@task
+def combine(a: int, b: int) -> int:
+    """A fan-in of two earlier results."""
+    return a + b
+
+
+@task
+def noop(x: int) -> int:
+    """Does nothing: what the runner spends around it is pure overhead."""
+    return x
+
+
+# ------------------------------------------------------------------------------ generated pipelines
+def generated_pipeline(size: int) -> PipelineDefinition:
+    """A fresh definition of ``size`` task calls (tracing results are cached on a definition).
+
+    Call ``i`` starts a new chain every CHAIN_LENGTH calls (``load``), every third call joins the
+    previous result with an earlier one picked deterministically, anywhere before it (``combine``),
+    and the others extend the chain (``step``). The output lists the last result of every chain.
+    """
+
+    def body(seed: int = 0) -> Any:
+        results: list[Any] = []
+        ends: list[Any] = []
+        for i in range(size):
+            if i % CHAIN_LENGTH == 0:
+                if results:
+                    ends.append(results[-1])
+                handle = load(seed, i)
+            elif i % 3 == 0:
+                handle = combine(results[i - 1], results[(i * 7919) % i])
+            else:
+                handle = step(results[i - 1])
+            results.append(handle)
+        ends.append(results[-1])
+        return ends
+
+    return PipelineDefinition(body, name=f"generated_{size}")
+
+
+@pipeline
+def wide(items: list[int]) -> Any:
+    """One map of ``len(items)`` no-op calls."""
+    return noop.map(items)
+
+
+def chains_pipeline(count: int, length: int) -> PipelineDefinition:
+    """``count`` independent chains of ``length`` no-op calls each."""
+
+    def body() -> Any:
+        ends = []
+        for c in range(count):
+            handle = noop(c)
+            for _ in range(length - 1):
+                handle = noop(handle)
+            ends.append(handle)
+        return ends
+
+    return PipelineDefinition(body, name=f"chains_{count}x{length}")
+
+
+# --------------------------------------------------------------------------------------- part A
+@dataclass
+class IRResult:
+    size: int
+    seconds: dict[str, float]  # median per phase
+    json_bytes: int
+
+    def per_task_us(self, phase: str) -> float:
+        return self.seconds[phase] / self.size * 1e6
+
+    @property
+    def trace_validate(self) -> float:
+        return self.seconds["trace"] + self.seconds["validate"]
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def measure_ir(size: int, repeat: int) -> IRResult:
+    samples: dict[str, list[float]] = {phase: [] for phase in PHASES}
+    hashes: set[str] = set()
+    json_bytes = 0
+    for _ in range(repeat):
+        definition = generated_pipeline(size)
+        gc.collect()  # garbage of the previous round is not charged to this one
+        seconds, traced = timed(definition.trace)
+        samples["trace"].append(seconds)
+        if traced.ir is None:
+            raise SystemExit("generated pipeline does not trace:\n" + "\n".join(map(str, traced.diagnostics[:5])))
+        pipe: ir.PipelineIR = traced.ir
+        seconds, diagnostics = timed(lambda p=pipe: check_ir(p))
+        samples["validate"].append(seconds)
+        seconds, text = timed(pipe.to_json)
+        samples["to_json"].append(seconds)
+        seconds, parsed = timed(lambda t=text: ir.from_json(t))
+        samples["from_json"].append(seconds)
+        seconds, digest = timed(lambda p=pipe: ir.content_hash(p))
+        samples["content_hash"].append(seconds)
+        # sanity checks, outside the timed sections
+        if len(pipe.nodes) != size or diagnostics or parsed != pipe:
+            raise SystemExit(f"generated pipeline of {size} tasks: {len(pipe.nodes)} nodes, "
+                             f"{len(diagnostics)} diagnostics, round trip equal: {parsed == pipe}")
+        hashes.add(digest)
+        json_bytes = len(text.encode())
+        del definition, traced, pipe, text, parsed
+    if len(hashes) != 1:
+        raise SystemExit(f"content hash of the {size}-task pipeline differs between identical definitions")
+    return IRResult(size, {phase: statistics.median(v) for phase, v in samples.items()}, json_bytes)
+
+
+# --------------------------------------------------------------------------------------- part B
+@dataclass
+class RunnerResult:
+    scenario: str
+    workers: int
+    calls: int
+    seconds: float  # median wall time of run_pipeline
+
+    @property
+    def per_task_ms(self) -> float:
+        return self.seconds / self.calls * 1e3
+
+
+def measure_runner(scenario: str, definition: PipelineDefinition, run_input: dict[str, Any], calls: int,
+                   expected: Any, workers: int | None, repeat: int, tmp: Path) -> RunnerResult:
+    definition.trace()  # tracing is part A's subject; here the definition is traced once, up front
+    samples = []
+    for i in range(repeat + 1):  # the first run is a warm-up (type adapters, imports), not counted
+        store = RunStore(tmp / f"{definition.name}-{workers}-{i}.db")  # a fresh SQLite file per run
+        gc.collect()
+        try:
+            seconds, result = timed(lambda s=store: run_pipeline(definition, run_input, store=s, workers=workers))
+            units = store.units(result.run_id)
+        finally:
+            store.close()
+        if not result.succeeded or result.output != expected:
+            raise SystemExit(f"{scenario}: run {result.status}, error {result.error}")
+        recorded = sum(1 for u in units if u["kind"] in ("task", "item") and u["status"] == "SUCCEEDED")
+        if recorded != calls:
+            raise SystemExit(f"{scenario}: the run store recorded {recorded} task calls, expected {calls}")
+        if i:
+            samples.append(seconds)
+    probe = RunStore.memory()
+    resolved = Runner(store=probe, workers=workers).workers  # the pool size the runner picked
+    probe.close()
+    return RunnerResult(scenario, resolved, calls, statistics.median(samples))
+
+
+# ------------------------------------------------------------------------------------------ output
+def scaling(results: list[IRResult], phase: str) -> float:
+    return results[-1].per_task_us(phase) / results[0].per_task_us(phase)
+
+
+def report_plain(ir_results: list[IRResult], runner_results: list[RunnerResult], header: str) -> None:
+    print(header)
+    print("\nA. Trace, validate and serialise generated pipelines (median; seconds, then microseconds per task)")
+    cols = ["tasks", *PHASES, "trace+validate", "JSON"]
+    print("  ".join(f"{c:>22}" for c in cols))
+    for r in ir_results:
+        cells = [f"{r.size:,}"] + [f"{r.seconds[p]:.3f} s ({r.per_task_us(p):.1f} us)" for p in PHASES]
+        cells += [f"{r.trace_validate:.3f} s ({r.trace_validate / r.size * 1e6:.1f} us)",
+                  f"{r.json_bytes / 1e6:.1f} MB"]
+        print("  ".join(f"{c:>22}" for c in cells))
+    first, last = ir_results[0], ir_results[-1]
+    ratios = "  ".join(f"{p} x{scaling(ir_results, p):.2f}" for p in PHASES)
+    print(f"per-task cost at {last.size:,} vs {first.size:,} tasks: {ratios}")
+    print("\nB. Local runner, no-op tasks, SQLite run store (median wall time of run_pipeline)")
+    for rr in runner_results:
+        print(f"  {rr.scenario:<28} workers={rr.workers:<3} calls={rr.calls:<6} {rr.seconds:.3f} s  "
+              f"{rr.per_task_ms:.3f} ms/task")
+
+
+def report_rich(ir_results: list[IRResult], runner_results: list[RunnerResult], header: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # redirected to a file: do not squeeze the table into 80 columns
+        console = Console(width=max(console.width, 150))
+    console.print(header)
+    table = Table(title="A. Trace, validate and serialise generated pipelines (median; per task in µs)")
+    table.add_column("tasks", justify="right")
+    for phase in PHASES:
+        table.add_column(phase, justify="right")
+    table.add_column("trace + validate", justify="right", style="bold")
+    table.add_column("JSON", justify="right")
+    for r in ir_results:
+        table.add_row(f"{r.size:,}", *[f"{r.seconds[p]:.3f} s\n{r.per_task_us(p):.1f} µs" for p in PHASES],
+                      f"{r.trace_validate:.3f} s\n{r.trace_validate / r.size * 1e6:.1f} µs",
+                      f"{r.json_bytes / 1e6:.1f} MB", end_section=True)
+    first, last = ir_results[0], ir_results[-1]
+    ratios = [scaling(ir_results, p) for p in PHASES]
+    table.add_row(f"µs/task x\n{last.size // 1000}k / {first.size // 1000}k",
+                  *[f"[{'green' if x <= LINEAR_TOLERANCE else 'yellow'}]x{x:.2f}[/]" for x in ratios],
+                  f"x{(last.trace_validate / last.size) / (first.trace_validate / first.size):.2f}", "")
+    console.print(table)
+
+    runs = Table(title="B. Local runner, no-op tasks, SQLite run store (median wall time of run_pipeline)")
+    for name in ("scenario", "workers", "task calls", "wall time", "per task"):
+        runs.add_column(name, justify="left" if name == "scenario" else "right")
+    for rr in runner_results:
+        colour = "green" if rr.per_task_ms < RUNNER_TARGET_MS else "red"
+        runs.add_row(rr.scenario, str(rr.workers), f"{rr.calls:,}", f"{rr.seconds:.3f} s",
+                     f"[{colour}]{rr.per_task_ms:.3f} ms[/]")
+    console.print(runs)
+
+
+def verdicts(ir_results: list[IRResult], runner_results: list[RunnerResult]) -> list[str]:
+    lines = []
+    ten_k = next((r for r in ir_results if r.size == 10_000), None)
+    if ten_k is not None:
+        ok = ten_k.trace_validate < TRACE_VALIDATE_TARGET_S
+        lines.append(f"target 10,000 tasks traced + validated < {TRACE_VALIDATE_TARGET_S:g} s: "
+                     f"{ten_k.trace_validate:.3f} s -> {'met' if ok else 'MISSED'}")
+    worst = max(runner_results, key=lambda r: r.per_task_ms)
+    ok = worst.per_task_ms < RUNNER_TARGET_MS
+    lines.append(f"target runner overhead < {RUNNER_TARGET_MS:g} ms per task: worst {worst.per_task_ms:.3f} ms "
+                 f"({worst.scenario}, workers={worst.workers}) -> {'met' if ok else 'MISSED'}")
+    nonlinear = [p for p in PHASES if scaling(ir_results, p) > LINEAR_TOLERANCE]
+    span = f"{ir_results[0].size:,} -> {ir_results[-1].size:,} tasks"
+    lines.append(f"scaling {span}: " + (f"linear (per-task cost within x{LINEAR_TOLERANCE:g})" if not nonlinear
+                                        else "per-task cost grows by more than "
+                                        f"x{LINEAR_TOLERANCE:g} for {', '.join(nonlinear)}"))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one repetition per measurement instead of five")
+    parser.add_argument("--repeat", type=int, default=None, help="repetitions per measurement (median reported)")
+    parser.add_argument("--no-gc", action="store_true", help="disable Python's cyclic garbage collector (to see "
+                        "its share of the cost; not how pipelines normally run)")
+    parser.add_argument("--plain", action="store_true", help="plain text instead of Rich tables")
+    args = parser.parse_args(argv)
+    repeat = args.repeat or (1 if args.quick else 5)
+    if args.no_gc:
+        gc.disable()
+
+    header = (f"Strato bench: Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
+              f"SQLite {sqlite3.sqlite_version}; {repeat} repetition(s)"
+              f"{', garbage collector off' if args.no_gc else ''}")
+
+    ir_results = [measure_ir(size, repeat) for size in SIZES]
+
+    chains_count, chains_length = 20, 50
+    width = 1_000
+    items = list(range(width))
+    with tempfile.TemporaryDirectory(prefix="strato-bench-") as tmp:
+        chains = chains_pipeline(chains_count, chains_length)
+        chain_ends = list(range(chains_count))
+        runner_results = []
+        for workers in (None, 1):
+            runner_results.append(measure_runner(f"noop.map({width:,} items)", wide, {"items": items}, width, items,
+                                                 workers, repeat, Path(tmp)))
+            runner_results.append(measure_runner(f"{chains_count} chains x {chains_length}", chains, {},
+                                                 chains_count * chains_length, chain_ends, workers, repeat, Path(tmp)))
+
+    try:
+        (report_plain if args.plain else report_rich)(ir_results, runner_results, header)
+    except ImportError:  # Rich is a dependency of Strato, but the numbers matter more than the frame
+        report_plain(ir_results, runner_results, header)
+    print()
+    for line in verdicts(ir_results, runner_results):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
