@@ -214,12 +214,12 @@ def report_plain(ir_results: list[IRResult], runner_results: list[RunnerResult],
     print(header)
     print("\nA. Trace, validate and serialise generated pipelines (median; seconds, then microseconds per task)")
     cols = ["tasks", *PHASES, "trace+validate", "JSON"]
-    print("  ".join(f"{c:>22}" for c in cols))
+    print("  ".join(f"{c:>20}" for c in cols))
     for r in ir_results:
         cells = [f"{r.size:,}"] + [f"{r.seconds[p]:.3f} s ({r.per_task_us(p):.1f} us)" for p in PHASES]
         cells += [f"{r.trace_validate:.3f} s ({r.trace_validate / r.size * 1e6:.1f} us)",
                   f"{r.json_bytes / 1e6:.1f} MB"]
-        print("  ".join(f"{c:>22}" for c in cells))
+        print("  ".join(f"{c:>20}" for c in cells))
     first, last = ir_results[0], ir_results[-1]
     ratios = "  ".join(f"{p} x{scaling(ir_results, p):.2f}" for p in PHASES)
     print(f"per-task cost at {last.size:,} vs {first.size:,} tasks: {ratios}")
@@ -299,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
               f"SQLite {sqlite3.sqlite_version}; {repeat} repetition(s)"
               f"{', garbage collector off' if args.no_gc else ''}")
 
+    measure_ir(SIZES[0], 1)  # warm-up: first calls pay for lazy imports and cold caches
     ir_results = [measure_ir(size, repeat) for size in SIZES]
 
     chains_count, chains_length = 20, 50

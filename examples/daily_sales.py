@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import sqlite3
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from framework import Retry, Schedule, otherwise, pipeline, task, when
@@ -31,7 +31,7 @@ def _warehouse_path(warehouse: str) -> Path:
 @task(reads=["file://examples/data/sales/"], tags={"layer": "raw"})
 def extract(day: str, source: str = "") -> dict:
     """List the CSV files dropped for ``day`` (yesterday, UTC, when empty: the scheduled case)."""
-    day = day or (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+    day = day or (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     date.fromisoformat(day)  # a malformed day is an error, not an empty day
     folder = Path(source or SALES_DIR) / day
     files = sorted(str(p) for p in folder.glob("*.csv")) if folder.is_dir() else []

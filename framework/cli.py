@@ -6,8 +6,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -140,7 +141,7 @@ def validate(ref: str, policy_refs: tuple[str, ...], as_json: bool) -> None:
 @click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False))
 @click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR")
 @_guard
-def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -> None:  # noqa: A001
+def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -> None:
     """Compile a pipeline into the target cloud's native artifacts."""
     from .loader import load
     from .targets import get_adapter
@@ -240,7 +241,7 @@ def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy
 def resume(run_id: str, as_json: bool, workers: int | None) -> None:
     """Continue an interrupted or failed run without redoing its finished tasks."""
     from .loader import load
-    from .runtime import RunStore, Runner, resolver_for
+    from .runtime import Runner, RunStore, resolver_for
     from .runtime.store import INTERRUPTED, RUNNING
     from .validate import validated
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 _FRAMEWORK_DIR = os.path.dirname(os.path.abspath(__file__))
 

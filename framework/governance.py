@@ -9,7 +9,8 @@ their violations are validation errors. Cloud-specific tag rules live in each ad
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .errors import Diagnostic, Location
 
@@ -50,7 +51,8 @@ def tag_problems(tags: Any, subject: str, location: Location | None) -> list[Dia
 def classification_problems(pipeline_tags: dict, task_tags: dict, subject: str,
                             location: Location | None) -> list[Diagnostic]:
     outer, inner = pipeline_tags.get(CLASSIFICATION_KEY), task_tags.get(CLASSIFICATION_KEY)
-    if outer in CLASSIFICATIONS and inner in CLASSIFICATIONS and CLASSIFICATIONS.index(inner) < CLASSIFICATIONS.index(outer):
+    known = outer in CLASSIFICATIONS and inner in CLASSIFICATIONS
+    if known and CLASSIFICATIONS.index(inner) < CLASSIFICATIONS.index(outer):
         return [Diagnostic(f"{CLASSIFICATION_KEY} {inner!r} is lower than the pipeline's {outer!r}; a task may "
                            "raise its pipeline's classification, never lower it", location, subject)]
     return []
@@ -117,7 +119,8 @@ class AllowedValues(Policy):
     def check(self, pipeline: PipelineIR) -> Iterable[Diagnostic]:
         value = pipeline.tags.get(self.key)
         if value is not None and value not in self.values:
-            yield Diagnostic(f"tag {self.key!r}={value!r} is not allowed; use one of {', '.join(map(repr, self.values))}",
+            allowed = ", ".join(map(repr, self.values))
+            yield Diagnostic(f"tag {self.key!r}={value!r} is not allowed; use one of {allowed}",
                              pipeline.location, f"policy {self.name}")
         for spec in pipeline.tasks.values():
             value = spec.tags.get(self.key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from . import ir
 
@@ -171,7 +171,8 @@ def to_dot(pipeline: ir.PipelineIR) -> str:
         if node.guard is not None:
             label += f"\\nwhen {_guard_text(pipeline, node.guard)}"
         shape = {"map": "box3d", "wait": "ellipse", "pipeline": "component"}.get(node.kind, "box")
-        lines.append(f"    {quote(node.id)} [label={quote(label).replace(chr(92) * 2 + 'n', chr(92) + 'n')}, shape={shape}];")
+        label = quote(label).replace("\\\\n", "\\n")  # keep DOT's line breaks
+        lines.append(f"    {quote(node.id)} [label={label}, shape={shape}];")
     for source, target, style in _edges(pipeline):
         attrs = "" if style == "data" else " [style=dashed]"
         lines.append(f"    {quote(source)} -> {quote(target)}{attrs};")

@@ -41,7 +41,7 @@ def load(ref: str) -> Loaded:
             if exc.name and target.startswith(exc.name):
                 raise UsageError(f"no module named {target!r} (looked in the current directory and sys.path)") from None
             raise _import_error(exc, target) from None
-        except Exception as exc:  # noqa: BLE001 - the user's module failed to import
+        except Exception as exc:
             raise _import_error(exc, target) from None
         canonical = target
     pipelines = {obj.name: obj for obj in vars(module).values() if isinstance(obj, PipelineDefinition)}
@@ -75,7 +75,7 @@ def _import_file(path: str) -> tuple[object, list[str]]:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the user's file failed to import
+    except Exception as exc:
         sys.modules.pop(name, None)
         raise _import_error(exc, display_path(path)) from None
     return module, [directory]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import Diagnostic, Location, caller_location
 
@@ -108,13 +109,15 @@ class Retry:
     def problems(self, subject: str) -> list[Diagnostic]:
         loc, out = self.location, []
         if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool) or self.max_retries < 0:
-            out.append(Diagnostic(f"retry.max_retries must be a whole number >= 0, got {self.max_retries!r}", loc, subject))
+            out.append(Diagnostic(f"retry.max_retries must be a whole number >= 0, got {self.max_retries!r}",
+                                  loc, subject))
         if not _number(self.delay) or self.delay < 0:
             out.append(Diagnostic(f"retry.delay must be a number of seconds >= 0, got {self.delay!r}", loc, subject))
         if not _number(self.backoff) or self.backoff < 1:
             out.append(Diagnostic(f"retry.backoff must be a number >= 1, got {self.backoff!r}", loc, subject))
         if self.max_delay is not None and (not _number(self.max_delay) or self.max_delay <= 0):
-            out.append(Diagnostic(f"retry.max_delay must be a number of seconds > 0 or None, got {self.max_delay!r}", loc, subject))
+            out.append(Diagnostic(f"retry.max_delay must be a number of seconds > 0 or None, got {self.max_delay!r}",
+                                  loc, subject))
         if not isinstance(self.jitter, bool):
             out.append(Diagnostic(f"retry.jitter must be True or False, got {self.jitter!r}", loc, subject))
         out.extend(_error_names(self.on, "retry.on", subject, loc))
@@ -189,12 +192,15 @@ class Schedule:
         else:
             seconds = self.every_seconds
             if seconds is None:
-                out.append(Diagnostic(f"every={self.every!r} is not an interval; write e.g. '15m', '2h' or '1d'", loc, subject))
+                out.append(Diagnostic(f"every={self.every!r} is not an interval; write e.g. '15m', '2h' or '1d'",
+                                      loc, subject))
             elif seconds < 60 or seconds % 60:
-                out.append(Diagnostic(f"every={self.every!r}: schedules run in whole minutes (at least '1m')", loc, subject))
+                out.append(Diagnostic(f"every={self.every!r}: schedules run in whole minutes (at least '1m')",
+                                      loc, subject))
         out.extend(_timezone_problems(self.timezone, loc, subject))
         if self.input is not None and not isinstance(self.input, dict):
-            out.append(Diagnostic(f"schedule input must be a dict of parameter values, got {self.input!r}", loc, subject))
+            out.append(Diagnostic(f"schedule input must be a dict of parameter values, got {self.input!r}",
+                                  loc, subject))
         return out
 
     def to_dict(self) -> dict:
@@ -283,7 +289,8 @@ class Http:
         out = []
         if self.auth not in ("iam", "none"):
             out.append(Diagnostic(f"auth must be 'iam' or 'none', got {self.auth!r}", self.location, subject))
-        if self.path is not None and (not isinstance(self.path, str) or not re.match(r"^/[A-Za-z0-9/_\-.]*$", self.path)):
+        valid_path = isinstance(self.path, str) and re.match(r"^/[A-Za-z0-9/_\-.]*$", self.path)
+        if self.path is not None and not valid_path:
             out.append(Diagnostic(f"path must look like '/sales/daily', got {self.path!r}", self.location, subject))
         return out
 
@@ -297,7 +304,8 @@ Trigger = ObjectCreated | Http
 def trigger_from_dict(data: dict) -> Trigger:
     kind = data["type"]
     if kind == "object_created":
-        return ObjectCreated(data["bucket"], data.get("prefix", ""), data.get("suffix", ""), data.get("input"), location=None)
+        return ObjectCreated(data["bucket"], data.get("prefix", ""), data.get("suffix", ""), data.get("input"),
+                             location=None)
     if kind == "http":
         return Http(data.get("path"), data.get("auth", "iam"), location=None)
     raise ValueError(f"unknown trigger type {kind!r}")

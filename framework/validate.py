@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from . import ir
 from .errors import DefinitionError, Diagnostic
@@ -60,7 +61,8 @@ def _check_one(p: ir.PipelineIR, root: ir.PipelineIR) -> list[Diagnostic]:
     cycle = find_cycle({k: tuple(d for d in v if d in deps) for k, v in deps.items()})
     if cycle:
         first = p.node_by_id[cycle[0]]
-        out.append(Diagnostic(f"dependency cycle {' -> '.join(cycle)}: a call cannot wait for a call that waits for "
+        flow = " -> ".join(reversed(cycle))  # in the order the calls would have to run
+        out.append(Diagnostic(f"dependency cycle {flow}: a call cannot wait for a call that waits for "
                               "it; remove one of these wait_for entries", first.location, subject))
     return out
 
@@ -89,16 +91,19 @@ def validate(definition: PipelineDefinition, policies: Iterable[Policy] = ()) ->
     """Trace, check and apply policies. Returns the validated pipeline (or None) and every diagnostic."""
     traced = definition.trace()
     diagnostics = list(traced.diagnostics)
-    if traced.ir is None:
-        return None, diagnostics
     diagnostics.extend(check_ir(traced.ir))
     for item in [*definition.policies, *policies]:
         if isinstance(item, Policy):
             diagnostics.extend(item.violations(traced.ir))
+    diagnostics = sorted(dict.fromkeys(diagnostics), key=_position)
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
     warnings = [d for d in diagnostics if d.severity != "error"]
     return Validated(traced.ir, warnings, traced.definitions), diagnostics
+
+
+def _position(d: Diagnostic) -> tuple[str, int]:
+    return (d.location.file, d.location.line) if d.location else ("", 0)
 
 
 def validated(definition: PipelineDefinition, policies: Iterable[Policy] = ()) -> Validated:

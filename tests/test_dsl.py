@@ -149,7 +149,7 @@ def test_python_control_flow_on_handles_is_located_error() -> None:
     @pipeline
     def p(day: str):
         raw = fetch(day)
-        if raw["count"] > 0:  # noqa: SIM108 - the mistake under test
+        if raw["count"] > 0:
             stamp(day)
 
     errors = p.trace().errors

@@ -27,8 +27,8 @@ def test_round_trip_is_exact(sales: IR.PipelineIR) -> None:
 
 
 def test_round_trip_with_subpipelines_and_branches() -> None:
-    from tests.test_dsl import child, fetch, stamp
     from framework import otherwise, pipeline, wait, when
+    from tests.test_dsl import child, fetch, stamp
 
     @pipeline
     def p(day: str):

@@ -43,7 +43,7 @@ def failing(times: int, error: type[Exception] = ConnectionError) -> tuple[list[
 
 
 def test_retries_back_off_exponentially_on_the_clock(h: Harness) -> None:
-    calls, fn = failing(3)
+    _, fn = failing(3)
     flaky = task(retry=Retry(max_retries=3, delay=1, backoff=2, on=("ConnectionError",)))(fn)
 
     @pipeline
@@ -82,7 +82,7 @@ def test_jitter_stays_within_the_backoff(h: Harness) -> None:
 
     assert h.run(p).status == "SUCCEEDED"
     assert len(h.clock.slept) == 3
-    assert all(0 <= got <= nominal for got, nominal in zip(h.clock.slept, [10, 20, 40]))
+    assert all(0 <= got <= nominal for got, nominal in zip(h.clock.slept, [10, 20, 40], strict=True))
     assert h.clock.slept != [10.0, 20.0, 40.0]
 
 
@@ -99,7 +99,7 @@ def test_retry_only_the_named_errors(h: Harness) -> None:
 
 
 def test_builtin_subclasses_match_retry_filters(h: Harness) -> None:
-    calls, fn = failing(1, FileNotFoundError)
+    _, fn = failing(1, FileNotFoundError)
     flaky = task(retry=Retry(max_retries=1, delay=1, on=("IOError",)))(fn)
 
     @pipeline
@@ -228,7 +228,8 @@ def test_map_over_empty_and_non_list(h: Harness) -> None:
 
     assert h.run(p, {"items": []}).output == []
     failed = h.run(p, {"items": {"not": "a list"}})
-    assert failed.status == "FAILED" and failed.error["error"] == "TypeError" and "needs a list" in failed.error["cause"]
+    assert failed.status == "FAILED" and failed.error["error"] == "TypeError"
+    assert "needs a list" in failed.error["cause"]
 
 
 def test_when_otherwise_and_null_from_skipped_branches(h: Harness) -> None:

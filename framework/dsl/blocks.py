@@ -17,7 +17,7 @@ def _tracer(what: str) -> Any:
     return tracer
 
 
-class when:  # noqa: N801 - reads as a keyword: `with when(x > 0):`
+class when:
     """Run the tasks called in this block only when ``condition`` holds.
 
     ``condition`` compares a result (or an address into it) with a JSON literal, combined with
@@ -37,7 +37,7 @@ class when:  # noqa: N801 - reads as a keyword: `with when(x > 0):`
         self._tracer.close_when(self._branch)
 
 
-class otherwise:  # noqa: N801
+class otherwise:
     """Run the tasks called in this block when the ``when`` block just before it did not run."""
 
     def __init__(self) -> None:

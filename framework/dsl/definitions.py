@@ -10,7 +10,8 @@ import functools
 import inspect
 import math
 import re
-from typing import Any, Callable, Iterable, Sequence, TypeVar, overload
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, overload
 
 from .. import ir
 from ..errors import DefinitionError, Diagnostic, Location, StratoError, TraceError, caller_location
@@ -46,7 +47,7 @@ def _bind(params: Sequence[ir.ParamSpec], args: tuple, kwargs: dict, subject: st
     names = [p.name for p in params]
     if len(args) > len(names):
         problems.append(Diagnostic(f"takes {len(names)} argument(s) but {len(args)} were given", loc, subject))
-    for name, value in zip(names, args):
+    for name, value in zip(names, args, strict=False):
         bound[name] = value
     for name, value in kwargs.items():
         if name not in names:
@@ -198,7 +199,7 @@ class TaskDefinition:
             else:
                 out.extend(self.catch.problems(subject))
                 handler = self.catch_handler()
-                if handler is not None and len([p for p in handler._param_specs if p.required]) > 1 or (
+                if (handler is not None and len([p for p in handler._param_specs if p.required]) > 1) or (
                         handler is not None and not handler._param_specs):
                     out.append(Diagnostic(f"catch handler {handler.name!r} must take one argument, the error "
                                           '{"error": ..., "cause": ...}', self.catch.location, subject))
@@ -325,7 +326,7 @@ class PipelineDefinition:
     def ir(self) -> ir.PipelineIR:
         """The IR; raises :class:`DefinitionError` listing every problem when the definition has errors."""
         traced = self.trace()
-        if traced.ir is None:
+        if traced.errors:
             raise DefinitionError(traced.diagnostics)
         return traced.ir
 

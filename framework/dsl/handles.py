@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class Handle:
     """A future result inside a pipeline: a node's result or a pipeline parameter."""
 
-    __slots__ = ("_tracer", "_draft", "_param", "_path")
+    __slots__ = ("_draft", "_param", "_path", "_tracer")
 
     def __init__(self, tracer: Tracer, draft: Draft | None = None, param: str | None = None,
                  path: tuple[str | int, ...] = ()):
@@ -86,11 +86,12 @@ class Handle:
 class Condition:
     """A test on handles for ``when``: comparisons combined with ``&``, ``|`` and ``~``."""
 
-    __slots__ = ("op", "left", "right", "items", "location", "problem")
+    __slots__ = ("items", "left", "location", "op", "problem", "right")
 
     def __init__(self, op: str, left: Handle | None = None, right: Any = None,
                  items: tuple[Condition, ...] = (), location: Location | None = None, problem: str | None = None):
-        self.op, self.left, self.right, self.items, self.location, self.problem = op, left, right, items, location, problem
+        self.op, self.left, self.right, self.items = op, left, right, items
+        self.location, self.problem = location, problem
 
     @classmethod
     def compare(cls, left: Handle, op: str, right: Any, location: Location | None) -> Condition:

@@ -58,7 +58,7 @@ class Draft:
 class Traced:
     """What tracing a pipeline produced: its IR (when no errors), diagnostics and task definitions."""
 
-    ir: ir.PipelineIR | None
+    ir: ir.PipelineIR  # built even when there are errors, so later checks can still report theirs
     diagnostics: list[Diagnostic]
     definitions: dict[str, TaskDefinition]  # every task of the pipeline and of its sub-pipelines
 
@@ -253,8 +253,6 @@ class Tracer:
             return definition.name
         traced = definition.trace(self.stack)
         self.sink.extend(traced.diagnostics)
-        if traced.ir is None:
-            return None
         self.sub_sources[definition.name] = definition
         self.definitions.update(traced.definitions)
         for name, child in (*traced.ir.subpipelines.items(), (definition.name, _without_children(traced.ir))):
@@ -277,8 +275,6 @@ class Tracer:
             specs[name] = replace(spec, tags=merged)
         self.definitions.update(self.tasks)
         subpipelines = {name: self.subpipelines[name] for name in sorted(self.subpipelines)}
-        if self.sink.errors:
-            return Traced(None, self.sink.items, self.definitions)
         result = ir.PipelineIR(
             name=pipe.name, module=pipe.fn.__module__, qualname=pipe.fn.__qualname__, params=pipe.param_specs,
             nodes=tuple(nodes), output=output, tasks=specs, branches=tuple(branches), subpipelines=subpipelines,
@@ -321,7 +317,8 @@ class Tracer:
             elif item in ids:
                 after.append(item)
             else:
-                self.sink.error(f"wait_for names {item!r}, but no call in pipeline {self.pipeline.name!r} has that name",
+                self.sink.error(f"wait_for names {item!r}, but no call in pipeline {self.pipeline.name!r} has "
+                                "that name",
                                 d.location, f"{d.display}")
         after_t = tuple(dict.fromkeys(after))
         args = {k: _fix(v) for k, v in d.args.items()}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .. import ir
 from ..errors import StratoError, UsageError
@@ -99,7 +100,7 @@ def run_inline(definition: PipelineDefinition, args: tuple, kwargs: dict) -> Any
     names = [p.name for p in definition.param_specs]
     if len(args) > len(names):
         raise UsageError(f"pipeline {definition.name!r} takes {len(names)} argument(s), {len(args)} given")
-    result = run_pipeline(definition, {**dict(zip(names, args)), **kwargs}, store=RunStore.memory())
+    result = run_pipeline(definition, {**dict(zip(names, args, strict=False)), **kwargs}, store=RunStore.memory())
     if not result.succeeded:
         raise PipelineFailed(result)
     return result.output

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _adapters: dict[Callable[..., Any], tuple[dict[str, Any], Any]] = {}
 
@@ -75,7 +76,8 @@ def to_json_result(task_name: str, fn: Callable[..., Any], result: Any) -> Any:
         raise TypeError(f"task {task_name!r} returned a value that does not match its return type: "
                         f"{_describe(exc)}") from None
     except PydanticSerializationError:
-        raise TypeError(f"task {task_name!r} returned a {type(result).__name__}, which is not JSON-serialisable") from None
+        raise TypeError(f"task {task_name!r} returned a {type(result).__name__}, which is not JSON-serialisable") \
+            from None
 
 
 def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:

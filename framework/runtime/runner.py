@@ -19,8 +19,9 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .. import ir
 from ..graph import dependencies, guard_chain
@@ -93,7 +94,7 @@ class _Workers:
 class _Call:
     """One task invocation with its retries (a task node, a map item or a catch handler)."""
 
-    __slots__ = ("key", "spec", "fn", "args", "on_success", "on_failure", "attempt", "token", "handler")
+    __slots__ = ("args", "attempt", "fn", "handler", "key", "on_failure", "on_success", "spec", "token")
 
     def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
                  on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False):
@@ -176,7 +177,7 @@ class Execution:
     def _work(self, call: _Call, token: int) -> None:
         try:
             self.events.put((call, token, True, invoke(call.spec.name, call.fn, call.args)))
-        except BaseException as exc:  # noqa: BLE001 - every failure of user code is reported, not raised
+        except BaseException as exc:
             self.events.put((call, token, False, error_of(exc)))
 
     def _timer(self, delay: float, fn: Callable[[], None]) -> None:
@@ -327,7 +328,7 @@ class Execution:
               on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False) -> None:
         try:
             fn = self._fn(spec)
-        except Exception as exc:  # noqa: BLE001 - task code that cannot be imported fails the call
+        except Exception as exc:
             on_failure({"error": type(exc).__name__, "cause": f"cannot load task {spec.name!r}: {exc}"})
             return
         call = _Call(key, spec, fn, args, on_success, lambda e: self._call_failed(pipeline, call, e, on_failure),
