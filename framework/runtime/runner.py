@@ -207,9 +207,9 @@ class Execution:
         if scope.left == 0:
             on_done(ir.resolve_value(pipeline.output, scope.results, params))
             return
-        for node in pipeline.nodes:
-            if scope.remaining[node.id] == 0:
-                self._ready(scope, node)
+        # collect the roots first: readying one may complete it at once (resumed) and ready its users
+        for node in [n for n in pipeline.nodes if scope.remaining[n.id] == 0]:
+            self._ready(scope, node)
 
     def _ready(self, scope: _Scope, node: ir.Node) -> None:
         if self.result is not None:
