@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +115,51 @@ def chains_pipeline(count: int, length: int) -> PipelineDefinition:
 
 
 # --------------------------------------------------------------------------------------- part A
+class GCMeter:
+    """Seconds Python's cyclic garbage collector runs while ``active`` (through ``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self.active:
+            self.seconds += time.perf_counter() - self._started
+
+
+GC_METER = GCMeter()
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds of ``fn()``, the part of them spent in garbage collection, and its value."""
+    gc_before = GC_METER.seconds
+    GC_METER.active = True
+    start = time.perf_counter()
+    try:
+        value = fn()
+    finally:
+        elapsed = time.perf_counter() - start
+        GC_METER.active = False
+    return elapsed, GC_METER.seconds - gc_before, value
+
+
 @dataclass
 class IRResult:
     size: int
-    seconds: dict[str, float]  # median per phase
-    json_bytes: int
+    samples: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})
+    net: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})  # minus GC
+    gc_seconds: float = 0.0  # summed over every timed phase of every repetition
+    timed_seconds: float = 0.0
+    json_bytes: int = 0
+    hashes: set[str] = field(default_factory=set)
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Median per phase."""
+        return {phase: statistics.median(values) for phase, values in self.samples.items()}
 
     def per_task_us(self, phase: str) -> float:
         return self.seconds[phase] / self.size * 1e6
@@ -128,43 +168,63 @@ class IRResult:
     def trace_validate(self) -> float:
         return self.seconds["trace"] + self.seconds["validate"]
 
+    @property
+    def net_per_task_us(self) -> float:
+        """All phases, garbage collection excluded (medians per phase, summed)."""
+        return sum(statistics.median(values) for values in self.net.values()) / self.size * 1e6
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+    @property
+    def gc_share(self) -> float:
+        return self.gc_seconds / self.timed_seconds if self.timed_seconds else 0.0
+
+    def add(self, phase: str, seconds: float, gc_seconds: float) -> None:
+        self.samples[phase].append(seconds)
+        self.net[phase].append(seconds - gc_seconds)
+        self.timed_seconds += seconds
+        self.gc_seconds += gc_seconds
 
 
-def measure_ir(size: int, repeat: int) -> IRResult:
-    samples: dict[str, list[float]] = {phase: [] for phase in PHASES}
-    hashes: set[str] = set()
-    json_bytes = 0
-    for _ in range(repeat):
-        definition = generated_pipeline(size)
-        gc.collect()  # garbage of the previous round is not charged to this one
-        seconds, traced = timed(definition.trace)
-        samples["trace"].append(seconds)
-        if traced.ir is None:
-            raise SystemExit("generated pipeline does not trace:\n" + "\n".join(map(str, traced.diagnostics[:5])))
-        pipe: ir.PipelineIR = traced.ir
-        seconds, diagnostics = timed(lambda p=pipe: check_ir(p))
-        samples["validate"].append(seconds)
-        seconds, text = timed(pipe.to_json)
-        samples["to_json"].append(seconds)
-        seconds, parsed = timed(lambda t=text: ir.from_json(t))
-        samples["from_json"].append(seconds)
-        seconds, digest = timed(lambda p=pipe: ir.content_hash(p))
-        samples["content_hash"].append(seconds)
-        # sanity checks, outside the timed sections
-        if len(pipe.nodes) != size or diagnostics or parsed != pipe:
-            raise SystemExit(f"generated pipeline of {size} tasks: {len(pipe.nodes)} nodes, "
-                             f"{len(diagnostics)} diagnostics, round trip equal: {parsed == pipe}")
-        hashes.add(digest)
-        json_bytes = len(text.encode())
-        del definition, traced, pipe, text, parsed
-    if len(hashes) != 1:
-        raise SystemExit(f"content hash of the {size}-task pipeline differs between identical definitions")
-    return IRResult(size, {phase: statistics.median(v) for phase, v in samples.items()}, json_bytes)
+def ir_round(result: IRResult) -> None:
+    """One repetition of every phase on a fresh definition of ``result.size`` task calls."""
+    size = result.size
+    definition = generated_pipeline(size)
+    gc.collect()  # garbage of the previous round is not charged to this one
+    seconds, in_gc, traced = timed(definition.trace)
+    result.add("trace", seconds, in_gc)
+    if traced.ir is None:
+        raise SystemExit("generated pipeline does not trace:\n" + "\n".join(map(str, traced.diagnostics[:5])))
+    pipe: ir.PipelineIR = traced.ir
+    seconds, in_gc, diagnostics = timed(lambda: check_ir(pipe))
+    result.add("validate", seconds, in_gc)
+    seconds, in_gc, text = timed(pipe.to_json)
+    result.add("to_json", seconds, in_gc)
+    seconds, in_gc, parsed = timed(lambda: ir.from_json(text))
+    result.add("from_json", seconds, in_gc)
+    seconds, in_gc, digest = timed(lambda: ir.content_hash(pipe))
+    result.add("content_hash", seconds, in_gc)
+    # sanity checks, outside the timed sections
+    if len(pipe.nodes) != size or diagnostics or parsed != pipe:
+        raise SystemExit(f"generated pipeline of {size} tasks: {len(pipe.nodes)} nodes, "
+                         f"{len(diagnostics)} diagnostics, round trip equal: {parsed == pipe}")
+    result.hashes.add(digest)
+    result.json_bytes = len(text.encode())
+
+
+def measure_ir(sizes: tuple[int, ...], repeat: int) -> list[IRResult]:
+    """Sizes take turns within each repetition, so a slow spell of the machine hits them alike."""
+    results = [IRResult(size) for size in sizes]
+    ir_round(IRResult(sizes[0]))  # warm-up: first calls pay for lazy imports and cold caches
+    gc.callbacks.append(GC_METER)
+    try:
+        for _ in range(repeat):
+            for result in results:
+                ir_round(result)
+    finally:
+        gc.callbacks.remove(GC_METER)
+    for result in results:
+        if len(result.hashes) != 1:
+            raise SystemExit(f"content hash of the {result.size}-task pipeline differs between identical definitions")
+    return results
 
 
 # --------------------------------------------------------------------------------------- part B
@@ -188,7 +248,7 @@ def measure_runner(scenario: str, definition: PipelineDefinition, run_input: dic
         store = RunStore(tmp / f"{definition.name}-{workers}-{i}.db")  # a fresh SQLite file per run
         gc.collect()
         try:
-            seconds, result = timed(lambda s=store: run_pipeline(definition, run_input, store=s, workers=workers))
+            seconds, _, result = timed(lambda s=store: run_pipeline(definition, run_input, store=s, workers=workers))
             units = store.units(result.run_id)
         finally:
             store.close()
@@ -213,16 +273,17 @@ def scaling(results: list[IRResult], phase: str) -> float:
 def report_plain(ir_results: list[IRResult], runner_results: list[RunnerResult], header: str) -> None:
     print(header)
     print("\nA. Trace, validate and serialise generated pipelines (median; seconds, then microseconds per task)")
-    cols = ["tasks", *PHASES, "trace+validate", "JSON"]
-    print("  ".join(f"{c:>20}" for c in cols))
+    cols = ["tasks", *PHASES, "trace+validate", "in GC", "JSON"]
+    print("  ".join(f"{c:>19}" for c in cols))
     for r in ir_results:
         cells = [f"{r.size:,}"] + [f"{r.seconds[p]:.3f} s ({r.per_task_us(p):.1f} us)" for p in PHASES]
         cells += [f"{r.trace_validate:.3f} s ({r.trace_validate / r.size * 1e6:.1f} us)",
-                  f"{r.json_bytes / 1e6:.1f} MB"]
-        print("  ".join(f"{c:>20}" for c in cells))
+                  f"{r.gc_share:.0%}", f"{r.json_bytes / 1e6:.1f} MB"]
+        print("  ".join(f"{c:>19}" for c in cells))
     first, last = ir_results[0], ir_results[-1]
     ratios = "  ".join(f"{p} x{scaling(ir_results, p):.2f}" for p in PHASES)
     print(f"per-task cost at {last.size:,} vs {first.size:,} tasks: {ratios}")
+    print("in GC: share of the timed phases spent in Python's cyclic garbage collector")
     print("\nB. Local runner, no-op tasks, SQLite run store (median wall time of run_pipeline)")
     for rr in runner_results:
         print(f"  {rr.scenario:<28} workers={rr.workers:<3} calls={rr.calls:<6} {rr.seconds:.3f} s  "
@@ -237,21 +298,23 @@ def report_rich(ir_results: list[IRResult], runner_results: list[RunnerResult], 
     if not console.is_terminal:  # redirected to a file: do not squeeze the table into 80 columns
         console = Console(width=max(console.width, 150))
     console.print(header)
-    table = Table(title="A. Trace, validate and serialise generated pipelines (median; per task in µs)")
+    table = Table(title="A. Trace, validate and serialise generated pipelines (median; per task in µs)",
+                  caption="in GC: share of the timed phases spent in Python's cyclic garbage collector")
     table.add_column("tasks", justify="right")
     for phase in PHASES:
         table.add_column(phase, justify="right")
     table.add_column("trace + validate", justify="right", style="bold")
+    table.add_column("in GC", justify="right")
     table.add_column("JSON", justify="right")
     for r in ir_results:
         table.add_row(f"{r.size:,}", *[f"{r.seconds[p]:.3f} s\n{r.per_task_us(p):.1f} µs" for p in PHASES],
                       f"{r.trace_validate:.3f} s\n{r.trace_validate / r.size * 1e6:.1f} µs",
-                      f"{r.json_bytes / 1e6:.1f} MB", end_section=True)
+                      f"{r.gc_share:.0%}", f"{r.json_bytes / 1e6:.1f} MB", end_section=True)
     first, last = ir_results[0], ir_results[-1]
     ratios = [scaling(ir_results, p) for p in PHASES]
     table.add_row(f"µs/task x\n{last.size // 1000}k / {first.size // 1000}k",
                   *[f"[{'green' if x <= LINEAR_TOLERANCE else 'yellow'}]x{x:.2f}[/]" for x in ratios],
-                  f"x{(last.trace_validate / last.size) / (first.trace_validate / first.size):.2f}", "")
+                  f"x{(last.trace_validate / last.size) / (first.trace_validate / first.size):.2f}", "", "")
     console.print(table)
 
     runs = Table(title="B. Local runner, no-op tasks, SQLite run store (median wall time of run_pipeline)")
@@ -275,11 +338,16 @@ def verdicts(ir_results: list[IRResult], runner_results: list[RunnerResult]) -> 
     ok = worst.per_task_ms < RUNNER_TARGET_MS
     lines.append(f"target runner overhead < {RUNNER_TARGET_MS:g} ms per task: worst {worst.per_task_ms:.3f} ms "
                  f"({worst.scenario}, workers={worst.workers}) -> {'met' if ok else 'MISSED'}")
+    first, last = ir_results[0], ir_results[-1]
     nonlinear = [p for p in PHASES if scaling(ir_results, p) > LINEAR_TOLERANCE]
-    span = f"{ir_results[0].size:,} -> {ir_results[-1].size:,} tasks"
+    span = f"{first.size:,} -> {last.size:,} tasks"
     lines.append(f"scaling {span}: " + (f"linear (per-task cost within x{LINEAR_TOLERANCE:g})" if not nonlinear
                                         else "per-task cost grows by more than "
                                         f"x{LINEAR_TOLERANCE:g} for {', '.join(nonlinear)}"))
+    net_ratio = last.net_per_task_us / first.net_per_task_us
+    lines.append(f"  all phases without garbage collection: {first.net_per_task_us:.1f} -> "
+                 f"{last.net_per_task_us:.1f} us per task (x{net_ratio:.2f}); time in GC: {first.gc_share:.0%} -> "
+                 f"{last.gc_share:.0%}")
     return lines
 
 
@@ -299,8 +367,7 @@ def main(argv: list[str] | None = None) -> int:
               f"SQLite {sqlite3.sqlite_version}; {repeat} repetition(s)"
               f"{', garbage collector off' if args.no_gc else ''}")
 
-    measure_ir(SIZES[0], 1)  # warm-up: first calls pay for lazy imports and cold caches
-    ir_results = [measure_ir(size, repeat) for size in SIZES]
+    ir_results = measure_ir(SIZES, repeat)
 
     chains_count, chains_length = 20, 50
     width = 1_000

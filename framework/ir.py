@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Union
 
+from ._gc import paused_gc
 from .errors import Location
 from .options import Http, ObjectCreated, Retry, Schedule, trigger_from_dict
 
@@ -556,11 +557,13 @@ def from_dict(d: dict) -> PipelineIR:
 def to_json(ir: PipelineIR, indent: int | None = None, with_locations: bool = True) -> str:
     """Canonical JSON: sorted keys, so the same pipeline always gives the same bytes."""
     separators = (",", ":") if indent is None else (",", ": ")
-    return json.dumps(to_dict(ir, with_locations), sort_keys=True, indent=indent, separators=separators)
+    with paused_gc():
+        return json.dumps(to_dict(ir, with_locations), sort_keys=True, indent=indent, separators=separators)
 
 
 def from_json(text: str) -> PipelineIR:
-    return from_dict(json.loads(text))
+    with paused_gc():
+        return from_dict(json.loads(text))
 
 
 def content_hash(ir: PipelineIR) -> str:

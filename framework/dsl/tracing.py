@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import ir
+from .._gc import paused_gc
 from ..errors import Diagnostic, DiagnosticSink, Location, StratoError, TraceError, caller_location
 from ..governance import classification_problems
 from .handles import Condition, Handle
@@ -84,6 +85,10 @@ class Tracer:
 
     # ---------------------------------------------------------------------------------- tracing
     def run(self) -> Traced:
+        with paused_gc():
+            return self._run()
+
+    def _run(self) -> Traced:
         token = _current.set(self)
         output: Any = None
         try:
