@@ -128,7 +128,7 @@ def validate_orders(table: dict[str, Any]) -> dict[str, Any]:
         if len(cells) != len(columns):
             problems.append(f"line {row['line']}: {len(cells)} field(s), the header has {len(columns)}")
             continue
-        values = dict(zip(columns, cells))
+        values = dict(zip(columns, cells, strict=True))
         order_id = values["order_id"].strip()
         found = _row_problems(values)
         if order_id in seen:
@@ -189,7 +189,8 @@ def quarantine_file(bucket: str, key: str, error: str, reason: str, storage_root
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     note = target.with_name(target.name + ".reason.json")
-    _write_atomically(note, json.dumps({"source": f"{bucket}/{key}", "error": error, "reason": reason}, indent=2) + "\n")
+    record = {"source": f"{bucket}/{key}", "error": error, "reason": reason}
+    _write_atomically(note, json.dumps(record, indent=2) + "\n")
     return {"path": str(target), "error": error, "reason": reason}
 
 

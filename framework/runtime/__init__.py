@@ -48,9 +48,11 @@ def resolver_for(definitions: dict[str, TaskDefinition]) -> Callable[[ir.TaskSpe
 
 def prepare_input(pipeline: ir.PipelineIR, raw: dict[str, Any] | None, fn: Callable[..., Any] | None = None) -> dict:
     """The run's input: defaults applied, unknown or missing parameters refused, types checked."""
-    raw = dict(raw or {})
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
         raise UsageError("the run input must be a JSON object of the pipeline's parameters")
+    raw = dict(raw)
     names = [p.name for p in pipeline.params]
     unknown = [k for k in raw if k not in names]
     problems = []

@@ -94,13 +94,15 @@ class _Workers:
 class _Call:
     """One task invocation with its retries (a task node, a map item or a catch handler)."""
 
-    __slots__ = ("args", "attempt", "fn", "handler", "key", "on_failure", "on_success", "spec", "token")
+    __slots__ = ("args", "attempt", "fn", "handler", "key", "on_failure", "on_success", "spec", "token", "tries")
 
     def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
-                 on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False):
+                 on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False,
+                 earlier_attempts: int = 0):
         self.key, self.spec, self.fn, self.args = key, spec, fn, args
         self.on_success, self.on_failure, self.handler = on_success, on_failure, handler
-        self.attempt, self.token = 0, 0
+        self.attempt = earlier_attempts  # numbering continues across resumes, so history is kept
+        self.tries, self.token = 0, 0  # the retry budget counts this execution's attempts
 
 
 class _Scope:
@@ -122,11 +124,12 @@ class _Scope:
 class Execution:
     def __init__(self, root: ir.PipelineIR, params: dict, resolver: Resolver, store: RunStore, run_id: str,
                  clock: Any, workers: int, hooks: RunHooks, completed: dict[str, Any] | None = None,
-                 started: dict[str, float] | None = None):
+                 started: dict[str, float] | None = None, attempts: dict[str, int] | None = None):
         self.root, self.params, self.resolver, self.store, self.run_id = root, params, resolver, store, run_id
         self.clock, self.hooks = clock, hooks
         self.completed = completed or {}
         self.started = started or {}
+        self.earlier_attempts = attempts or {}
         self.workers = _Workers(workers)
         self.events: queue.Queue = queue.Queue()
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -332,13 +335,14 @@ class Execution:
             on_failure({"error": type(exc).__name__, "cause": f"cannot load task {spec.name!r}: {exc}"})
             return
         call = _Call(key, spec, fn, args, on_success, lambda e: self._call_failed(pipeline, call, e, on_failure),
-                     handler)
+                     handler, self.earlier_attempts.get(key, 0))
         self._attempt(call)
 
     def _attempt(self, call: _Call) -> None:
         if self.result is not None:
             return
         call.attempt += 1
+        call.tries += 1
         call.token += 1
         token = call.token
         self.store.start_attempt(self.run_id, call.key, call.attempt, self.clock.now())
@@ -368,8 +372,8 @@ class Execution:
     def _attempt_failed(self, call: _Call, error: dict) -> None:
         self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error)
         retry = call.spec.retry
-        if retry is not None and call.attempt <= retry.max_retries and error_matches(error["error"], retry.on):
-            delay = retry.delay_for(call.attempt)
+        if retry is not None and call.tries <= retry.max_retries and error_matches(error["error"], retry.on):
+            delay = retry.delay_for(call.tries)
             if retry.jitter:
                 delay = random.Random(f"{self.run_id}/{call.key}/{call.attempt}").uniform(0, delay)
             self._timer(delay, lambda: self._attempt(call))
@@ -423,9 +427,10 @@ class Runner:
             return RunResult(record.run_id, record.status, record.output, record.error)
         completed = self.store.completed_units(record.run_id)
         started = self.store.unit_started_at(record.run_id)
+        attempts = self.store.attempt_counts(record.run_id)
         self.store.mark_resumed(record.run_id)
         return Execution(pipeline, record.input, resolver, self.store, record.run_id, self.clock, self.workers,
-                         self.hooks, completed, started).run()
+                         self.hooks, completed, started, attempts).run()
 
 
 __all__ = ["RUNNING", "Execution", "RunHooks", "RunResult", "Runner", "new_run_id"]

@@ -167,7 +167,7 @@ class RunStore:
 
     def start_attempt(self, run_id: str, key: str, attempt: int, started_at: float) -> None:
         db = self._tx()
-        db.execute("INSERT OR REPLACE INTO attempts (run_id, key, attempt, status, started_at) VALUES (?,?,?,?,?)",
+        db.execute("INSERT INTO attempts (run_id, key, attempt, status, started_at) VALUES (?,?,?,?,?)",
                    (run_id, key, attempt, RUNNING, started_at))
         db.execute("UPDATE units SET attempts=? WHERE run_id=? AND key=?", (attempt, run_id, key))
 
@@ -207,6 +207,11 @@ class RunStore:
         rows = self.db.execute("SELECT key, started_at FROM units WHERE run_id=? AND started_at IS NOT NULL",
                                (run_id,)).fetchall()
         return dict(rows)
+
+    def attempt_counts(self, run_id: str) -> dict[str, int]:
+        """The highest attempt number recorded per unit, so a resumed run numbers on from there."""
+        rows = self.db.execute("SELECT key, max(attempt) FROM attempts WHERE run_id=? GROUP BY key", (run_id,))
+        return dict(rows.fetchall())
 
     def units(self, run_id: str) -> list[dict]:
         rows = self.db.execute("SELECT key, kind, task, status, attempts, started_at, ended_at, error, result "
