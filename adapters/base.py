@@ -1,13 +1,26 @@
-"""The contract every cloud adapter implements (see ``framework.targets`` for discovery)."""
+"""The contract every cloud adapter implements.
+
+An adapter reads only the IR. ``check`` reports what the cloud cannot express (tag syntax, schedule
+dialect, limits) as located diagnostics; ``compile`` writes deterministic artifacts; ``emulate``
+runs those artifacts in the cloud's emulator on this machine and returns the same
+:class:`~framework.runtime.RunResult` the local runner gives, so outputs can be compared directly.
+
+Adapters are found by ``framework.targets.get_adapter``: an entry point in the ``strato.adapters``
+group, or the built-in ``adapters.<target>`` package exposing ``Adapter``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from framework.errors import Diagnostic
-from framework.ir import PipelineIR
+from framework.ir import PipelineIR, TaskSpec
+from framework.runtime import RunResult
+
+Resolver = Callable[[TaskSpec], Callable[..., Any]]
 
 
 @dataclass
@@ -22,9 +35,19 @@ class Adapter(Protocol):
     target: str
 
     def check(self, pipeline: PipelineIR) -> list[Diagnostic]:
-        """Cloud-specific rules (tag syntax, schedule dialect, limits), as located diagnostics."""
+        """Cloud-specific rules, as located diagnostics (errors stop compilation)."""
         ...
 
     def compile(self, pipeline: PipelineIR, out_dir: Path) -> CompileResult:
         """Write the native artifacts for ``pipeline`` (and its sub-pipelines) under ``out_dir``."""
+        ...
+
+    def emulate(self, pipeline: PipelineIR, params: dict[str, Any], resolver: Resolver, *,
+                backend: str | None = None, endpoint: str | None = None, work_dir: Path) -> RunResult:
+        """Compile into ``work_dir``, then run the artifacts in this cloud's emulator with ``params``.
+
+        ``backend`` picks an emulator (e.g. ``moto``, ``localstack``) and ``endpoint`` points at a
+        running one. ``resolver`` is how the emulated task shim finds task code in this process (the
+        cloud's shim imports it from the deployment package instead).
+        """
         ...

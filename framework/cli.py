@@ -48,7 +48,6 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _policies(specs: tuple[str, ...]) -> list[Any]:
     from .governance import Policy
-    from .loader import load as _load  # noqa: F401 - ensures cwd handling matches pipeline refs
 
     found = []
     for spec in specs:
@@ -159,6 +158,40 @@ def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -
         click.echo(str(path))
 
 
+@main.command()
+@click.argument("ref")
+@click.option("--target", required=True, type=click.Choice(["aws", "gcp", "azure"]))
+@click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
+@click.option("--backend", help="Which emulator (aws: moto, moto-server, localstack).")
+@click.option("--endpoint", metavar="URL", help="A running emulator to use instead of starting one.")
+@click.option("--work-dir", type=click.Path(file_okay=False), help="Where compiled artifacts are written.")
+@_guard
+def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: str | None, endpoint: str | None,
+            work_dir: str | None) -> None:
+    """Compile a pipeline and run the artifact in the target cloud's emulator on this machine."""
+    import tempfile
+
+    from .loader import load
+    from .runtime import prepare_input, resolver_for
+    from .targets import get_adapter
+    from .validate import validated
+
+    started = time.monotonic()
+    data = _read_input(input_)
+    loaded = load(ref)
+    checked = validated(loaded.definition)
+    adapter = get_adapter(target)
+    problems = adapter.check(checked.ir)
+    if any(d.severity == "error" for d in problems):
+        raise DefinitionError(problems)
+    params = prepare_input(checked.ir, data, loaded.definition.fn)
+    with tempfile.TemporaryDirectory(prefix="strato-emulate-") as tmp:
+        result = adapter.emulate(checked.ir, params, resolver_for(checked.definitions), backend=backend,
+                                 endpoint=endpoint, work_dir=Path(work_dir) if work_dir else Path(tmp))
+    _report(result, as_json, started)
+
+
 class _Progress:
     """Rich progress (calls done/total) on a terminal; nothing when stderr is not a TTY."""
 
@@ -188,7 +221,7 @@ class _Progress:
         self.hooks = Hooks()
 
 
-def _run_with_display(as_json: bool, fn: Callable[[Any], Any]) -> Any:
+def _run_with_display(fn: Callable[[Any], Any]) -> Any:
     if sys.stderr.isatty() and not os.environ.get("STRATO_NO_PROGRESS"):
         display = _Progress()
         with display.progress:
@@ -227,7 +260,7 @@ def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy
     data = _read_input(input_)
     loaded = load(ref)
     policies = _policies(policy_refs)
-    result = _run_with_display(as_json, lambda hooks: run_pipeline(
+    result = _run_with_display(lambda hooks: run_pipeline(
         loaded.definition, data, hooks=hooks, workers=workers, ref=loaded.ref, sys_path=loaded.sys_path,
         policies=policies))
     _report(result, as_json, started)
@@ -264,7 +297,7 @@ def resume(run_id: str, as_json: bool, workers: int | None) -> None:
         raise StratoError(f"pipeline {record.pipeline!r} has changed since run {run_id} started (its graph hash was "
                           f"{record.ir_hash[:12]}, now {checked.ir.hash[:12]}); a run resumes only the graph it "
                           "started with. Task code may change; the wiring may not")
-    result = _run_with_display(as_json, lambda hooks: Runner(store, workers=workers, hooks=hooks).resume(
+    result = _run_with_display(lambda hooks: Runner(store, workers=workers, hooks=hooks).resume(
         record, checked.ir, resolver_for(checked.definitions)))
     _report(result, as_json, started)
 
