@@ -1,0 +1,378 @@
+"""IR -> Amazon States Language (JSONPath only).
+
+The state of an execution is ``{"params", "results", "errors", "scratch"}``: every node writes its
+result (``null`` when its guard is false) under ``results``. Tasks receive their arguments as IR
+values plus the results they reference, and the task shim resolves them with
+``framework.ir.resolve_value``, so addressing (a missing key is ``null``) means exactly what it
+means on the local runner. The DAG becomes nested ``Parallel`` states through
+:mod:`adapters.structure`; guards become ``Choice`` states; each sub-pipeline is its own state
+machine started with ``states:startExecution.sync:2``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework import ir
+from framework.errors import Diagnostic
+from framework.graph import dependencies, guard_chain
+from framework.options import Retry, expand_error_names
+
+from ..structure import Block, Par, Seq, Step, nodes_of, structure
+from .naming import RUNTIME_FUNCTION, function_ref, machine_ref, state_name
+
+MAX_DEFINITION_BYTES = 1_048_576
+MAX_HISTORY_EVENTS = 25_000
+TIMEOUT_ERROR = "States.Timeout"
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class Compiled:
+    """One ASL definition per pipeline (root and sub-pipelines), with compile warnings."""
+
+    machines: dict[str, dict[str, Any]]
+    warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+
+
+def compile_pipeline(root: ir.PipelineIR) -> Compiled:
+    out = Compiled({})
+    for pipeline in (root, *(root.subpipelines[name] for name in sorted(root.subpipelines))):
+        builder = _Machine(pipeline, out)
+        out.machines[pipeline.name] = builder.build()
+    return out
+
+
+def error_names(on: tuple[str, ...] | None) -> list[str]:
+    """``ErrorEquals`` for an ``on=`` filter: class names with built-in subclasses, timeouts as States.Timeout."""
+    if on is None:
+        return ["States.ALL"]
+    return sorted(TIMEOUT_ERROR if name == "TaskTimeout" else name for name in expand_error_names(on))
+
+
+def to_json(definition: dict[str, Any]) -> str:
+    return json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
+
+
+class _Machine:
+    def __init__(self, pipeline: ir.PipelineIR, out: Compiled):
+        self.p, self.out = pipeline, out
+        self.keys = {node.id: self._result_key(i, node.id) for i, node in enumerate(pipeline.nodes)}
+        self.events = 0
+
+    @staticmethod
+    def _result_key(index: int, node_id: str) -> str:
+        return node_id if _KEY.match(node_id) else f"n{index}_{re.sub(r'[^A-Za-z0-9_]', '_', node_id)}"
+
+    # ------------------------------------------------------------------------------ machine
+    def build(self) -> dict[str, Any]:
+        p = self.p
+        order = [n.id for n in p.nodes]
+        block, extra = structure(order, dependencies(p))
+        for wait in extra:
+            node = p.node_by_id[wait.node]
+            self.out.warnings.append(Diagnostic(
+                f"Step Functions joins parallel branches only at their end: {wait.node!r} now also waits for "
+                f"{', '.join(map(repr, wait.waits_for))}, which it does not depend on", node.location,
+                f"pipeline {p.name!r} (aws)", "warning"))
+        states: dict[str, Any] = {}
+        defaults = {param.name: param.default for param in p.params if not param.required}
+        states["Start"] = {"Type": "Pass", "Comment": "the run's input, with parameter defaults",
+                           "Parameters": {"input.$": "$", "defaults": defaults}, "Next": "Parameters"}
+        first = self._emit(block, states, "Output") if p.nodes else "Output"
+        states["Parameters"] = {"Type": "Pass", "Parameters": {
+            "params.$": "States.JsonMerge($.defaults, $.input, false)", "results": {}, "errors": {}, "scratch": {}},
+            "Next": first}
+        states["Output"] = {"Type": "Task", "Comment": "the pipeline's output, resolved from results",
+                            "Resource": RUNTIME_FUNCTION, "Parameters": self._resolve_payload(p.output),
+                            "End": True}
+        definition = {"Comment": f"Strato pipeline {p.name} (IR {p.hash[:12]})", "StartAt": "Start",
+                      "States": states}
+        self._check_limits(definition)
+        return definition
+
+    def _check_limits(self, definition: dict[str, Any]) -> None:
+        size = len(to_json(definition).encode())
+        subject = f"pipeline {self.p.name!r} (aws)"
+        if size > MAX_DEFINITION_BYTES:
+            self.out.errors.append(Diagnostic(
+                f"the state machine definition is {size:,} bytes, over Step Functions' 1 MB; split the pipeline "
+                "into sub-pipelines", self.p.location, subject))
+        if self.events > MAX_HISTORY_EVENTS:
+            self.out.errors.append(Diagnostic(
+                f"a run would write about {self.events:,} history events, over Step Functions' 25,000; split the "
+                "pipeline into sub-pipelines", self.p.location, subject))
+
+    # ------------------------------------------------------------------------------- blocks
+    def _emit(self, block: Block, states: dict[str, Any], next_state: str | None) -> str:
+        """Add the states of ``block`` to ``states``, ending at ``next_state`` (None: End). Returns the entry."""
+        if isinstance(block, Step):
+            return self._node(self.p.node_by_id[block.node], states, next_state)
+        if isinstance(block, Seq):
+            entry = next_state
+            for item in reversed(block.items):
+                entry = self._emit(item, states, entry)
+            return entry  # type: ignore[return-value]
+        return self._parallel(block, states, next_state)
+
+    def _parallel(self, block: Par, states: dict[str, Any], next_state: str | None) -> str:
+        firsts = [nodes_of(branch)[0] for branch in block.branches]
+        name = state_name("Parallel " + " ".join(firsts))
+        branches = []
+        for branch in block.branches:
+            inner: dict[str, Any] = {}
+            start = self._emit(branch, inner, None)
+            branches.append({"StartAt": start, "States": inner})
+        # Each branch returns the whole state; keep every branch's results, then merge them in a Pass
+        # (intrinsic functions read the merged object's fields, not array elements).
+        selector: dict[str, Any] = {}
+        merged = "$.b0.results"
+        for i in range(len(block.branches)):
+            selector[f"b{i}.$"] = f"States.ArrayGetItem($, {i})"
+            if i:
+                merged = f"States.JsonMerge({merged}, $.b{i}.results, false)"
+        merge = state_name(f"{name} merge")
+        states[name] = {"Type": "Parallel", "Branches": branches, "ResultSelector": selector, "Next": merge}
+        states[merge] = self._then({"Type": "Pass", "Parameters": {
+            "params.$": "$.b0.params", "results.$": merged, "errors": {}, "scratch": {}}}, next_state)
+        self.events += 4
+        return name
+
+    @staticmethod
+    def _then(state: dict[str, Any], next_state: str | None) -> dict[str, Any]:
+        if next_state is None:
+            state["End"] = True
+        else:
+            state["Next"] = next_state
+        return state
+
+    # -------------------------------------------------------------------------------- nodes
+    def _node(self, node: ir.Node, states: dict[str, Any], next_state: str | None) -> str:
+        key = self.keys[node.id]
+        if isinstance(node, ir.TaskNode):
+            entry = self._task(node, states, next_state)
+        elif isinstance(node, ir.MapNode):
+            entry = self._map(node, states, next_state)
+        elif isinstance(node, ir.WaitNode):
+            entry = state_name(node.id)
+            seconds = max(0, math.ceil(node.seconds))
+            if seconds != node.seconds:
+                self._round_warning(node, f"wait({node.seconds:g}) waits {seconds}s: Step Functions waits whole "
+                                          "seconds")
+            done = state_name(f"{node.id} done")
+            states[entry] = {"Type": "Wait", "Seconds": seconds, "Next": done}
+            states[done] = self._then({"Type": "Pass", "Result": None, "ResultPath": f"$.results.{key}"}, next_state)
+            self.events += 4
+        else:
+            entry = self._subpipeline(node, states, next_state)
+        if node.guard is None:
+            return entry
+        when, skip = state_name(f"{node.id} when"), state_name(f"{node.id} skip")
+        states[when] = {"Type": "Choice", "Choices": [{**self._guard(node.guard), "Next": entry}], "Default": skip}
+        states[skip] = self._then({"Type": "Pass", "Comment": "its block did not run: the result is null",
+                                   "Result": None, "ResultPath": f"$.results.{key}"}, next_state)
+        self.events += 4
+        return when
+
+    def _payload(self, spec: ir.TaskSpec, args: dict[str, ir.Value], extra_values: list[ir.Value] = ()) -> dict:
+        refs: set[str] = set()
+        for value in [*args.values(), *extra_values]:
+            refs.update(ir.value_refs(value))
+        encoded = {k: ir.value_to_dict(v) for k, v in args.items()}
+        payload: dict[str, Any] = {"task": spec.name, "fn": f"{spec.module}:{spec.qualname}"}
+        if _has_dollar_key(encoded):  # a literal key ending in ".$" would be read as a path
+            payload["args_json"] = json.dumps(encoded, sort_keys=True)
+        else:
+            payload["args"] = encoded
+        payload["refs"] = {f"{ref}.$": f"$.results.{self.keys[ref]}" for ref in sorted(refs)}
+        payload["params.$"] = "$.params"
+        return payload
+
+    def _resolve_payload(self, value: ir.Value) -> dict:
+        encoded = ir.value_to_dict(value)
+        refs = sorted(set(ir.value_refs(value)))
+        payload: dict[str, Any] = {"op": "resolve"}
+        if _has_dollar_key(encoded):
+            payload["value_json"] = json.dumps(encoded, sort_keys=True)
+        else:
+            payload["value"] = encoded
+        payload["refs"] = {f"{ref}.$": f"$.results.{self.keys[ref]}" for ref in refs}
+        payload["params.$"] = "$.params"
+        return payload
+
+    def _task_state(self, spec: ir.TaskSpec, parameters: dict | None, result_path: str,
+                    node: ir.Node) -> dict[str, Any]:
+        state: dict[str, Any] = {"Type": "Task", "Resource": function_ref(spec.name)}
+        if parameters is not None:
+            state["Parameters"] = parameters
+        state["ResultPath"] = result_path
+        if spec.timeout:
+            seconds = max(1, math.ceil(spec.timeout))
+            if seconds != spec.timeout:
+                self._round_warning(node, f"task {spec.name!r} timeout {spec.timeout:g}s becomes {seconds}s: "
+                                          "Step Functions times out in whole seconds")
+            state["TimeoutSeconds"] = seconds
+        if spec.retry is not None and spec.retry.max_retries > 0:
+            state["Retry"] = [self._retrier(spec.retry, spec, node)]
+        self.events += 5 + (2 * spec.retry.max_retries if spec.retry else 0)
+        return state
+
+    def _retrier(self, retry: Retry, spec: ir.TaskSpec, node: ir.Node) -> dict[str, Any]:
+        interval = max(1, math.ceil(retry.delay))
+        if interval != retry.delay:
+            self._round_warning(node, f"task {spec.name!r} retry delay {retry.delay:g}s becomes {interval}s: "
+                                      "Step Functions retries after whole seconds (at least 1)")
+        retrier: dict[str, Any] = {"ErrorEquals": error_names(retry.on), "IntervalSeconds": interval,
+                                   "MaxAttempts": retry.max_retries, "BackoffRate": float(retry.backoff)}
+        if retry.max_delay is not None:
+            retrier["MaxDelaySeconds"] = max(1, math.ceil(retry.max_delay))
+        if retry.jitter:
+            retrier["JitterStrategy"] = "FULL"
+        return retrier
+
+    def _with_catch(self, state: dict[str, Any], spec: ir.TaskSpec, node: ir.Node, states: dict[str, Any],
+                    base: str, error_path: str, result_path: str, next_state: str | None) -> None:
+        if spec.catch is None:
+            return
+        handler = self.p.tasks[spec.catch.handler]
+        name = state_name(f"{base} catch")
+        state["Catch"] = [{"ErrorEquals": error_names(spec.catch.on), "ResultPath": error_path, "Next": name}]
+        parameters = {"task": handler.name, "fn": f"{handler.module}:{handler.qualname}",
+                      "error.$": error_path, "handler_param": handler.params[0].name}
+        states[name] = self._then(self._task_state(handler, parameters, result_path, node), next_state)
+
+    def _task(self, node: ir.TaskNode, states: dict[str, Any], next_state: str | None) -> str:
+        spec, key = self.p.tasks[node.task], self.keys[node.id]
+        name = state_name(node.id)
+        state = self._task_state(spec, self._payload(spec, node.args), f"$.results.{key}", node)
+        self._with_catch(state, spec, node, states, node.id, f"$.errors.{key}", f"$.results.{key}", next_state)
+        states[name] = self._then(state, next_state)
+        return name
+
+    def _map(self, node: ir.MapNode, states: dict[str, Any], next_state: str | None) -> str:
+        spec, key = self.p.tasks[node.task], self.keys[node.id]
+        name = state_name(node.id)
+        entry = name
+        items_path = self._path_of(node.items)
+        if items_path is None:  # computed or literal items: resolve them first
+            entry = state_name(f"{node.id} items")
+            states[entry] = {"Type": "Task", "Resource": RUNTIME_FUNCTION, "Parameters": self._resolve_payload(
+                node.items), "ResultPath": f"$.scratch.{key}", "Next": name}
+            items_path = f"$.scratch.{key}"
+            self.events += 5
+        item_state = state_name(f"{node.id} item")
+        selector = self._payload(spec, node.args)
+        selector["item_param"] = node.item_param
+        selector["item.$"] = "$$.Map.Item.Value"
+        inner: dict[str, Any] = {}
+        task_state = self._task_state(spec, None, "$", node)  # the selected item object is the payload
+        self._with_catch(task_state, spec, node, inner, f"{node.id} item", "$.error", "$", None)
+        inner[item_state] = self._then(task_state, None)
+        states[name] = self._then({
+            "Type": "Map", "ItemsPath": items_path, "ItemSelector": selector,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": item_state, "States": inner},
+            "MaxConcurrency": node.max_concurrency or 0, "ResultPath": f"$.results.{key}"}, next_state)
+        self.events += 4
+        return entry
+
+    def _subpipeline(self, node: ir.SubPipelineNode, states: dict[str, Any], next_state: str | None) -> str:
+        key = self.keys[node.id]
+        entry, run, output = (state_name(f"{node.id} input"), state_name(node.id), state_name(f"{node.id} output"))
+        states[entry] = {"Type": "Task", "Resource": RUNTIME_FUNCTION,
+                         "Parameters": self._resolve_payload(ir.DictOf(tuple(node.args.items()))),
+                         "ResultPath": f"$.scratch.{key}", "Next": run}
+        states[run] = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                       "Parameters": {"StateMachineArn": machine_ref(node.pipeline), "Input.$": f"$.scratch.{key}",
+                                      "Name.$": "States.UUID()"},
+                       "ResultPath": f"$.scratch.{key}", "Next": output}
+        states[output] = self._then({"Type": "Pass", "Comment": "the sub-pipeline's output",
+                                     "InputPath": f"$.scratch.{key}.Output", "ResultPath": f"$.results.{key}"},
+                                    next_state)
+        self.events += 12
+        return entry
+
+    def _path_of(self, value: ir.Value) -> str | None:
+        """A JSONPath for a value when it is a plain reference (no negative index, simple keys)."""
+        if isinstance(value, ir.Ref):
+            base, path = f"$.results.{self.keys[value.node]}", value.path
+        elif isinstance(value, ir.Param) and _KEY.match(value.name):
+            base, path = f"$.params.{value.name}", value.path
+        else:
+            return None
+        for part in path:
+            if isinstance(part, int) and part >= 0:
+                base += f"[{part}]"
+            elif isinstance(part, str) and _KEY.match(part):
+                base += f".{part}"
+            else:
+                return None
+        return base
+
+    # ------------------------------------------------------------------------------- guards
+    def _guard(self, guard: ir.Guard) -> dict[str, Any]:
+        rules = []
+        for g in reversed(list(guard_chain(self.p, guard))):
+            rule = self._condition(self.p.branch_by_id[g.branch].condition)
+            rules.append(rule if g.arm else {"Not": rule})
+        return rules[0] if len(rules) == 1 else {"And": rules}
+
+    def _condition(self, cond: ir.Condition) -> dict[str, Any]:
+        if isinstance(cond, ir.AllOf):
+            return {"And": [self._condition(c) for c in cond.items]}
+        if isinstance(cond, ir.AnyOf):
+            return {"Or": [self._condition(c) for c in cond.items]}
+        if isinstance(cond, ir.Not):
+            return {"Not": self._condition(cond.item)}
+        return self._compare(cond)
+
+    def _compare(self, cond: ir.Compare) -> dict[str, Any]:
+        """A comparison with ``framework.ir.compare``'s meaning, guarded so a missing value is never an error."""
+        variable = self._path_of(cond.left)
+        if variable is None:
+            raise CompileError(f"the condition reads {cond.left!r} through a path Step Functions cannot address "
+                               "(a negative index or an unusual key); address it in a task instead")
+        right, op = cond.right, cond.op
+        if op in ("==", "!="):
+            if right is None:
+                rule: dict[str, Any] = {"Or": [{"Not": {"Variable": variable, "IsPresent": True}},
+                                               {"Variable": variable, "IsNull": True}]}
+            elif isinstance(right, bool):
+                rule = _present(variable, "IsBoolean", {"Variable": variable, "BooleanEquals": right})
+            elif isinstance(right, (int, float)):
+                rule = _present(variable, "IsNumeric", {"Variable": variable, "NumericEquals": right})
+            elif isinstance(right, str):
+                rule = _present(variable, "IsString", {"Variable": variable, "StringEquals": right})
+            else:
+                raise CompileError("Step Functions Choice states cannot compare a list or an object; compare a "
+                                   "field of it, or compute the comparison in a task")
+            return rule if op == "==" else {"Not": rule}
+        suffix = {"<": "LessThan", "<=": "LessThanEquals", ">": "GreaterThan", ">=": "GreaterThanEquals"}[op]
+        if isinstance(right, bool) or not isinstance(right, (int, float, str)):
+            return {"Variable": "$.params", "IsPresent": False}  # ordering only holds for numbers and strings
+        if isinstance(right, str):
+            return _present(variable, "IsString", {"Variable": variable, f"String{suffix}": right})
+        return _present(variable, "IsNumeric", {"Variable": variable, f"Numeric{suffix}": right})
+
+    def _round_warning(self, node: ir.Node, message: str) -> None:
+        self.out.warnings.append(Diagnostic(message, node.location, f"pipeline {self.p.name!r} (aws)", "warning"))
+
+
+class CompileError(Exception):
+    """The pipeline uses something this target cannot express."""
+
+
+def _present(variable: str, type_test: str, comparison: dict[str, Any]) -> dict[str, Any]:
+    return {"And": [{"Variable": variable, "IsPresent": True}, {"Variable": variable, type_test: True}, comparison]}
+
+
+def _has_dollar_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(k.endswith(".$") or _has_dollar_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_dollar_key(v) for v in value)
+    return False

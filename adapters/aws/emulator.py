@@ -1,0 +1,194 @@
+"""Running compiled state machines in moto, with every task run by the real Lambda shim.
+
+moto interprets Amazon States Language for real (Parallel, Map, Choice, Retry, Catch, timeouts,
+``startExecution.sync:2``) but cannot run a Lambda handler without Docker. The seam: a botocore
+``before-call.lambda.Invoke`` handler on the session moto's interpreter uses, which runs
+:func:`adapters.aws.shim.handle` in-process and answers like Lambda (``FunctionError`` and an
+``errorType``/``errorMessage`` payload on failure).
+
+moto sleeps for real in ``Wait`` states and between retries; :class:`VirtualTimers` records those
+delays and skips them, so emulated runs are fast and tests can assert the exact backoff.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+from unittest import mock
+from urllib.parse import unquote
+
+from framework import ir
+from framework.runtime import RunResult
+
+from .compiler import to_json
+from .naming import function_name, machine_name, substitute
+from .shim import error_of_states, handle
+
+REGION, ACCOUNT = "us-east-1", "123456789012"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/strato-emulator"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+@dataclass
+class VirtualTimers:
+    """Stand-in for moto's real sleeps: records each delay (retries, waits) instead of sleeping."""
+
+    delays: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def installed(self) -> Iterator[VirtualTimers]:
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+        timers = self
+
+        class _Time:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(time, name)
+
+            def sleep(self, seconds: float) -> None:
+                timers._record(seconds)
+
+        def wait_interval(_self: Any, env: Any, wait_seconds: int) -> None:
+            timers._record(wait_seconds)
+
+        with mock.patch.object(retrier_decl, "time", _Time()), \
+                mock.patch.object(WaitFunction, "_wait_interval", wait_interval):
+            yield self
+
+    def _record(self, seconds: float) -> None:
+        with self.lock:
+            self.delays.append(float(seconds))
+
+
+class Deployment:
+    """Compiled definitions plus the Lambda functions behind them, in one AWS account (real or moto)."""
+
+    def __init__(self, root: ir.PipelineIR, definitions: dict[str, dict[str, Any]],
+                 load: Callable[[str, str], Callable[..., Any]]):
+        self.root, self.definitions, self.load = root, definitions, load
+        self.functions = {task: self._function_arn(function_name(root.name, task))
+                          for p in (root, *root.subpipelines.values()) for task in p.tasks}
+        self.runtime = self._function_arn(function_name(root.name, "runtime"))
+        self.machines = {name: f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine_name(root.name, name)}"
+                         for name in definitions}
+        self.invocations = 0
+
+    @staticmethod
+    def _function_arn(name: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+    def definition_json(self, pipeline: str) -> str:
+        return substitute(to_json(self.definitions[pipeline]), self.runtime, self.functions, self.machines)
+
+    def create(self, sfn: Any) -> None:
+        for name in sorted(self.definitions, key=lambda n: n == self.root.name):  # children first
+            sfn.create_state_machine(name=machine_name(self.root.name, name), definition=self.definition_json(name),
+                                     roleArn=ROLE_ARN, type="STANDARD")
+
+    # the Lambda seam --------------------------------------------------------------------------------
+    def invoke(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        """Answer ``lambda.Invoke`` the way Lambda does, running the shim in this process."""
+        from botocore.awsrequest import AWSResponse
+        from botocore.response import StreamingBody
+
+        path = unquote(params.get("url_path", ""))
+        target = path.split("/functions/", 1)[-1].split("/invocations", 1)[0]
+        known = set(self.functions.values()) | {self.runtime}
+        body = params.get("body") or b"{}"
+        event = json.loads(body.decode() if isinstance(body, bytes) else body)
+        headers: dict[str, str] = {}
+        try:
+            if target not in known:
+                raise LookupError(f"no function {target} in this deployment")
+            payload = json.dumps(handle(event, self.load)).encode()
+            parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        except Exception as exc:  # noqa: BLE001 - a task's failure is the function's error, as in Lambda
+            payload = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+            parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "FunctionError": "Unhandled"}
+            headers["x-amz-function-error"] = "Unhandled"
+        self.invocations += 1
+        parsed["Payload"] = StreamingBody(io.BytesIO(payload), len(payload))
+        parsed["ResponseMetadata"] = {"HTTPStatusCode": 200, "HTTPHeaders": headers}
+        return AWSResponse("http://lambda.emulated", 200, headers, None), parsed
+
+
+def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], timeout: float = 600) -> RunResult:
+    """Start the root state machine and wait for the execution to finish."""
+    name = f"strato-{uuid.uuid4().hex[:20]}"  # moto needs a name: unnamed executions collide
+    arn = sfn.start_execution(stateMachineArn=deployment.machines[deployment.root.name], name=name,
+                              input=json.dumps(params))["executionArn"]
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            break
+        if time.monotonic() > deadline:
+            sfn.stop_execution(executionArn=arn)
+            return RunResult(name, "FAILED", None, {"error": "EmulatorTimeout",
+                                                    "cause": f"the execution ran longer than {timeout:g}s"})
+        time.sleep(0.002)  # polling the emulator, which runs the execution on its own threads
+    if described["status"] == "SUCCEEDED":
+        return RunResult(name, "SUCCEEDED", json.loads(described.get("output") or "null"), None)
+    error = error_of_states({"Error": described.get("error"), "Cause": described.get("cause")})
+    return RunResult(name, "FAILED", None, error)
+
+
+@contextmanager
+def moto_account(backend: str = "moto") -> Iterator[Any]:
+    """An emulated account: moto in-process, or a ``ThreadedMotoServer`` spoken to over HTTP."""
+    import boto3
+    from moto import mock_aws
+
+    with ExitStack() as stack:
+        quiet = logging.getLogger("moto")  # moto logs whole state machine trees on task errors
+        stack.callback(quiet.setLevel, quiet.level)
+        quiet.setLevel(logging.CRITICAL)
+        if backend == "moto-server":
+            from moto.server import ThreadedMotoServer
+
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            stack.callback(server.stop)
+            host, port = server.get_host_and_port()
+            stack.enter_context(mock.patch.dict(os.environ, {"MOTO_PORT": str(port)}))
+            import urllib.request
+
+            request = urllib.request.Request(f"http://{host}:{port}/moto-api/config", method="POST",
+                                             data=json.dumps(MOTO_CONFIG).encode(),
+                                             headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request).close()
+            client_args = {"endpoint_url": f"http://{host}:{port}"}
+        elif backend == "moto":
+            stack.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[arg-type]
+            client_args = {}
+        else:
+            raise ValueError(f"unknown AWS emulator backend {backend!r}; use moto or moto-server")
+        stack.enter_context(mock.patch.dict(os.environ, {"AWS_ACCESS_KEY_ID": "testing",
+                                                         "AWS_SECRET_ACCESS_KEY": "testing",
+                                                         "AWS_DEFAULT_REGION": REGION}))
+        boto3.setup_default_session()  # moto's interpreter builds its clients from the default session
+        session = boto3.DEFAULT_SESSION
+        yield session, client_args
+
+
+def emulate(root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], params: dict[str, Any],
+            load: Callable[[str, str], Callable[..., Any]], backend: str = "moto",
+            timers: VirtualTimers | None = None) -> RunResult:
+    """Deploy ``definitions`` to a fresh emulated account and run the root pipeline once."""
+    deployment = Deployment(root, definitions, load)
+    timers = timers or VirtualTimers()
+    with moto_account(backend) as (session, client_args), timers.installed():
+        session.events.register("before-call.lambda.Invoke", deployment.invoke)
+        sfn = session.client("stepfunctions", region_name=REGION, **client_args)
+        deployment.create(sfn)
+        return run_execution(sfn, deployment, params)

@@ -1,0 +1,73 @@
+"""The Lambda handler that runs a task (and the state machine's small value-resolving steps).
+
+Deployed once per task: ``adapters.aws.shim.handler``. The state machine sends the task's arguments
+as IR values plus the results they reference; the shim resolves them with the same code as the
+local runner, calls the task through ``framework.runtime.invoke`` (type checks, JSON result) and
+lets a failure escape as its own exception, so Lambda reports the class name as ``errorType`` and
+``Retry``/``Catch`` match it by name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from framework import ir
+from framework.runtime.invoke import invoke
+
+Loader = Callable[[str, str], Callable[..., Any]]
+
+
+def _import(name: str, target: str) -> Callable[..., Any]:
+    from framework.ir import TaskSpec
+    from framework.runtime import import_task
+
+    module, _, qualname = target.partition(":")
+    return import_task(TaskSpec(name, module, qualname, ()))
+
+
+def error_of_states(error: dict[str, Any]) -> dict[str, str]:
+    """Step Functions' ``{"Error", "Cause"}`` as Strato's ``{"error", "cause"}``.
+
+    ``States.Timeout`` is ``TaskTimeout``; a Lambda failure's cause is its JSON error payload, whose
+    ``errorMessage`` is the exception's message; a failed child execution's cause holds the child's
+    own error, which is what the user raised.
+    """
+    name, cause = error.get("Error") or "Error", error.get("Cause") or ""
+    try:
+        detail = json.loads(cause) if isinstance(cause, str) and cause.startswith("{") else None
+    except json.JSONDecodeError:
+        detail = None
+    if isinstance(detail, dict):
+        if "errorMessage" in detail:
+            cause = str(detail["errorMessage"])
+            name = detail.get("errorType", name) if name in ("States.TaskFailed", "Exception") else name
+        elif "Error" in detail or "error" in detail:  # a sub-pipeline's failure, reported by its execution
+            return error_of_states({"Error": detail.get("Error", detail.get("error")),
+                                    "Cause": detail.get("Cause", detail.get("cause", ""))})
+    if name == "States.Timeout":
+        return {"error": "TaskTimeout", "cause": cause or "the task did not finish within its timeout"}
+    return {"error": name, "cause": cause}
+
+
+def handle(event: dict[str, Any], load: Loader = _import) -> Any:
+    """Run one step for the state machine: resolve a value, call a catch handler, or run a task."""
+    params = event.get("params") or {}
+    refs = event.get("refs") or {}
+    if event.get("op") == "resolve":
+        value = event["value"] if "value" in event else json.loads(event["value_json"])
+        return ir.resolve_value(ir.value_from_dict(value), refs, params)
+    name = event["task"]
+    fn = load(name, event["fn"])
+    if "error" in event:
+        return invoke(name, fn, {event["handler_param"]: error_of_states(event["error"])})
+    encoded = event["args"] if "args" in event else json.loads(event["args_json"])
+    args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
+    if "item_param" in event:
+        args[event["item_param"]] = event["item"]
+    return invoke(name, fn, args)
+
+
+def handler(event: dict[str, Any], context: Any) -> Any:
+    """The AWS Lambda entry point."""
+    return handle(event)
