@@ -122,6 +122,61 @@ class Deployment:
         return AWSResponse("http://lambda.emulated", 200, headers, None), parsed
 
 
+@contextmanager
+def _sfn_integration_casing() -> Iterator[None]:
+    """Make moto's ``states:startExecution`` integration speak both casings, as AWS does.
+
+    moto (5.2) passes the ASL parameter names (``StateMachineArn``) to boto3, which wants
+    ``stateMachineArn``, and hands boto3's ``executionArn``/``output`` back where the integration
+    (and AWS's documented ``.sync:2`` result) use ``ExecutionArn``/``Output``.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sfn
+
+    service = state_task_service_sfn.StateTaskServiceSfn
+    original_call = service._eval_service_task
+
+    def boto_cased(name: str) -> str:
+        return name[0].lower() + name[1:]
+
+    def sfn_cased(response: Any) -> None:
+        if isinstance(response, dict):
+            for key in [k for k in response if k[:1].islower()]:
+                response[key[0].upper() + key[1:]] = response.pop(key)
+
+    def eval_service_task(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
+                          state_credentials: Any) -> None:
+        parameters = {boto_cased(k): v for k, v in normalised_parameters.items()}
+        original_call(self, env, resource_runtime_part, parameters, state_credentials)
+        sfn_cased(env.stack[-1])
+
+    def normalise_response(self: Any, response: Any, boto_service_name: Any = None,
+                           service_action_name: Any = None) -> None:
+        sfn_cased(response)
+
+    with mock.patch.object(service, "_eval_service_task", eval_service_task), \
+            mock.patch.object(service, "_normalise_response", normalise_response):
+        yield
+
+
+@contextmanager
+def _states_errors_through_branches() -> Iterator[None]:
+    """Let ``States.*`` errors (a timeout, a failed sub-pipeline) leave a Parallel branch or a Map
+    item with their name, as on AWS; moto (5.2) rebuilds them as custom names, which it forbids."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name is not None and error_name.startswith("States."):
+            return StatesErrorName.from_name(error_name)
+        return CustomErrorName(error_name)
+
+    with mock.patch.object(branches_decl, "CustomErrorName", error_name), \
+            mock.patch.object(iteration_worker, "CustomErrorName", error_name):
+        yield
+
+
 def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], timeout: float = 600) -> RunResult:
     """Start the root state machine and wait for the execution to finish."""
     name = f"strato-{uuid.uuid4().hex[:20]}"  # moto needs a name: unnamed executions collide
@@ -187,7 +242,8 @@ def emulate(root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], params:
     """Deploy ``definitions`` to a fresh emulated account and run the root pipeline once."""
     deployment = Deployment(root, definitions, load)
     timers = timers or VirtualTimers()
-    with moto_account(backend) as (session, client_args), timers.installed():
+    with moto_account(backend) as (session, client_args), timers.installed(), _sfn_integration_casing(), \
+            _states_errors_through_branches():
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
         sfn = session.client("stepfunctions", region_name=REGION, **client_args)
         deployment.create(sfn)
