@@ -92,7 +92,7 @@ class _Machine:
                             "Resource": RUNTIME_FUNCTION, "Parameters": self._resolve_payload(p.output),
                             "End": True}
         definition = {"Comment": f"Strato pipeline {p.name} (IR {p.hash[:12]})", "StartAt": "Start",
-                      "States": states}
+                      "States": _in_run_order(states, "Start")}
         self._check_limits(definition)
         return definition
 
@@ -127,7 +127,7 @@ class _Machine:
         for branch in block.branches:
             inner: dict[str, Any] = {}
             start = self._emit(branch, inner, None)
-            branches.append({"StartAt": start, "States": inner})
+            branches.append({"StartAt": start, "States": _in_run_order(inner, start)})
         # Each branch returns the whole state; keep every branch's results, then merge them in a Pass
         # (intrinsic functions read the merged object's fields, not array elements).
         selector: dict[str, Any] = {}
@@ -275,7 +275,8 @@ class _Machine:
         inner[item_state] = self._then(task_state, None)
         states[name] = self._then({
             "Type": "Map", "ItemsPath": items_path, "ItemSelector": selector,
-            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": item_state, "States": inner},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": item_state,
+                              "States": _in_run_order(inner, item_state)},
             "MaxConcurrency": node.max_concurrency or 0, "ResultPath": f"$.results.{key}"}, next_state)
         self.events += 4
         return entry
@@ -364,6 +365,22 @@ class _Machine:
 
 class CompileError(Exception):
     """The pipeline uses something this target cannot express."""
+
+
+def _in_run_order(states: dict[str, Any], start: str) -> dict[str, Any]:
+    """States listed in the order a run reaches them (depth first), so the file reads top to bottom."""
+    ordered: dict[str, Any] = {}
+    stack = [start]
+    while stack:
+        name = stack.pop()
+        if name in ordered or name not in states:
+            continue
+        state = ordered[name] = states[name]
+        following = [state.get("Next"), *(c["Next"] for c in state.get("Choices", ())), state.get("Default"),
+                     *(c["Next"] for c in state.get("Catch", ()))]
+        stack.extend(reversed([n for n in following if n]))
+    ordered.update((name, state) for name, state in states.items() if name not in ordered)
+    return ordered
 
 
 def _present(variable: str, type_test: str, comparison: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,149 @@
+"""Pipelines exercising each DSL feature, run on the local runner and on moto for comparison."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from framework import Catch, Retry, otherwise, pipeline, task, wait, when
+
+CALLS: dict[str, int] = {}
+LOCK = threading.Lock()
+BARRIER: dict[str, threading.Barrier] = {}
+RELEASE = threading.Event()
+
+
+def count(key: str) -> int:
+    with LOCK:
+        CALLS[key] = CALLS.get(key, 0) + 1
+        return CALLS[key]
+
+
+@task(retry=Retry(max_retries=3, delay=2, backoff=3, max_delay=10, on=("ConnectionError",)))
+def flaky(tag: str, failures: int) -> str:
+    attempt = count(f"flaky:{tag}")
+    if attempt <= failures:
+        raise ConnectionError(f"attempt {attempt} of {tag} failed")
+    return f"{tag} ok after {attempt}"
+
+
+@pipeline
+def retrying(tag: str, failures: int = 2):
+    return {"value": flaky(tag, failures)}
+
+
+def quarantine(error: dict) -> dict:
+    return {"quarantined": error}
+
+
+@task(catch=Catch(handler=quarantine, on=("ValueError",)))
+def parse(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a number")
+    return int(text)
+
+
+@pipeline
+def catching(text: str):
+    return {"parsed": parse(text)}
+
+
+def on_timeout(error: dict) -> str:
+    return f"gave up: {error['error']}"
+
+
+@task(timeout=1, catch=Catch(handler=on_timeout, on=("TaskTimeout",)))
+def slow(seconds: float) -> str:
+    RELEASE.wait(seconds)
+    return "finished"
+
+
+@pipeline
+def timing_out(seconds: float = 5):
+    return slow(seconds)
+
+
+@task
+def square(x: int, offset: int = 0) -> int:
+    barrier = BARRIER.get("map")
+    if barrier is not None:
+        barrier.wait()
+    with LOCK:
+        CALLS["active"] = CALLS.get("active", 0) + 1
+        CALLS["peak"] = max(CALLS.get("peak", 0), CALLS["active"])
+    time.sleep(0.01)
+    with LOCK:
+        CALLS["active"] -= 1
+    return x * x + offset
+
+
+@task
+def measure(values: list) -> dict:
+    return {"count": len(values), "total": sum(values), "first": values[0] if values else None}
+
+
+@task
+def describe(label: str, stats: Any) -> str:
+    return f"{label}: {stats}"
+
+
+@pipeline
+def mapping(items: list):
+    squares = square.map(items, max_concurrency=2, offset=1)
+    stats = measure(squares)
+    with when((stats["count"] > 3) & (stats["first"] != None)):  # noqa: E711 - a JSON null literal
+        big = describe("many", stats["total"])
+    with otherwise():
+        small = describe("few", stats["count"])
+    pause = wait(30, wait_for=[stats])
+    return {"squares": squares, "big": big, "small": small, "after": describe("done", None, wait_for=[pause])}
+
+
+@task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@pipeline
+def adder(a: int, b: int = 10):
+    return {"sum": add(a, b)}
+
+
+@task
+def boom(x: int) -> int:
+    raise KeyError(f"no row {x}")
+
+
+@pipeline
+def exploding(x: int):
+    return boom(x)
+
+
+@pipeline
+def nested(x: int):
+    inner = adder(x)
+    return {"inner": inner, "twice": add(inner["sum"], inner["sum"])}
+
+
+@pipeline
+def nested_failure(x: int):
+    first = adder(x)
+    return {"first": first, "failed": exploding(x)}
+
+
+@task
+def source(name: str) -> str:
+    return name
+
+
+@task
+def join(left: str, right: str) -> str:
+    return f"{left}+{right}"
+
+
+@pipeline
+def n_shape():
+    """a -> c, b -> c, b -> d: not series-parallel."""
+    a, b = source("a"), source("b")
+    return {"c": join.alias("c")(a, b), "d": join.alias("d")(b, "x")}

@@ -1,0 +1,111 @@
+"""Compiling to Amazon States Language: valid, deterministic, faithful to the IR."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("statelint")
+
+from statelint.linter import Linter  # noqa: E402
+
+from adapters.aws import Adapter  # noqa: E402
+from adapters.aws.compiler import compile_pipeline, error_names  # noqa: E402
+from adapters.aws.emulator import Deployment  # noqa: E402
+from adapters.aws.naming import state_name  # noqa: E402
+from framework.loader import load  # noqa: E402
+
+from ..conftest import ROOT, Cli  # noqa: E402
+from . import pipelines  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden"
+EXAMPLES = ["examples/daily_sales.py:daily_sales", "examples/file_ingestion.py:ingest_file",
+            "examples/revenue_report.py:revenue_report"]
+
+
+def _deployed(ir) -> dict[str, str]:
+    compiled = Adapter().build(ir)
+    deployment = Deployment(ir, compiled.machines, load=None)  # type: ignore[arg-type]
+    return {name: deployment.definition_json(name) for name in compiled.machines}
+
+
+@pytest.mark.parametrize("ref", EXAMPLES + ["tests/pipelines/contract.py:daily_sales",
+                                            "tests/pipelines/resumable.py:resumable"])
+def test_every_machine_passes_statelint(ref: str) -> None:
+    for name, definition in _deployed(load(ref).definition.ir).items():
+        assert Linter.validate(definition) == [], name
+
+
+@pytest.mark.parametrize("pipeline", [pipelines.retrying, pipelines.catching, pipelines.timing_out,
+                                      pipelines.mapping, pipelines.nested, pipelines.nested_failure,
+                                      pipelines.n_shape])
+def test_feature_pipelines_pass_statelint(pipeline) -> None:
+    for name, definition in _deployed(pipeline.ir).items():
+        assert Linter.validate(definition) == [], name
+
+
+@pytest.mark.parametrize("ref", EXAMPLES)
+def test_examples_match_golden_files(cli: Cli, tmp_path: Path, ref: str) -> None:
+    result = cli("compile", ref, "--target", "aws", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for line in result.stdout.split():
+        produced = Path(line)
+        golden = GOLDEN / produced.name
+        if os.environ.get("STRATO_UPDATE_GOLDEN"):
+            golden.write_text(produced.read_text())
+        assert produced.read_text() == golden.read_text(), f"{produced.name} differs from its golden file"
+
+
+def test_compiling_is_deterministic_from_any_directory(cli: Cli, tmp_path: Path) -> None:
+    first = cli("compile", str(ROOT / EXAMPLES[2]), "--target", "aws", "--out", str(tmp_path / "a"), cwd=tmp_path)
+    second = cli("compile", EXAMPLES[2], "--target", "aws", "--out", str(tmp_path / "b"), cwd=ROOT)
+    assert first.returncode == second.returncode == 0
+    for path in sorted((tmp_path / "a").iterdir()):
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "revenue_report.asl.json", "revenue_report.exchange_rates.asl.json"]
+
+
+def test_retry_catch_and_timeout_mapping() -> None:
+    states = compile_pipeline(pipelines.retrying.ir).machines["retrying"]["States"]
+    assert error_names(("ConnectionError",)) == ["BrokenPipeError", "ConnectionAbortedError", "ConnectionError",
+                                                 "ConnectionRefusedError", "ConnectionResetError"]
+    assert states["flaky"]["Retry"] == [{"ErrorEquals": error_names(("ConnectionError",)), "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 3.0,
+                                         "MaxDelaySeconds": 10}]
+    states = compile_pipeline(pipelines.timing_out.ir).machines["timing_out"]["States"]
+    assert states["slow"]["TimeoutSeconds"] == 1
+    assert states["slow"]["Catch"] == [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.errors.slow",
+                                        "Next": "slow catch"}]
+    assert error_names(None) == ["States.ALL"]
+    assert "FileNotFoundError" in error_names(("OSError",))
+
+
+def test_a_non_series_parallel_graph_warns_which_task_waits_longer(cli: Cli, tmp_path: Path) -> None:
+    result = cli("compile", "tests/aws/pipelines.py:n_shape", "--target", "aws", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "warning" in result.stderr and "now also waits for" in result.stderr
+    definition = json.loads((tmp_path / "n_shape.asl.json").read_text())
+    assert "Parallel" in json.dumps(definition)
+
+
+def test_long_state_names_are_shortened_deterministically() -> None:
+    long = "x" * 120
+    assert len(state_name(long)) == 80 and state_name(long) == state_name(long)
+    assert state_name(long) != state_name("x" * 119 + "y")
+    assert state_name("short") == "short"
+
+
+def test_aws_tag_rules_are_located_errors(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "tagged.py"
+    bad.write_text(
+        "from framework import pipeline, task\n\n"
+        "@task(tags={'aws:owner': 'me', 'cost': 'a<b'})\ndef t() -> int:\n    return 1\n\n"
+        "@pipeline(tags={f'k{i}': 'v' for i in range(51)})\ndef tagged():\n    return t()\n")
+    result = cli("compile", f"{bad}:tagged", "--target", "aws", "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "tagged.py:3: task 't' (aws): tag 'aws:owner': the 'aws:' prefix is reserved" in result.stderr
+    assert "has '<'" in result.stderr and "51 tags; AWS allows at most 50" in result.stderr
+    assert not (tmp_path / "out").exists()
