@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Union
 
 
@@ -136,7 +137,7 @@ class _Builder:
             exact = self._free_cuts(topo, bit)
             if exact:
                 bounds = [0, *exact, len(topo)]
-                items.extend(self.build(topo[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
+                items.extend(self.build(topo[a:b]) for a, b in pairwise(bounds))
                 break
             k = self._cheapest_cut(topo, depth, bit)
             items.append(self.build(topo[:k]))

@@ -57,7 +57,7 @@ def test_series_parallel_graphs_are_exact() -> None:
 
 def test_the_n_shape_gets_one_extra_wait_reported() -> None:
     n_shape = {"a": (), "b": (), "c": ("a", "b"), "d": ("b",)}
-    block, extra, added = check(n_shape)
+    _, extra, added = check(n_shape)
     assert len(added) == 1
     assert extra == [ExtraWait(*next(iter(added))[:1], (next(iter(added))[1],))]
 

@@ -19,9 +19,10 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 from unittest import mock
 from urllib.parse import unquote
 
@@ -112,7 +113,7 @@ class Deployment:
                 raise LookupError(f"no function {target} in this deployment")
             payload = json.dumps(handle(event, self.load)).encode()
             parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
-        except Exception as exc:  # noqa: BLE001 - a task's failure is the function's error, as in Lambda
+        except Exception as exc:
             payload = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
             parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "FunctionError": "Unhandled"}
             headers["x-amz-function-error"] = "Unhandled"

@@ -19,11 +19,11 @@ def state_name(name: str) -> str:
 
 
 def function_ref(task: str) -> str:
-    return "${Function.%s}" % task
+    return "${Function." + task + "}"
 
 
 def machine_ref(pipeline: str) -> str:
-    return "${StateMachine.%s}" % pipeline
+    return "${StateMachine." + pipeline + "}"
 
 
 def machine_name(root: str, pipeline: str) -> str:

@@ -10,7 +10,8 @@ lets a failure escape as its own exception, so Lambda reports the class name as 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from framework import ir
 from framework.runtime.invoke import invoke

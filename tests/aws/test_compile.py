@@ -10,16 +10,16 @@ import pytest
 
 pytest.importorskip("statelint")
 
-from statelint.linter import Linter  # noqa: E402
+from statelint.linter import Linter
 
-from adapters.aws import Adapter  # noqa: E402
-from adapters.aws.compiler import compile_pipeline, error_names  # noqa: E402
-from adapters.aws.emulator import Deployment  # noqa: E402
-from adapters.aws.naming import state_name  # noqa: E402
-from framework.loader import load  # noqa: E402
+from adapters.aws import Adapter
+from adapters.aws.compiler import compile_pipeline, error_names
+from adapters.aws.emulator import Deployment
+from adapters.aws.naming import state_name
+from framework.loader import load
 
-from ..conftest import ROOT, Cli  # noqa: E402
-from . import pipelines  # noqa: E402
+from ..conftest import ROOT, Cli
+from . import pipelines
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = ["examples/daily_sales.py:daily_sales", "examples/file_ingestion.py:ingest_file",
@@ -73,7 +73,8 @@ def test_retry_catch_and_timeout_mapping() -> None:
     states = compile_pipeline(pipelines.retrying.ir).machines["retrying"]["States"]
     assert error_names(("ConnectionError",)) == ["BrokenPipeError", "ConnectionAbortedError", "ConnectionError",
                                                  "ConnectionRefusedError", "ConnectionResetError"]
-    assert states["flaky"]["Retry"] == [{"ErrorEquals": error_names(("ConnectionError",)), "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 3.0,
+    assert states["flaky"]["Retry"] == [{"ErrorEquals": error_names(("ConnectionError",)), "IntervalSeconds": 2,
+                                         "MaxAttempts": 3, "BackoffRate": 3.0,
                                          "MaxDelaySeconds": 10}]
     states = compile_pipeline(pipelines.timing_out.ir).machines["timing_out"]["States"]
     assert states["slow"]["TimeoutSeconds"] == 1
