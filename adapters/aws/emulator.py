@@ -178,6 +178,16 @@ def _states_errors_through_branches() -> Iterator[None]:
         yield
 
 
+def _output(text: str | None) -> Any:
+    """An execution's output is JSON text; moto (5.2) gives a bare string output unquoted."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], timeout: float = 600) -> RunResult:
     """Start the root state machine and wait for the execution to finish."""
     name = f"strato-{uuid.uuid4().hex[:20]}"  # moto needs a name: unnamed executions collide
@@ -194,7 +204,7 @@ def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], time
                                                     "cause": f"the execution ran longer than {timeout:g}s"})
         time.sleep(0.002)  # polling the emulator, which runs the execution on its own threads
     if described["status"] == "SUCCEEDED":
-        return RunResult(name, "SUCCEEDED", json.loads(described.get("output") or "null"), None)
+        return RunResult(name, "SUCCEEDED", _output(described.get("output")), None)
     error = error_of_states({"Error": described.get("error"), "Cause": described.get("cause")})
     return RunResult(name, "FAILED", None, error)
 
