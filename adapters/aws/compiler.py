@@ -63,7 +63,29 @@ class _Machine:
     def __init__(self, pipeline: ir.PipelineIR, out: Compiled):
         self.p, self.out = pipeline, out
         self.keys = {node.id: self._result_key(i, node.id) for i, node in enumerate(pipeline.nodes)}
+        self.keep = self._read_by_the_machine()
         self.events = 0
+
+    def _read_by_the_machine(self) -> dict[str, list[list[Any]]]:
+        """Per node, the paths of its result that Choice and Map states read: kept inline when offloaded."""
+        found: dict[str, set[tuple[Any, ...]]] = {}
+
+        def add(value: Any) -> None:
+            if isinstance(value, ir.Ref):
+                prefix = []
+                for part in value.path:
+                    if not isinstance(part, str):
+                        break
+                    prefix.append(part)
+                found.setdefault(value.node, set()).add(tuple(prefix))
+
+        for branch in self.p.branches:
+            for operand in ir.condition_operands(branch.condition):
+                add(operand)
+        for node in self.p.nodes:
+            if isinstance(node, ir.MapNode):
+                add(node.items)
+        return {node: [list(path) for path in sorted(paths)] for node, paths in found.items()}
 
     @staticmethod
     def _result_key(index: int, node_id: str) -> str:
@@ -236,21 +258,28 @@ class _Machine:
         return retrier
 
     def _with_catch(self, state: dict[str, Any], spec: ir.TaskSpec, node: ir.Node, states: dict[str, Any],
-                    base: str, error_path: str, result_path: str, next_state: str | None) -> None:
+                    base: str, error_path: str, result_path: str, next_state: str | None,
+                    keep: list[list[Any]] | None = None) -> None:
         if spec.catch is None:
             return
         handler = self.p.tasks[spec.catch.handler]
         name = state_name(f"{base} catch")
         state["Catch"] = [{"ErrorEquals": error_names(spec.catch.on), "ResultPath": error_path, "Next": name}]
-        parameters = {"task": handler.name, "fn": f"{handler.module}:{handler.qualname}",
-                      "error.$": error_path, "handler_param": handler.params[0].name}
+        parameters: dict[str, Any] = {"task": handler.name, "fn": f"{handler.module}:{handler.qualname}",
+                                      "error.$": error_path, "handler_param": handler.params[0].name}
+        if keep:
+            parameters["keep"] = keep
         states[name] = self._then(self._task_state(handler, parameters, result_path, node), next_state)
 
     def _task(self, node: ir.TaskNode, states: dict[str, Any], next_state: str | None) -> str:
         spec, key = self.p.tasks[node.task], self.keys[node.id]
         name = state_name(node.id)
-        state = self._task_state(spec, self._payload(spec, node.args), f"$.results.{key}", node)
-        self._with_catch(state, spec, node, states, node.id, f"$.errors.{key}", f"$.results.{key}", next_state)
+        payload = self._payload(spec, node.args)
+        if node.id in self.keep:
+            payload["keep"] = self.keep[node.id]
+        state = self._task_state(spec, payload, f"$.results.{key}", node)
+        self._with_catch(state, spec, node, states, node.id, f"$.errors.{key}", f"$.results.{key}", next_state,
+                         self.keep.get(node.id))
         states[name] = self._then(state, next_state)
         return name
 
@@ -285,7 +314,7 @@ class _Machine:
         key = self.keys[node.id]
         entry, run, output = (state_name(f"{node.id} input"), state_name(node.id), state_name(f"{node.id} output"))
         states[entry] = {"Type": "Task", "Resource": RUNTIME_FUNCTION,
-                         "Parameters": self._resolve_payload(ir.DictOf(tuple(node.args.items()))),
+                         "Parameters": {**self._resolve_payload(ir.DictOf(tuple(node.args.items()))), "inline": True},
                          "ResultPath": f"$.scratch.{key}", "Next": run}
         states[run] = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
                        "Parameters": {"StateMachineArn": machine_ref(node.pipeline), "Input.$": f"$.scratch.{key}",

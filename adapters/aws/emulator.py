@@ -31,10 +31,12 @@ from framework.runtime import RunResult
 
 from .compiler import to_json
 from .naming import function_name, machine_name, substitute
+from .payloads import materialise
 from .shim import error_of_states, handle
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/strato-emulator"
+PAYLOAD_BUCKET = "strato-payloads"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
@@ -204,7 +206,7 @@ def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], time
                                                     "cause": f"the execution ran longer than {timeout:g}s"})
         time.sleep(0.002)  # polling the emulator, which runs the execution on its own threads
     if described["status"] == "SUCCEEDED":
-        return RunResult(name, "SUCCEEDED", _output(described.get("output")), None)
+        return RunResult(name, "SUCCEEDED", materialise(_output(described.get("output"))), None)
     error = error_of_states({"Error": described.get("error"), "Cause": described.get("cause")})
     return RunResult(name, "FAILED", None, error)
 
@@ -241,9 +243,13 @@ def moto_account(backend: str = "moto") -> Iterator[Any]:
             raise ValueError(f"unknown AWS emulator backend {backend!r}; use moto or moto-server")
         stack.enter_context(mock.patch.dict(os.environ, {"AWS_ACCESS_KEY_ID": "testing",
                                                          "AWS_SECRET_ACCESS_KEY": "testing",
-                                                         "AWS_DEFAULT_REGION": REGION}))
+                                                         "AWS_DEFAULT_REGION": REGION,
+                                                         "STRATO_PAYLOAD_BUCKET": PAYLOAD_BUCKET}))
+        if "endpoint_url" in client_args:  # the shim's S3 client talks to the same server
+            stack.enter_context(mock.patch.dict(os.environ, {"AWS_ENDPOINT_URL": client_args["endpoint_url"]}))
         boto3.setup_default_session()  # moto's interpreter builds its clients from the default session
         session = boto3.DEFAULT_SESSION
+        session.client("s3", region_name=REGION, **client_args).create_bucket(Bucket=PAYLOAD_BUCKET)
         yield session, client_args
 
 

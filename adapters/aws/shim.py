@@ -16,6 +16,8 @@ from typing import Any
 from framework import ir
 from framework.runtime.invoke import invoke
 
+from .payloads import materialise, offload
+
 Loader = Callable[[str, str], Callable[..., Any]]
 
 
@@ -52,21 +54,27 @@ def error_of_states(error: dict[str, Any]) -> dict[str, str]:
 
 
 def handle(event: dict[str, Any], load: Loader = _import) -> Any:
-    """Run one step for the state machine: resolve a value, call a catch handler, or run a task."""
+    """Run one step for the state machine: resolve a value, call a catch handler, or run a task.
+
+    Results referenced by the step are materialised from S3 when they were offloaded, and a large
+    result is offloaded in turn (see :mod:`adapters.aws.payloads`).
+    """
     params = event.get("params") or {}
-    refs = event.get("refs") or {}
+    refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}
+    keep = event.get("keep")
     if event.get("op") == "resolve":
         value = event["value"] if "value" in event else json.loads(event["value_json"])
-        return ir.resolve_value(ir.value_from_dict(value), refs, params)
+        resolved = ir.resolve_value(ir.value_from_dict(value), refs, params)
+        return resolved if event.get("inline") else offload(resolved, keep)  # a child's input stays inline
     name = event["task"]
     fn = load(name, event["fn"])
     if "error" in event:
-        return invoke(name, fn, {event["handler_param"]: error_of_states(event["error"])})
+        return offload(invoke(name, fn, {event["handler_param"]: error_of_states(event["error"])}), keep)
     encoded = event["args"] if "args" in event else json.loads(event["args_json"])
     args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
     if "item_param" in event:
-        args[event["item_param"]] = event["item"]
-    return invoke(name, fn, args)
+        args[event["item_param"]] = materialise(event["item"])
+    return offload(invoke(name, fn, args), keep)
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:

@@ -147,3 +147,22 @@ def n_shape():
     """a -> c, b -> c, b -> d: not series-parallel."""
     a, b = source("a"), source("b")
     return {"c": join.alias("c")(a, b), "d": join.alias("d")(b, "x")}
+
+
+@task
+def big_table(rows: int) -> dict:
+    """A result far over the inline limit, with a small field the state machine branches on."""
+    return {"count": rows, "rows": [{"id": i, "payload": "x" * 100} for i in range(rows)]}
+
+
+@task
+def checksum(table: dict) -> dict:
+    return {"count": len(table["rows"]), "last": table["rows"][-1]["id"]}
+
+
+@pipeline
+def large_payload(rows: int = 3000):
+    table = big_table(rows)
+    with when(table["count"] > 1000):
+        summary = checksum(table)
+    return {"summary": summary, "table": table}

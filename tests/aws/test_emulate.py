@@ -127,3 +127,11 @@ def test_examples_give_the_same_output_as_strato_run(cli: Cli, ref: str, payload
     assert code == local_code
     assert (emulated["status"], emulated["output"], emulated["error"]) == (
         local["status"], local["output"], local["error"])
+
+
+def test_large_results_travel_through_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "10000")
+    result = on_aws(pipelines.large_payload, {"rows": 3000})  # ~350 KB: over Step Functions' 256 KiB
+    assert result.status == "SUCCEEDED", result.error
+    assert result.output["summary"] == {"count": 3000, "last": 2999}
+    same(result, locally(pipelines.large_payload, {"rows": 3000}))
