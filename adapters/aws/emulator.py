@@ -253,6 +253,51 @@ def moto_account(backend: str = "moto") -> Iterator[Any]:
         yield session, client_args
 
 
+class ObjectCreatedHarness:
+    """S3 -> EventBridge -> SQS, then a run per event: what the EventBridge -> Step Functions target
+    does on AWS, which moto does not deliver (it does deliver to SQS)."""
+
+    def __init__(self, session: Any, client_args: dict[str, Any], deployment: Deployment):
+        from .triggers import object_created_rule
+
+        self.deployment = deployment
+        self.s3 = session.client("s3", region_name=REGION, **client_args)
+        self.sqs = session.client("sqs", region_name=REGION, **client_args)
+        events = session.client("events", region_name=REGION, **client_args)
+        self.queue = self.sqs.create_queue(QueueName="strato-object-created")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        self.triggers = [t for t in deployment.root.triggers if isinstance(t, ir.ObjectCreated)]
+        for i, trigger in enumerate(self.triggers):
+            buckets = [b["Name"] for b in self.s3.list_buckets()["Buckets"]]
+            if trigger.bucket not in buckets:
+                self.s3.create_bucket(Bucket=trigger.bucket)
+            self.s3.put_bucket_notification_configuration(
+                Bucket=trigger.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+            events.put_rule(Name=f"strato-{i}", EventPattern=json.dumps(object_created_rule(trigger)))
+            events.put_targets(Rule=f"strato-{i}", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    def runs(self, sfn: Any) -> list[RunResult]:
+        """Start and finish one run per delivered event, in order."""
+        from .triggers import event_input, object_created_rule
+
+        results = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return results
+            for message in messages:
+                event = json.loads(message["Body"])
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
+                for trigger in self.triggers:
+                    bucket = object_created_rule(trigger)["detail"]["bucket"]["name"][0]
+                    if event.get("detail", {}).get("bucket", {}).get("name") == bucket:
+                        params = event_input(self.deployment.root, trigger, event)
+                        results.append(run_execution(sfn, self.deployment, {**self.deployment.root.defaults(),
+                                                                            **params}))
+                        break
+
+
 def emulate(root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], params: dict[str, Any],
             load: Callable[[str, str], Callable[..., Any]], backend: str = "moto",
             timers: VirtualTimers | None = None) -> RunResult:

@@ -52,4 +52,8 @@ def check(pipeline: ir.PipelineIR) -> list[Diagnostic]:
                 out.append(Diagnostic(f"task {spec.name!r} is defined inside a function: it runs in emulation, but "
                                       "Lambda imports tasks by module and name, so define it at module level to "
                                       "deploy", spec.location, f"task {spec.name!r} (aws)", "warning"))
+
+    from .triggers import trigger_problems
+
+    out.extend(trigger_problems(pipeline))
     return out

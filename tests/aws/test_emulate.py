@@ -135,3 +135,26 @@ def test_large_results_travel_through_s3(monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.status == "SUCCEEDED", result.error
     assert result.output["summary"] == {"count": 3000, "last": 2999}
     same(result, locally(pipelines.large_payload, {"rows": 3000}))
+
+
+def test_an_s3_upload_starts_the_pipeline_through_eventbridge() -> None:
+    from adapters.aws.emulator import REGION, Deployment, ObjectCreatedHarness, moto_account
+    from framework.loader import load
+
+    from ..conftest import ROOT
+
+    definition = load(str(ROOT / "examples" / "file_ingestion.py") + ":ingest_file").definition
+    ir = definition.ir
+    resolver = resolver_for(definition.trace().definitions)
+    deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _: resolver(ir.tasks[name]))
+    with moto_account() as (session, client_args), VirtualTimers().installed():
+        session.events.register("before-call.lambda.Invoke", deployment.invoke)
+        sfn = session.client("stepfunctions", region_name=REGION, **client_args)
+        deployment.create(sfn)
+        harness = ObjectCreatedHarness(session, client_args, deployment)
+        harness.s3.put_object(Bucket="landing", Key="incoming/orders-2024-03-01.csv", Body=b"id\n")
+        harness.s3.put_object(Bucket="landing", Key="incoming/notes.txt", Body=b"ignored: wrong suffix")
+        runs = harness.runs(sfn)
+    assert [r.status for r in runs] == ["SUCCEEDED"]
+    local = locally(definition, {"bucket": "landing", "key": "incoming/orders-2024-03-01.csv"})
+    assert runs[0].output == local.output and runs[0].output["status"] == "loaded"
