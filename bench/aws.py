@@ -1,0 +1,102 @@
+"""AWS adapter benchmarks: compiling generated pipelines to ASL, and emulated time per state on moto.
+
+Run from the repository root in a virtualenv with the ``aws`` extra::
+
+    python bench/aws.py            # 3 repetitions, medians
+    python bench/aws.py --quick    # 1 repetition
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from adapters.aws.compiler import compile_pipeline, to_json
+from adapters.aws.emulator import (
+    REGION,
+    Deployment,
+    VirtualTimers,
+    moto_account,
+    run_execution,
+)
+from framework.dsl.definitions import PipelineDefinition
+from framework.runtime import resolver_for
+
+_spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).with_name("run.py"))
+bench_run = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+sys.modules["bench_run"] = bench_run
+_spec.loader.exec_module(bench_run)  # type: ignore[union-attr]
+
+
+def median_time(fn: Any, repeat: int) -> tuple[float, Any]:
+    times, value = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), value
+
+
+def compile_rows(repeat: int) -> list[tuple[str, ...]]:
+    rows = []
+    for size in (1_000, 10_000):
+        ir = bench_run.generated_pipeline(size).ir
+        seconds, compiled = median_time(lambda ir=ir: compile_pipeline(ir), repeat)
+        definition = compiled.machines[ir.name]
+        size_bytes = len(to_json(definition).encode())
+        rows.append((f"{size:,} tasks", f"{seconds:.3f} s", f"{seconds / size * 1e6:.1f} us",
+                     f"{len(definition['States']):,}", f"{size_bytes / 1e6:.2f} MB",
+                     f"{len(compiled.errors)} error(s)"))
+    return rows
+
+
+def emulated_rows(repeat: int) -> list[tuple[str, ...]]:
+    rows = []
+    cases: list[tuple[str, PipelineDefinition, dict]] = [
+        ("chain of 50 tasks", bench_run.chains_pipeline(1, 50), {}),
+        ("map of 200 items", bench_run.wide, {"items": list(range(200))}),
+    ]
+    for label, definition, params in cases:
+        ir = definition.ir
+        resolver = resolver_for(definition.trace().definitions)
+        deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _, ir=ir, r=resolver: r(ir.tasks[name]))
+        with moto_account() as (session, client_args), VirtualTimers().installed():
+            session.events.register("before-call.lambda.Invoke", deployment.invoke)
+            sfn = session.client("stepfunctions", region_name=REGION, **client_args)
+            deployment.create(sfn)
+            seconds, result = median_time(
+                lambda sfn=sfn, deployment=deployment, params=params: run_execution(sfn, deployment, params), repeat)
+            arn = sfn.list_executions(stateMachineArn=deployment.machines[ir.name])["executions"][0]["executionArn"]
+            events = len(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
+        assert result.status == "SUCCEEDED", result.error
+        rows.append((label, f"{seconds:.3f} s", f"{events:,}", f"{seconds / max(events, 1) * 1e3:.2f} ms"))
+    return rows
+
+
+def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(title)
+    for row in [header, *rows]:
+        print("  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one repetition")
+    repeat = 1 if parser.parse_args().quick else 3
+    table("A. IR -> ASL compile time (median)", ("pipeline", "compile", "per task", "top-level states",
+                                                   "definition", "limits"), compile_rows(repeat))
+    table("B. Emulated execution on moto, tasks through the Lambda shim (median)",
+          ("pipeline", "wall", "history events", "per event"), emulated_rows(repeat))
+
+
+if __name__ == "__main__":
+    main()
