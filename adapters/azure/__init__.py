@@ -1,0 +1,46 @@
+"""Azure: compile a pipeline into a Durable Functions app and emulate it with the real Durable SDK.
+
+``strato compile REF --target azure`` writes ``<out>/<pipeline>/`` (``function_app.py``, ``host.json``,
+``requirements.txt``, ``local.settings.json.example``); ``strato emulate REF --target azure`` runs that
+app in an in-process replay host (``emulator.py``). Importing this package is cheap: the Azure SDKs
+are imported only by the modules that need them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from adapters.base import CompileResult, Resolver
+from framework.errors import Diagnostic
+from framework.ir import PipelineIR
+from framework.runtime import RunResult
+
+
+class Adapter:
+    """The ``azure`` target."""
+
+    target = "azure"
+
+    def check(self, pipeline: PipelineIR) -> list[Diagnostic]:
+        """Azure's rules: NCRONTAB-expressible UTC schedules and resource tag syntax."""
+        from .triggers import check
+
+        return check(pipeline)
+
+    def compile(self, pipeline: PipelineIR, out_dir: Path) -> CompileResult:
+        """Write the function app under ``out_dir/<pipeline>/``."""
+        from .compiler import compile_app
+
+        paths, warnings = compile_app(pipeline, out_dir)
+        return CompileResult(paths, warnings)
+
+    def emulate(self, pipeline: PipelineIR, params: dict[str, Any], resolver: Resolver, *,
+                backend: str | None = None, endpoint: str | None = None, work_dir: Path) -> RunResult:
+        """Compile into ``work_dir`` and run the app in the replay host (``backend``: ``replay``, the only one)."""
+        from .emulator import emulate
+
+        return emulate(pipeline, params, resolver, backend=backend, endpoint=endpoint, work_dir=work_dir)
+
+
+__all__ = ["Adapter"]

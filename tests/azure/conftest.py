@@ -1,0 +1,55 @@
+"""Helpers for the Azure tests: emulate a pipeline in the replay host, run it locally for parity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+
+
+class Emulated:
+    """A pipeline compiled and loaded in a replay host on a virtual clock starting at ``T0``."""
+
+    def __init__(self, definition: Any, work_dir: Path, **options: Any):
+        from adapters.azure.emulator import emulation
+        from framework.runtime import resolver_for
+        from framework.validate import validated
+
+        self.definition = definition
+        self.checked = validated(definition)
+        self.ir = self.checked.ir
+        self.work_dir = work_dir
+        self.emulation = emulation(self.ir, resolver_for(self.checked.definitions), work_dir, start=T0, **options)
+        self.host = self.emulation.host
+
+    def run(self, input: dict[str, Any] | None = None, run_id: str = "run-1") -> Any:
+        from framework.runtime import prepare_input
+
+        params = prepare_input(self.ir, input or {}, self.definition.fn)
+        return self.emulation.run(params, run_id)
+
+    def runs(self, name: str) -> list[Any]:
+        """Activity executions of ``name``, in start order."""
+        return [r for r in self.host.activity_runs if r.name == name]
+
+    def history(self, instance: str = "run-1") -> list[dict[str, Any]]:
+        return self.host.instances[instance].history
+
+
+@pytest.fixture
+def emulated(tmp_path: Path) -> Any:
+    def make(definition: Any, **options: Any) -> Emulated:
+        return Emulated(definition, tmp_path / "work", **options)
+
+    return make
+
+
+def run_locally(definition: Any, input: dict[str, Any] | None = None) -> Any:
+    """The embedded runner's result (virtual clock: retries do not sleep)."""
+    from framework.runtime import RunStore, VirtualClock, run_pipeline
+
+    return run_pipeline(definition, input or {}, store=RunStore.memory(), clock=VirtualClock())
