@@ -37,6 +37,12 @@ def _error_names(on: Any, field_name: str, subject: str, loc: Location | None) -
     return []
 
 
+def _unlocated(option: Any) -> Any:
+    """An option rebuilt from data (IR JSON) has no source location, not the caller's."""
+    object.__setattr__(option, "location", None)
+    return option
+
+
 _ALIASES = {"IOError": "OSError", "EnvironmentError": "OSError"}  # Python names these classes OSError
 
 
@@ -131,8 +137,8 @@ class Retry:
     @classmethod
     def from_dict(cls, data: dict) -> Retry:
         on = data.get("on")
-        return cls(data["max_retries"], data["delay"], data["backoff"], data.get("max_delay"),
-                   data.get("jitter", False), tuple(on) if on is not None else None, location=None)
+        return _unlocated(cls(data["max_retries"], data["delay"], data["backoff"], data.get("max_delay"),
+                              data.get("jitter", False), tuple(on) if on is not None else None))
 
 
 @dataclass(frozen=True)
@@ -208,7 +214,7 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, data: dict) -> Schedule:
-        return cls(data.get("cron"), data.get("timezone", "UTC"), data.get("every"), data.get("input"), location=None)
+        return _unlocated(cls(data.get("cron"), data.get("timezone", "UTC"), data.get("every"), data.get("input")))
 
 
 def _cron_problems(cron: Any, loc: Location | None, subject: str) -> list[Diagnostic]:
@@ -304,8 +310,8 @@ Trigger = ObjectCreated | Http
 def trigger_from_dict(data: dict) -> Trigger:
     kind = data["type"]
     if kind == "object_created":
-        return ObjectCreated(data["bucket"], data.get("prefix", ""), data.get("suffix", ""), data.get("input"),
-                             location=None)
+        return _unlocated(ObjectCreated(data["bucket"], data.get("prefix", ""), data.get("suffix", ""),
+                                        data.get("input")))
     if kind == "http":
-        return Http(data.get("path"), data.get("auth", "iam"), location=None)
+        return _unlocated(Http(data.get("path"), data.get("auth", "iam")))
     raise ValueError(f"unknown trigger type {kind!r}")

@@ -197,3 +197,26 @@ def test_otherwise_without_when() -> None:
             stamp("x")
 
     assert "must directly follow" in p.trace().errors[0].message
+
+
+@task(retry=Retry(max_retries=1, delay=0))
+def fallback(error: dict) -> str:
+    return "fallback"
+
+
+@task(catch=Catch(handler=fallback.fn))
+def fragile() -> str:
+    raise ValueError("no")
+
+
+def test_a_tasks_function_used_as_a_plain_handler_keeps_the_tasks_options() -> None:
+    @pipeline
+    def p():
+        return {"a": fallback({"error": "x"}), "b": fragile()}
+
+    @pipeline
+    def q():
+        return {"b": fragile(), "a": fallback({"error": "x"})}
+
+    for definition in (p, q):
+        assert definition.ir.tasks["fallback"].retry is not None

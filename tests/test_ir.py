@@ -74,3 +74,9 @@ def test_addressing_into_missing_values_is_null() -> None:
     assert IR.address({"a": [1, 2]}, ("a", 5)) is None
     assert IR.address(None, ("a",)) is None
     assert IR.address([1], ("a",)) is None
+
+
+def test_options_read_from_json_have_no_made_up_location(sales: IR.PipelineIR) -> None:
+    back = IR.from_json(sales.to_json())
+    assert back.schedule is not None and back.schedule.location is None
+    assert all(spec.retry is None or spec.retry.location is None for spec in back.tasks.values())

@@ -84,6 +84,7 @@ class TaskDefinition:
         )
         self._spec: ir.TaskSpec | None = None
         self._handler: TaskDefinition | None = None
+        self.implicit = False
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     @property
@@ -162,7 +163,11 @@ class TaskDefinition:
             return None
         if self._handler is None:
             handler = self.catch.handler
-            self._handler = handler if isinstance(handler, TaskDefinition) else TaskDefinition(handler)
+            if isinstance(handler, TaskDefinition):
+                self._handler = handler
+            else:
+                self._handler = TaskDefinition(handler)
+                self._handler.implicit = True  # made for a plain function: an explicit @task of it wins
         return self._handler
 
     def problems(self) -> list[Diagnostic]:

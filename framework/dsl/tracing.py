@@ -231,6 +231,11 @@ class Tracer:
     # ------------------------------------------------------------------------------- tasks
     def register_task(self, definition: TaskDefinition, loc: Location | None) -> str:
         existing = self.tasks.get(definition.name)
+        if existing is not None and existing is not definition and existing.fn is definition.fn:
+            if existing.implicit and not definition.implicit:  # the @task with its options wins
+                self.tasks[definition.name] = definition
+                self.sink.extend(definition.problems())
+            return definition.name
         if existing is not None and existing.fn is not definition.fn:
             self.sink.error(f"two different functions are both named task {definition.name!r} "
                             f"({existing.location} and {definition.location}); give one of them @task(name=...)",
