@@ -192,6 +192,25 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
     _report(result, as_json, started)
 
 
+@main.command()
+@click.argument("ref")
+@click.option("--target", required=True, type=click.Choice(["aws"]))
+@click.option("--endpoint", metavar="URL", help="The cloud API endpoint (e.g. LocalStack) instead of the default.")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 256), help="Polls per activity.")
+@_guard
+def worker(ref: str, target: str, endpoint: str | None, threads: int) -> None:
+    """Serve the pipeline's runtime="worker" tasks (Step Functions Activities) until interrupted."""
+    from .loader import load
+    from .runtime import resolver_for
+    from .targets import get_adapter
+    from .validate import validated
+
+    loaded = load(ref)
+    checked = validated(loaded.definition)
+    click.echo(f"serving the worker tasks of {checked.ir.name!r} on {target}; Ctrl-C stops", err=True)
+    get_adapter(target).serve_worker(checked.ir, resolver_for(checked.definitions), endpoint=endpoint, threads=threads)
+
+
 class _Progress:
     """Rich progress (calls done/total) on a terminal; nothing when stderr is not a TTY."""
 

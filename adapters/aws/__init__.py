@@ -55,7 +55,40 @@ class Adapter:
         def load(name: str, target: str) -> Callable[..., Any]:
             return resolver(specs[name])
 
-        if endpoint is not None:
-            raise DefinitionError([Diagnostic("--endpoint (LocalStack) is not supported yet for aws; use "
-                                              "--backend moto or moto-server", None, "emulate (aws)")])
-        return emulate(pipeline, compiled.machines, params, load, backend or "moto")
+        backend = backend or ("localstack" if endpoint else "moto")
+        if backend not in ("moto", "moto-server", "localstack"):
+            raise DefinitionError([Diagnostic(f"unknown backend {backend!r} for aws; use moto, moto-server or "
+                                              "localstack --endpoint URL", None, "emulate (aws)")])
+        if backend == "localstack" and not endpoint:
+            raise DefinitionError([Diagnostic("--backend localstack needs --endpoint URL of a running LocalStack, "
+                                              "e.g. http://127.0.0.1:4566", None, "emulate (aws)")])
+        return emulate(pipeline, compiled.machines, params, load, backend, endpoint=endpoint)
+
+    def serve_worker(self, pipeline: ir.PipelineIR, resolver: Callable[..., Any], *, endpoint: str | None = None,
+                     threads: int = 2) -> None:
+        """Serve the pipeline's ``runtime="worker"`` tasks as Activities until interrupted."""
+        import threading
+
+        import boto3
+
+        from .naming import function_name
+        from .worker import serve
+
+        specs = {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
+        workers = sorted(name for name, spec in specs.items() if spec.runtime == "worker")
+        if not workers:
+            raise DefinitionError([Diagnostic("the pipeline has no task with runtime='worker' to serve",
+                                              pipeline.location, f"pipeline {pipeline.name!r} (aws)")])
+        client_args = {"endpoint_url": endpoint} if endpoint else {}
+
+        def client() -> Any:
+            return boto3.session.Session().client("stepfunctions", **client_args)
+
+        arns = [client().create_activity(name=function_name(pipeline.name, task))["activityArn"] for task in workers]
+        stop = threading.Event()
+        serve(client, arns, lambda name, _: resolver(specs[name]), stop, threads)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            stop.set()
+

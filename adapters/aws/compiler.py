@@ -23,7 +23,7 @@ from framework.graph import dependencies, guard_chain
 from framework.options import Retry, expand_error_names
 
 from ..structure import Block, Par, Seq, Step, nodes_of, structure
-from .naming import RUNTIME_FUNCTION, function_ref, machine_ref, state_name
+from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
 
 MAX_DEFINITION_BYTES = 1_048_576
 MAX_HISTORY_EVENTS = 25_000
@@ -229,7 +229,8 @@ class _Machine:
 
     def _task_state(self, spec: ir.TaskSpec, parameters: dict | None, result_path: str,
                     node: ir.Node) -> dict[str, Any]:
-        state: dict[str, Any] = {"Type": "Task", "Resource": function_ref(spec.name)}
+        resource = activity_ref(spec.name) if spec.runtime == "worker" else function_ref(spec.name)
+        state: dict[str, Any] = {"Type": "Task", "Resource": resource}
         if parameters is not None:
             state["Parameters"] = parameters
         state["ResultPath"] = result_path

@@ -35,7 +35,6 @@ from .payloads import materialise
 from .shim import error_of_states, handle
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/strato-emulator"
 PAYLOAD_BUCKET = "strato-payloads"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -74,29 +73,46 @@ class VirtualTimers:
 
 
 class Deployment:
-    """Compiled definitions plus the Lambda functions behind them, in one AWS account (real or moto)."""
+    """Compiled definitions plus the functions (or activities) behind them, in one AWS account.
+
+    ``activities=True`` serves every task as a Step Functions Activity (what the LocalStack backend
+    does, as its Lambda needs a download); ``namespace`` prefixes every name, so several
+    deployments of one pipeline can live in one long-running emulator.
+    """
 
     def __init__(self, root: ir.PipelineIR, definitions: dict[str, dict[str, Any]],
-                 load: Callable[[str, str], Callable[..., Any]]):
+                 load: Callable[[str, str], Callable[..., Any]], *, account: str = ACCOUNT, namespace: str = "",
+                 activities: bool = False):
         self.root, self.definitions, self.load = root, definitions, load
-        self.functions = {task: self._function_arn(function_name(root.name, task))
-                          for p in (root, *root.subpipelines.values()) for task in p.tasks}
+        self.account, self.namespace, self.use_activities = account, namespace, activities
+        tasks = sorted({task for p in (root, *root.subpipelines.values()) for task in p.tasks})
+        self.functions = {task: self._function_arn(function_name(root.name, task)) for task in tasks}
         self.runtime = self._function_arn(function_name(root.name, "runtime"))
-        self.machines = {name: f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine_name(root.name, name)}"
+        self.activity_names = {task: namespace + function_name(root.name, task) for task in [*tasks, "runtime"]}
+        self.activities: dict[str, str] = {}
+        self.machines = {name: f"arn:aws:states:{REGION}:{account}:stateMachine:{self.machine_name(name)}"
                          for name in definitions}
         self.invocations = 0
 
-    @staticmethod
-    def _function_arn(name: str) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    def machine_name(self, pipeline: str) -> str:
+        return self.namespace + machine_name(self.root.name, pipeline)
+
+    def _function_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{self.account}:function:{self.namespace}{name}"
 
     def definition_json(self, pipeline: str) -> str:
-        return substitute(to_json(self.definitions[pipeline]), self.runtime, self.functions, self.machines)
+        text = to_json(self.definitions[pipeline])
+        if self.use_activities:
+            return substitute(text, self.activities["runtime"], self.activities, self.machines, self.activities)
+        return substitute(text, self.runtime, self.functions, self.machines)
 
     def create(self, sfn: Any) -> None:
+        if self.use_activities:
+            self.activities = {task: sfn.create_activity(name=name)["activityArn"]
+                               for task, name in self.activity_names.items()}
         for name in sorted(self.definitions, key=lambda n: n == self.root.name):  # children first
-            sfn.create_state_machine(name=machine_name(self.root.name, name), definition=self.definition_json(name),
-                                     roleArn=ROLE_ARN, type="STANDARD")
+            sfn.create_state_machine(name=self.machine_name(name), definition=self.definition_json(name),
+                                     roleArn=f"arn:aws:iam::{self.account}:role/strato-emulator", type="STANDARD")
 
     # the Lambda seam --------------------------------------------------------------------------------
     def invoke(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
@@ -298,10 +314,50 @@ class ObjectCreatedHarness:
                         break
 
 
+@contextmanager
+def localstack_account(endpoint: str) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """A LocalStack account at ``endpoint`` (it keeps its state across runs: names are namespaced)."""
+    import boto3
+
+    settings = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION,
+                "STRATO_PAYLOAD_BUCKET": PAYLOAD_BUCKET, "AWS_ENDPOINT_URL": endpoint}
+    with mock.patch.dict(os.environ, settings):
+        session = boto3.session.Session(region_name=REGION)
+        s3 = session.client("s3", endpoint_url=endpoint)
+        if PAYLOAD_BUCKET not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+            s3.create_bucket(Bucket=PAYLOAD_BUCKET)
+        yield session, {"endpoint_url": endpoint}
+
+
+def emulate_on_localstack(root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], params: dict[str, Any],
+                          load: Callable[[str, str], Callable[..., Any]], endpoint: str) -> RunResult:
+    """Deploy to LocalStack with every task as an Activity, served by an in-process ``strato worker``."""
+    import boto3
+
+    from .worker import serve
+
+    deployment = Deployment(root, definitions, load, account="000000000000",
+                            namespace=f"s{uuid.uuid4().hex[:8]}-", activities=True)
+    with localstack_account(endpoint) as (session, client_args):
+        sfn = session.client("stepfunctions", **client_args)
+        deployment.create(sfn)
+        stop = threading.Event()
+        serve(lambda: boto3.session.Session(region_name=REGION).client("stepfunctions", **client_args),
+              sorted(deployment.activities.values()), load, stop, threads_per_activity=2)
+        try:
+            return run_execution(sfn, deployment, params)
+        finally:
+            stop.set()
+
+
 def emulate(root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], params: dict[str, Any],
             load: Callable[[str, str], Callable[..., Any]], backend: str = "moto",
-            timers: VirtualTimers | None = None) -> RunResult:
+            timers: VirtualTimers | None = None, endpoint: str | None = None) -> RunResult:
     """Deploy ``definitions`` to a fresh emulated account and run the root pipeline once."""
+    if backend == "localstack":
+        if not endpoint:
+            raise ValueError("the localstack backend needs --endpoint, e.g. http://127.0.0.1:4566")
+        return emulate_on_localstack(root, definitions, params, load, endpoint)
     deployment = Deployment(root, definitions, load)
     timers = timers or VirtualTimers()
     with moto_account(backend) as (session, client_args), timers.installed(), _sfn_integration_casing(), \

@@ -22,6 +22,10 @@ def function_ref(task: str) -> str:
     return "${Function." + task + "}"
 
 
+def activity_ref(task: str) -> str:
+    return "${Activity." + task + "}"
+
+
 def machine_ref(pipeline: str) -> str:
     return "${StateMachine." + pipeline + "}"
 
@@ -39,16 +43,23 @@ def function_name(root: str, task: str) -> str:
     return name if len(name) <= 64 else f"{name[:53]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
-_PLACEHOLDER = re.compile(r"\$\{(Runtime|Function|StateMachine)(?:\.([A-Za-z0-9_\-]+))?\}")
+_PLACEHOLDER = re.compile(r"\$\{(Runtime|Function|Activity|StateMachine)(?:\.([A-Za-z0-9_\-]+))?\}")
 
 
-def substitute(definition: str, runtime: str, functions: dict[str, str], machines: dict[str, str]) -> str:
-    """Replace placeholders with ARNs (what infra and the emulator do at deploy time)."""
+def substitute(definition: str, runtime: str, functions: dict[str, str], machines: dict[str, str],
+               activities: dict[str, str] | None = None) -> str:
+    """Replace placeholders with ARNs (what infra and the emulator do at deploy time).
+
+    Tasks with ``runtime="worker"`` are ``${Activity.<task>}``; without ``activities`` they resolve
+    to the task's function (moto cannot serve activities).
+    """
 
     def repl(match: re.Match) -> str:
         kind, name = match.groups()
         if kind == "Runtime":
             return runtime
+        if kind == "Activity":
+            return (activities or functions)[name]
         return (functions if kind == "Function" else machines)[name]
 
     return _PLACEHOLDER.sub(repl, definition)

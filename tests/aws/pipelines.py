@@ -166,3 +166,17 @@ def large_payload(rows: int = 3000):
     with when(table["count"] > 1000):
         summary = checksum(table)
     return {"summary": summary, "table": table}
+
+
+@task(runtime="worker", retry=Retry(max_retries=2, delay=1, on=("ConnectionError",)))
+def on_premises(tag: str, failures: int = 0) -> dict:
+    """Runs in a worker process (an Activity), not in Lambda."""
+    attempt = count(f"worker:{tag}")
+    if attempt <= failures:
+        raise ConnectionError(f"warehouse busy (attempt {attempt})")
+    return {"tag": tag, "attempts": attempt}
+
+
+@pipeline
+def with_worker(tag: str, failures: int = 0):
+    return {"worker": on_premises(tag, failures), "lambda": add(1, 2)}

@@ -158,3 +158,10 @@ def test_an_s3_upload_starts_the_pipeline_through_eventbridge() -> None:
     assert [r.status for r in runs] == ["SUCCEEDED"]
     local = locally(definition, {"bucket": "landing", "key": "incoming/orders-2024-03-01.csv"})
     assert runs[0].output == local.output and runs[0].output["status"] == "loaded"
+
+
+def test_worker_tasks_run_through_the_same_shim_on_moto() -> None:
+    """moto cannot serve Activities; the emulator answers a worker task like a function."""
+    timers = VirtualTimers()
+    result = on_aws(pipelines.with_worker, {"tag": "moto", "failures": 1}, timers)
+    assert result.output == {"worker": {"tag": "moto", "attempts": 2}, "lambda": 3} and timers.delays == [1.0]
