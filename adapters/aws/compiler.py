@@ -27,6 +27,10 @@ from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, s
 
 MAX_DEFINITION_BYTES = 1_048_576
 MAX_HISTORY_EVENTS = 25_000
+# What one state machine may hold before parts of the pipeline move to child state machines: under
+# the limits, with room for the states around them.
+PART_EVENTS = 20_000
+PART_BYTES = 900_000
 TIMEOUT_ERROR = "States.Timeout"
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -45,6 +49,12 @@ def compile_pipeline(root: ir.PipelineIR) -> Compiled:
     for pipeline in (root, *(root.subpipelines[name] for name in sorted(root.subpipelines))):
         builder = _Machine(pipeline, out)
         out.machines[pipeline.name] = builder.build()
+    for name, definition in out.machines.items():
+        size = len(to_compact_json(definition).encode())
+        if size > MAX_DEFINITION_BYTES and not out.errors:
+            out.errors.append(Diagnostic(f"state machine {name!r} would be {size:,} bytes, over Step Functions' 1 MB, "
+                                         "even split in parts; split the pipeline into sub-pipelines", root.location,
+                                         f"pipeline {root.name!r} (aws)"))
     return out
 
 
@@ -56,7 +66,20 @@ def error_names(on: tuple[str, ...] | None) -> list[str]:
 
 
 def to_json(definition: dict[str, Any]) -> str:
+    """The definition as written to files: indented for people."""
     return json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_compact_json(definition: dict[str, Any]) -> str:
+    """The definition as deployed; Step Functions' 1 MB limit applies to these bytes."""
+    return json.dumps(definition, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PartCall:
+    """A block moved to a child state machine, in the place it runs."""
+
+    machine: str
 
 
 class _Machine:
@@ -65,6 +88,7 @@ class _Machine:
         self.keys = {node.id: self._result_key(i, node.id) for i, node in enumerate(pipeline.nodes)}
         self.keep = self._read_by_the_machine()
         self.events = 0
+        self._costs: dict[Block, tuple[int, int]] = {}
 
     def _read_by_the_machine(self) -> dict[str, list[list[Any]]]:
         """Per node, the paths of its result that Choice and Map states read: kept inline when offloaded."""
@@ -106,7 +130,7 @@ class _Machine:
         defaults = {param.name: param.default for param in p.params if not param.required}
         states["Start"] = {"Type": "Pass", "Comment": "the run's input, with parameter defaults",
                            "Parameters": {"input.$": "$", "defaults": defaults}, "Next": "Parameters"}
-        first = self._emit(block, states, "Output") if p.nodes else "Output"
+        first = self._emit_within_limits(block, states, "Output") if p.nodes else "Output"
         states["Parameters"] = {"Type": "Pass", "Parameters": {
             "params.$": "States.JsonMerge($.defaults, $.input, false)", "results": {}, "errors": {}, "scratch": {}},
             "Next": first}
@@ -119,7 +143,7 @@ class _Machine:
         return definition
 
     def _check_limits(self, definition: dict[str, Any]) -> None:
-        size = len(to_json(definition).encode())
+        size = len(to_compact_json(definition).encode())
         subject = f"pipeline {self.p.name!r} (aws)"
         if size > MAX_DEFINITION_BYTES:
             self.out.errors.append(Diagnostic(
@@ -130,9 +154,87 @@ class _Machine:
                 f"a run would write about {self.events:,} history events, over Step Functions' 25,000; split the "
                 "pipeline into sub-pipelines", self.p.location, subject))
 
+    # ---------------------------------------------------------------------- splitting in parts
+    def _cost(self, block: Block) -> tuple[int, int]:
+        """History events and definition bytes ``block`` would add to the machine holding it."""
+        cached = self._costs.get(block)
+        if cached is not None:
+            return cached
+        events, warnings = self.events, len(self.out.warnings)
+        trial: dict[str, Any] = {}
+        self._emit(block, trial, None)
+        cost = (self.events - events, len(to_compact_json(trial).encode()))
+        self.events = events
+        del self.out.warnings[warnings:]
+        self._costs[block] = cost
+        return cost
+
+    def _fits(self, cost: tuple[int, int]) -> bool:
+        return cost[0] <= PART_EVENTS and cost[1] <= PART_BYTES
+
+    def _emit_within_limits(self, block: Block, states: dict[str, Any], next_state: str | None) -> str:
+        """Emit ``block`` here when it fits; else move consecutive parts of it to child state machines.
+
+        A child machine takes the whole execution state as input and returns it with its results
+        added, so moving a part changes nothing but where its history is kept.
+        """
+        if self._fits(self._cost(block)):
+            return self._emit(block, states, next_state)
+        if isinstance(block, Seq):
+            groups: list[list[Block]] = [[]]
+            used = (0, 0)
+            for item in block.items:
+                cost = self._cost(item)
+                if groups[-1] and not self._fits((used[0] + cost[0], used[1] + cost[1])):
+                    groups.append([])
+                    used = (0, 0)
+                groups[-1].append(item)
+                used = (used[0] + cost[0], used[1] + cost[1])
+            entry = next_state
+            for group in reversed(groups):
+                part = self._child_machine(group[0] if len(group) == 1 else Seq(tuple(group)))
+                entry = self._call_part(part, states, entry)
+            return entry  # type: ignore[return-value]
+        if isinstance(block, Par):  # the largest branches move to parts of their own until the rest fits
+            costs = {branch: self._cost(branch) for branch in block.branches}
+            total = [sum(c[0] for c in costs.values()), sum(c[1] for c in costs.values())]
+            moved: set[Block] = set()
+            for branch in sorted(block.branches, key=lambda b: costs[b][1], reverse=True):
+                if self._fits((total[0], total[1])):
+                    break
+                moved.add(branch)
+                total[0] -= costs[branch][0] - 5
+                total[1] -= costs[branch][1] - 400
+            branches = tuple(PartCall(self._child_machine(b)) if b in moved else b for b in block.branches)
+            return self._parallel(Par(branches), states, next_state)  # type: ignore[arg-type]
+        return self._emit(block, states, next_state)  # one node: nothing smaller to move
+
+    def _child_machine(self, block: Block) -> str:
+        """Compile ``block`` (split further if needed) into a child state machine; returns its name."""
+        inner: dict[str, Any] = {}
+        saved, self.events = self.events, 0
+        start = self._emit_within_limits(block, inner, None)
+        self.events = saved + 6
+        name = f"{self.p.name}__part{sum(1 for n in self.out.machines if n.startswith(self.p.name + '__part')) + 1}"
+        first = nodes_of(block)[0]
+        self.out.machines[name] = {"Comment": f"Part of pipeline {self.p.name} from {first!r} (IR {self.p.hash[:12]})",
+                                   "StartAt": start, "States": _in_run_order(inner, start)}
+        return name
+
+    def _call_part(self, machine: str, states: dict[str, Any], next_state: str | None) -> str:
+        name = state_name(f"Run {machine}")
+        states[name] = self._then({
+            "Type": "Task", "Comment": "a part of this pipeline, run as a child execution to stay within limits",
+            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": machine_ref(machine), "Input.$": "$", "Name.$": "States.UUID()"},
+            "OutputPath": "$.Output"}, next_state)
+        return name
+
     # ------------------------------------------------------------------------------- blocks
     def _emit(self, block: Block, states: dict[str, Any], next_state: str | None) -> str:
         """Add the states of ``block`` to ``states``, ending at ``next_state`` (None: End). Returns the entry."""
+        if isinstance(block, PartCall):
+            return self._call_part(block.machine, states, next_state)
         if isinstance(block, Step):
             return self._node(self.p.node_by_id[block.node], states, next_state)
         if isinstance(block, Seq):
@@ -143,7 +245,7 @@ class _Machine:
         return self._parallel(block, states, next_state)
 
     def _parallel(self, block: Par, states: dict[str, Any], next_state: str | None) -> str:
-        firsts = [nodes_of(branch)[0] for branch in block.branches]
+        firsts = [branch.machine if isinstance(branch, PartCall) else nodes_of(branch)[0] for branch in block.branches]
         name = state_name("Parallel " + " ".join(firsts))
         branches = []
         for branch in block.branches:

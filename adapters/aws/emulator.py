@@ -29,7 +29,7 @@ from urllib.parse import unquote
 from framework import ir
 from framework.runtime import RunResult
 
-from .compiler import to_json
+from .compiler import to_compact_json
 from .naming import function_name, machine_name, substitute
 from .payloads import materialise
 from .shim import error_of_states, handle
@@ -101,7 +101,7 @@ class Deployment:
         return f"arn:aws:lambda:{REGION}:{self.account}:function:{self.namespace}{name}"
 
     def definition_json(self, pipeline: str) -> str:
-        text = to_json(self.definitions[pipeline])
+        text = to_compact_json(self.definitions[pipeline])
         if self.use_activities:
             return substitute(text, self.activities["runtime"], self.activities, self.machines, self.activities)
         return substitute(text, self.runtime, self.functions, self.machines)

@@ -180,3 +180,23 @@ def on_premises(tag: str, failures: int = 0) -> dict:
 @pipeline
 def with_worker(tag: str, failures: int = 0):
     return {"worker": on_premises(tag, failures), "lambda": add(1, 2)}
+
+
+@task
+def bump(x: int, by: int = 1) -> int:
+    return x + by
+
+
+@pipeline
+def long_pipeline(start: int = 0):
+    """Four chains of ten, joined pairwise, then joined: enough states to be split in parts."""
+    ends = []
+    for chain in range(4):
+        value = bump(start, chain)
+        for _ in range(9):
+            value = bump(value)
+        ends.append(value)
+    left, right = add(ends[0], ends[1]), add(ends[2], ends[3])
+    with when(left > 0):
+        total = add(left, right)
+    return {"ends": ends, "total": total}

@@ -110,3 +110,15 @@ def test_aws_tag_rules_are_located_errors(cli: Cli, tmp_path: Path) -> None:
     assert "tagged.py:3: task 't' (aws): tag 'aws:owner': the 'aws:' prefix is reserved" in result.stderr
     assert "has '<'" in result.stderr and "51 tags; AWS allows at most 50" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_parts_of_a_split_pipeline_are_valid_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.aws import compiler
+
+    monkeypatch.setattr(compiler, "PART_EVENTS", 60)
+    deployed = _deployed(pipelines.long_pipeline.ir)
+    assert len(deployed) > 3
+    for name, definition in deployed.items():
+        assert Linter.validate(definition) == [], name
+    root = json.loads(deployed["long_pipeline"])
+    assert "states:startExecution.sync:2" in json.dumps(root) and "__part" in json.dumps(root)

@@ -165,3 +165,14 @@ def test_worker_tasks_run_through_the_same_shim_on_moto() -> None:
     timers = VirtualTimers()
     result = on_aws(pipelines.with_worker, {"tag": "moto", "failures": 1}, timers)
     assert result.output == {"worker": {"tag": "moto", "attempts": 2}, "lambda": 3} and timers.delays == [1.0]
+
+
+def test_a_pipeline_too_large_for_one_machine_runs_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.aws import compiler
+
+    monkeypatch.setattr(compiler, "PART_EVENTS", 60)  # as if each state machine held only a dozen tasks
+    machines = compile_pipeline(pipelines.long_pipeline.ir).machines
+    assert len(machines) > 3 and all(name.startswith("long_pipeline") for name in machines)
+    result = on_aws(pipelines.long_pipeline, {"start": 1})
+    assert result.output == {"ends": [10, 11, 12, 13], "total": 46}
+    same(result, locally(pipelines.long_pipeline, {"start": 1}))
