@@ -211,6 +211,35 @@ def worker(ref: str, target: str, endpoint: str | None, threads: int) -> None:
     get_adapter(target).serve_worker(checked.ir, resolver_for(checked.definitions), endpoint=endpoint, threads=threads)
 
 
+@main.command()
+@click.argument("ref")
+@click.option("--target", required=True, type=click.Choice(["gcp"]))
+@click.option("--project", envvar="GOOGLE_CLOUD_PROJECT", required=True, help="[$GOOGLE_CLOUD_PROJECT]")
+@click.option("--location", envvar="STRATO_GCP_LOCATION", required=True, help="Region [$STRATO_GCP_LOCATION]")
+@click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
+@click.option("--timeout", type=float, help="Stop waiting after this many seconds (the run goes on).")
+@click.option("--poll", "poll_seconds", default=2.0, show_default=True, type=float)
+@_guard
+def invoke(ref: str, target: str, project: str, location: str, input_: str | None, as_json: bool,
+           timeout: float | None, poll_seconds: float) -> None:
+    """Start a run of the deployed pipeline in the cloud and follow it to its end."""
+    from .loader import load
+    from .runtime import prepare_input
+    from .targets import get_adapter
+    from .validate import validated
+
+    started = time.monotonic()
+    data = _read_input(input_)
+    loaded = load(ref)
+    checked = validated(loaded.definition)
+    params = prepare_input(checked.ir, data, loaded.definition.fn)
+    result = get_adapter(target).invoke(checked.ir, params, project=project, location=location, timeout=timeout,
+                                        poll_seconds=poll_seconds,
+                                        on_start=lambda name: click.echo(f"started {name}", err=True))
+    _report(result, as_json, started)
+
+
 class _Progress:
     """Rich progress (calls done/total) on a terminal; nothing when stderr is not a TTY."""
 

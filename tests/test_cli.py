@@ -98,10 +98,17 @@ def test_graph_formats(cli: Cli) -> None:
     assert broken.returncode == 1 and "broken.py:18" in broken.stderr
 
 
-def test_compile_without_an_adapter_says_so(cli: Cli, tmp_path: Path) -> None:
-    result = cli("compile", SALES, "--target", "gcp", "--out", str(tmp_path / "out"))
-    assert result.returncode == 1 and "no adapter for target 'gcp'" in result.stderr
-    assert not (tmp_path / "out").exists()
+def test_a_target_whose_adapter_is_missing_says_so(monkeypatch) -> None:
+    from framework import targets
+    from framework.errors import StratoError
+
+    monkeypatch.setitem(targets.BUILTIN, "aws", "adapters.not_installed")
+    try:
+        targets.get_adapter("aws")
+    except StratoError as exc:
+        assert "no adapter for target 'aws' is installed" in str(exc)
+    else:
+        raise AssertionError("a missing adapter must be reported")
 
 
 def test_progress_is_shown_on_a_terminal_only(cli: Cli) -> None:

@@ -1,1 +1,70 @@
-"""Google Cloud Workflows target: compile pipelines to Workflows YAML and emulate its execution locally."""
+"""Google Cloud: pipelines as Cloud Workflows (YAML), tasks as Cloud Functions (2nd gen, HTTP),
+emulated in Strato's own Workflows interpreter (``adapters.gcp.interpreter``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from framework import ir
+from framework.errors import DefinitionError, Diagnostic
+from framework.runtime import RunResult
+
+from ..base import CompileResult
+
+
+class Adapter:
+    target = "gcp"
+
+    def check(self, pipeline: ir.PipelineIR) -> list[Diagnostic]:
+        from .labels import check
+
+        return check(pipeline)
+
+    def build(self, pipeline: ir.PipelineIR) -> Any:
+        """The compiled workflow, or a DefinitionError with every reason it cannot be built."""
+        from .compiler import CompileError, compile_pipeline
+
+        try:
+            compiled = compile_pipeline(pipeline)
+        except CompileError as exc:
+            raise DefinitionError([Diagnostic(str(exc), pipeline.location, f"pipeline {pipeline.name!r} (gcp)")])
+        if compiled.errors:
+            raise DefinitionError(compiled.errors)
+        return compiled
+
+    def compile(self, pipeline: ir.PipelineIR, out_dir: Path) -> CompileResult:
+        compiled = self.build(pipeline)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{pipeline.name}.workflow.yaml"
+        path.write_text(compiled.source)
+        return CompileResult([path], compiled.warnings)
+
+    def emulate(self, pipeline: ir.PipelineIR, params: dict[str, Any], resolver: Callable[..., Any], *,
+                backend: str | None = None, endpoint: str | None = None, work_dir: Path) -> RunResult:
+        from .emulator import emulate
+
+        if endpoint is not None:
+            raise DefinitionError([Diagnostic("--endpoint is not supported for gcp: the Workflows emulator runs "
+                                              "in-process (use --backend wsgi or http)", None, "emulate (gcp)")])
+        compiled = self.build(pipeline)
+        specs = {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
+
+        def load(name: str, target: str) -> Callable[..., Any]:
+            return resolver(specs[name])
+
+        (work_dir / "gcp").mkdir(parents=True, exist_ok=True)
+        (work_dir / "gcp" / f"{pipeline.name}.workflow.yaml").write_text(compiled.source)
+        result, _ = emulate(pipeline, compiled.source, params, load, work_dir / "gcp", backend or "wsgi")
+        return result
+
+    def invoke(self, pipeline: ir.PipelineIR, params: dict[str, Any], *, project: str, location: str,
+               timeout: float | None = None, poll_seconds: float = 2.0,
+               on_start: Callable[[str], None] | None = None) -> RunResult:
+        """Start the deployed workflow with the Workflow Executions API and follow it to its end."""
+        from .client import invoke
+
+        return invoke(pipeline.name, params, project=project, location=location, timeout=timeout,
+                      poll_seconds=poll_seconds, on_start=on_start)
+

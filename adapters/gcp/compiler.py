@@ -1,0 +1,428 @@
+"""IR -> Google Cloud Workflows YAML (``main`` plus one subworkflow per sub-pipeline).
+
+Each (sub)workflow keeps ``params`` (the input with defaults applied) and ``results`` (node id ->
+result; ``null`` when the node's guard was false). Tasks are ``http.post`` calls to their Cloud
+Function with ``auth: OIDC``; the body carries the arguments as IR values plus only the results they
+reference and the params, and the shim resolves them with ``framework.ir.resolve_value``, so
+addressing means exactly what it means on the local runner. Values the workflow itself needs (map
+items, sub-pipeline inputs, the output, condition operands) are read with the ``strato_get`` helper
+subworkflow, which gives ``null`` for a missing key or index instead of raising.
+
+The DAG becomes ``parallel`` branches (``shared: [results]``) through :mod:`adapters.structure`;
+``map`` a ``parallel for`` collecting into a shared map by index; guards ``switch``; waits
+``sys.sleep``; retries ``try``/``retry`` with a predicate subworkflow on the Strato error name;
+catches ``except`` calling the handler's function with ``{"error", "cause"}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework import ir
+from framework.errors import Diagnostic
+from framework.graph import dependencies, guard_chain
+from framework.options import expand_error_names
+
+from ..structure import Block, Par, Seq, Step, structure
+from .naming import Names, function_url_expression, subworkflow_name
+
+MAX_SOURCE_BYTES = 128 * 1024
+MAX_VARIABLE_BYTES = 512 * 1024
+MAX_BRANCHES = 10
+MAX_CONCURRENCY = 20
+MAX_HTTP_TIMEOUT = 1800
+TIMEOUT_ERROR = "TaskTimeout"
+
+
+class CompileError(Exception):
+    """The pipeline uses something Workflows cannot express."""
+
+
+@dataclass
+class Compiled:
+    """The workflow document (main, sub-pipelines, helpers) with compile warnings and errors."""
+
+    document: dict[str, Any]
+    source: str = ""
+    warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+
+
+def compile_pipeline(root: ir.PipelineIR) -> Compiled:
+    out = Compiled({})
+    helpers = _Helpers()
+    out.document["main"] = _Subworkflow(root, root, out, helpers).build()
+    for name in sorted(root.subpipelines):
+        out.document[subworkflow_name(name)] = _Subworkflow(root.subpipelines[name], root, out, helpers).build()
+    out.document.update(helpers.document())
+    out.source = to_yaml(out.document, f"Strato pipeline {root.name} (IR {root.hash[:12]})")
+    size = len(out.source.encode())
+    if size > MAX_SOURCE_BYTES:
+        out.errors.append(Diagnostic(
+            f"the workflow source is {size:,} bytes, over Cloud Workflows' 128 KB; split the pipeline into "
+            "sub-pipelines deployed as their own workflows, or reduce literal arguments", root.location,
+            f"pipeline {root.name!r} (gcp)"))
+    literal_bytes = _literal_bytes(root)
+    if literal_bytes > MAX_VARIABLE_BYTES // 2:
+        out.errors.append(Diagnostic(
+            f"literal arguments and defaults alone take about {literal_bytes:,} bytes of workflow variables; "
+            "Cloud Workflows holds at most 512 KB: pass large data by reference (a file path or URI)",
+            root.location, f"pipeline {root.name!r} (gcp)"))
+    return out
+
+
+def to_yaml(document: dict[str, Any], title: str) -> str:
+    """Deterministic YAML: insertion order, block style, no aliases, fixed width."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=10_000, indent=2)
+    return f"# {title}\n{body}"
+
+
+def _literal_bytes(root: ir.PipelineIR) -> int:
+    total = 0
+    for p in (root, *root.subpipelines.values()):
+        total += len(json.dumps(p.defaults()))
+        for node in p.nodes:
+            for value in getattr(node, "args", {}).values():
+                total += len(json.dumps(ir.value_to_dict(value)))
+    return total
+
+
+def error_names(on: tuple[str, ...] | None) -> list[str] | None:
+    """The Strato error names an ``on=`` filter selects (None: any)."""
+    return None if on is None else list(expand_error_names(on))
+
+
+# ------------------------------------------------------------------------------------ expressions
+def expr_literal(value: Any) -> str:
+    """A JSON value as ``${}`` expression text."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text if any(c in text for c in ".en") else text + ".0"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(expr_literal(v) for v in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {expr_literal(v)}" for k, v in value.items()) + "}"
+
+
+def literal_data(value: Any) -> Any:
+    """A JSON value as YAML data; a string that Workflows would read as ``${...}`` is quoted inside one."""
+    if isinstance(value, str):
+        if value.startswith("${") and value.endswith("}"):
+            return "${" + json.dumps(value, ensure_ascii=False) + "}"
+        return value
+    if isinstance(value, (list, tuple)):
+        return [literal_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: literal_data(v) for k, v in value.items()}
+    return value
+
+
+def _address(base: str, path: tuple[ir.PathItem, ...]) -> str:
+    """Null-safe addressing as an expression (``framework.ir.address``): runs of keys through strato_get."""
+    expr, run = base, []
+    for part in path:
+        if isinstance(part, int) and part < 0:
+            if run:
+                expr, run = f"strato_get({expr}, {expr_literal(run)})", []
+            expr = f"strato_index({expr}, {part})"
+        else:
+            run.append(part)
+    if run:
+        expr = f"strato_get({expr}, {expr_literal(run)})"
+    return expr
+
+
+def value_expr(value: ir.Value) -> str:
+    """An IR value as expression text over ``results`` and ``params``."""
+    if isinstance(value, ir.Literal):
+        return expr_literal(value.value)
+    if isinstance(value, ir.Ref):
+        return _address(f"results[{expr_literal(value.node)}]", value.path)
+    if isinstance(value, ir.Param):
+        return _address(f"map.get(params, {expr_literal(value.name)})", value.path)
+    if isinstance(value, ir.ListOf):
+        return "[" + ", ".join(value_expr(v) for v in value.items) + "]"
+    return "{" + ", ".join(f"{expr_literal(k)}: {value_expr(v)}" for k, v in value.entries) + "}"
+
+
+def value_template(value: ir.Value) -> Any:
+    """An IR value as YAML data with ``${}`` leaves (readable where the structure is static)."""
+    if isinstance(value, ir.Literal):
+        return literal_data(value.value)
+    if isinstance(value, ir.ListOf):
+        return [value_template(v) for v in value.items]
+    if isinstance(value, ir.DictOf):
+        return {k: value_template(v) for k, v in value.entries}
+    return "${" + value_expr(value) + "}"
+
+
+def condition_expr(cond: ir.Condition) -> str:
+    """A condition with ``framework.ir.compare``'s meaning; never raises on a missing value or null."""
+    if isinstance(cond, ir.AllOf):
+        return " and ".join(f"({condition_expr(c)})" for c in cond.items)
+    if isinstance(cond, ir.AnyOf):
+        return " or ".join(f"({condition_expr(c)})" for c in cond.items)
+    if isinstance(cond, ir.Not):
+        return f"not ({condition_expr(cond.item)})"
+    left, op, right = value_expr(cond.left), cond.op, cond.right
+    if op in ("==", "!="):  # Workflows equality is JSON equality: 1 == 1.0, true is not 1, deep for lists/maps
+        return f"{left} {op} {expr_literal(right)}"
+    if isinstance(right, bool) or not isinstance(right, (int, float, str)):
+        return "false"  # ordering holds only between two numbers or two strings
+    test = "strato_is_string" if isinstance(right, str) else "strato_is_number"
+    return f"{test}({left}) and {left} {op} {expr_literal(right)}"
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _step(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {name: body}
+
+
+def _ret(value: Any) -> dict[str, Any]:
+    return {"return": value}
+
+
+class _Helpers:
+    """Helper subworkflows shared by the whole file: addressing, type tests, error mapping, predicates."""
+
+    def __init__(self) -> None:
+        self.predicates: dict[tuple[str, ...], str] = {}
+
+    def predicate(self, names: list[str]) -> str:
+        key = tuple(names)
+        if key not in self.predicates:
+            digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:8]
+            self.predicates[key] = f"strato_retry_{digest}"
+        return self.predicates[key]
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "strato_get": {"params": ["value", "path"], "steps": [
+                _step("walk", {"for": {"value": "key", "in": "${path}", "steps": [
+                    _step("down", {"try": {"steps": [_step("read", {"assign": [{"value": "${value[key]}"}]})]},
+                                   "except": {"as": "missing", "steps": [_step("absent", _ret(None))]}})]}}),
+                _step("found", _ret("${value}"))]},
+            "strato_index": {"params": ["value", "index"], "steps": [
+                _step("read", {"try": {"steps": [_step("at", _ret("${value[len(value) + index]}"))]},
+                               "except": {"as": "missing", "steps": [_step("absent", _ret(None))]}})]},
+            "strato_is_number": {"params": ["value"], "steps": [
+                _step("probe", {"try": {"steps": [_step("add", {"assign": [{"probe": "${value + 0}"}]})]},
+                                "except": {"as": "other", "steps": [_step("other_type", _ret(False))]}}),
+                _step("number", _ret(True))]},
+            "strato_is_string": {"params": ["value"], "steps": [
+                _step("probe", {"try": {"steps": [_step("concat", {"assign": [{"probe": '${value + ""}'}]})]},
+                                "except": {"as": "other", "steps": [_step("other_type", _ret(False))]}}),
+                _step("string", _ret(True))]},
+            "strato_error": {"params": ["e", "timeout_cause"], "steps": [
+                _step("read", {"assign": [{"tags": '${default(map.get(e, "tags"), [])}'},
+                                          {"body": '${map.get(e, "body")}'},
+                                          {"message": '${default(map.get(e, "message"), "")}'}]}),
+                _step("timeout", {"switch": [{"condition": '${"TimeoutError" in tags}',
+                                              "return": {"error": TIMEOUT_ERROR, "cause": "${timeout_cause}"}}]}),
+                _step("task_error", {"try": {"steps": [_step("structured", {"switch": [{
+                    "condition": '${"HttpError" in tags and "error" in body}',
+                    "return": {"error": "${body.error}", "cause": '${default(map.get(body, "cause"), "")}'}}]})]},
+                    "except": {"as": "unstructured", "steps": [_step("as_workflows_error", {"assign": [
+                        {"body": None}]})]}}),
+                _step("named", {"switch": [{"condition": "${len(tags) > 0}",
+                                            "return": {"error": "${tags[0]}", "cause": "${message}"}}]}),
+                _step("unnamed", _ret({"error": "Error", "cause": "${message}"}))]},
+        }
+        for names, name in sorted(self.predicates.items(), key=lambda item: item[1]):
+            doc[name] = {"params": ["e"], "steps": [
+                _step("classify", {"assign": [{"error": '${strato_error(e, "")}'}]}),
+                _step("decide", _ret("${error.error in " + expr_literal(list(names)) + "}"))]}
+        return doc
+
+
+# ---------------------------------------------------------------------------------- subworkflow
+class _Subworkflow:
+    def __init__(self, pipeline: ir.PipelineIR, root: ir.PipelineIR, out: Compiled, helpers: _Helpers):
+        self.p, self.root, self.out, self.helpers = pipeline, root, out, helpers
+        self.steps = Names()
+        self.vars = Names()
+        for reserved in ("input", "defaults", "params", "results"):
+            self.vars(reserved)
+        self.subject = f"pipeline {pipeline.name!r} (gcp)"
+
+    def build(self) -> dict[str, Any]:
+        p = self.p
+        steps: list[dict[str, Any]] = [_step(self.steps("init"), {"assign": [
+            {"defaults": literal_data(p.defaults())},
+            {"params": "${map.merge(defaults, default(input, {}))}"},
+            {"results": {}}]})]
+        if p.nodes:
+            block, extra = structure([n.id for n in p.nodes], dependencies(p))
+            for wait in extra:
+                self.out.warnings.append(Diagnostic(
+                    f"Cloud Workflows joins parallel branches only at their end: {wait.node!r} now also waits for "
+                    f"{', '.join(map(repr, wait.waits_for))}, which it does not depend on",
+                    p.node_by_id[wait.node].location, self.subject, "warning"))
+            steps.extend(self._block(block))
+        steps.append(_step(self.steps("output"), _ret(value_template(p.output))))
+        return {"params": ["input"], "steps": steps}
+
+    def _warn(self, node: ir.Node | None, message: str) -> None:
+        self.out.warnings.append(Diagnostic(message, node.location if node else self.p.location, self.subject,
+                                            "warning"))
+
+    # ------------------------------------------------------------------------------ blocks
+    def _block(self, block: Block) -> list[dict[str, Any]]:
+        if isinstance(block, Step):
+            return self._node(self.p.node_by_id[block.node])
+        if isinstance(block, Seq):
+            return [step for item in block.items for step in self._block(item)]
+        return [self._parallel([self._block(b) for b in block.branches], block)]
+
+    def _parallel(self, branches: list[list[dict[str, Any]]], block: Par) -> dict[str, Any]:
+        """At most 10 branches per parallel step: more are grouped into nested parallel steps."""
+        while len(branches) > MAX_BRANCHES:
+            size = math.ceil(len(branches) / MAX_BRANCHES)
+            grouped = []
+            for i in range(0, len(branches), size):
+                chunk = branches[i:i + size]
+                grouped.append(chunk[0] if len(chunk) == 1 else [self._parallel_step(chunk)])
+            branches = grouped
+        return self._parallel_step(branches)
+
+    def _parallel_step(self, branches: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        named = [{self.steps("branch"): {"steps": steps}} for steps in branches]
+        return _step(self.steps("parallel"), {"parallel": {"shared": ["results"], "branches": named}})
+
+    # ------------------------------------------------------------------------------- nodes
+    def _node(self, node: ir.Node) -> list[dict[str, Any]]:
+        target = f"results[{expr_literal(node.id)}]"
+        if isinstance(node, ir.TaskNode):
+            spec = self.p.tasks[node.task]
+            steps = self._call(spec, self._payload(spec, node.args), target, node.id, node)
+        elif isinstance(node, ir.MapNode):
+            steps = self._map(node, target)
+        elif isinstance(node, ir.WaitNode):
+            seconds: float = node.seconds
+            if isinstance(seconds, float) and seconds.is_integer():
+                seconds = int(seconds)
+            steps = [_step(self.steps(f"wait_{node.id}"), {"call": "sys.sleep", "args": {"seconds": seconds}}),
+                     _step(self.steps(f"done_{node.id}"), {"assign": [{target: None}]})]
+        else:
+            result = self.vars(f"out_{node.id}")
+            args = ir.DictOf(tuple(node.args.items()))
+            steps = [_step(self.steps(f"run_{node.id}"), {"call": subworkflow_name(node.pipeline),
+                                                          "args": {"input": value_template(args)},
+                                                          "result": result}),
+                     _step(self.steps(f"save_{node.id}"), {"assign": [{target: f"${{{result}}}"}]})]
+        if node.guard is None:
+            return steps
+        return [_step(self.steps(f"when_{node.id}"), {"switch": [
+            {"condition": "${" + self._guard(node.guard) + "}", "steps": steps},
+            {"condition": True, "steps": [_step(self.steps(f"skip_{node.id}"), {"assign": [{target: None}]})]}]})]
+
+    def _guard(self, guard: ir.Guard) -> str:
+        parts = []
+        for g in reversed(list(guard_chain(self.p, guard))):
+            text = condition_expr(self.p.branch_by_id[g.branch].condition)
+            parts.append(f"({text})" if g.arm else f"not ({text})")
+        return " and ".join(parts)
+
+    def _payload(self, spec: ir.TaskSpec, args: dict[str, ir.Value]) -> dict[str, Any]:
+        refs: set[str] = set()
+        for value in args.values():
+            refs.update(ir.value_refs(value))
+        return {"task": spec.name, "fn": f"{spec.module}:{spec.qualname}",
+                "args": literal_data({k: ir.value_to_dict(v) for k, v in args.items()}),
+                "refs": {ref: f"${{results[{expr_literal(ref)}]}}" for ref in sorted(refs)},
+                "params": "${params}"}
+
+    def _timeout(self, spec: ir.TaskSpec, node: ir.Node) -> float:
+        if spec.timeout is None:
+            return MAX_HTTP_TIMEOUT  # the local runner has no timeout; Workflows' default would be 300 s
+        timeout = spec.timeout
+        return int(timeout) if float(timeout).is_integer() else timeout
+
+    def _call(self, spec: ir.TaskSpec, body: dict[str, Any], target: str, base: str, node: ir.Node,
+              catch: bool = True) -> list[dict[str, Any]]:
+        """Call ``spec``'s function with ``body`` and assign its result to ``target``, with retry and catch."""
+        response, error = self.vars(f"r_{base}"), self.vars(f"e_{base}")
+        timeout = self._timeout(spec, node)
+        call = {"call": "http.post", "args": {"url": function_url_expression(self.root.name, spec.name),
+                                              "auth": {"type": "OIDC"}, "timeout": timeout, "body": body},
+                "result": response}
+        attempt: dict[str, Any] = {"try": {"steps": [
+            _step(self.steps(f"call_{base}"), call),
+            _step(self.steps(f"save_{base}"), {"assign": [{target: f"${{{response}.body}}"}]})]}}
+        retry = spec.retry
+        if retry is not None and retry.max_retries > 0:
+            names = error_names(retry.on)
+            predicate = "${retry.always}" if names is None else "${" + self.helpers.predicate(names) + "}"
+            max_delay = retry.max_delay if retry.max_delay is not None else retry.delay_for(retry.max_retries)
+            initial = max(1, math.ceil(retry.delay))
+            if initial != retry.delay:
+                self._warn(node, f"task {spec.name!r} retry delay {retry.delay:g}s becomes {initial}s: Cloud Workflows "
+                                 "backs off in whole seconds (at least 1)")
+            attempt["retry"] = {"predicate": predicate, "max_retries": retry.max_retries, "backoff": {
+                "initial_delay": initial, "max_delay": max(initial, math.ceil(max_delay)),
+                "multiplier": _number(retry.backoff)}}
+            if retry.jitter:
+                self._warn(node, f"task {spec.name!r}: Cloud Workflows retries cannot jitter; retries wait exactly "
+                                 "delay * backoff**n")
+        cause = f"task {spec.name!r} did not finish within its timeout of {float(timeout):g}s"
+        mapped = self.vars(f"err_{base}")
+        classify = _step(self.steps(f"error_{base}"), {"assign": [
+            {mapped: f"${{strato_error({error}, {expr_literal(cause)})}}"}]})
+        reraise = _step(self.steps(f"raise_{base}"), {"raise": f"${{{mapped}}}"})
+        handler_steps: list[dict[str, Any]] = []
+        if catch and spec.catch is not None:
+            handler = self.p.tasks[spec.catch.handler]
+            handler_body = {"task": handler.name, "fn": f"{handler.module}:{handler.qualname}",
+                            "error": f"${{{mapped}}}", "handler_param": handler.params[0].name}
+            handled = self._call(handler, handler_body, target, f"{base}_catch", node, catch=False)
+            names = error_names(spec.catch.on)
+            condition: Any = True if names is None else "${" + f"{mapped}.error in {expr_literal(names)}" + "}"
+            handler_steps = [_step(self.steps(f"catch_{base}"), {"switch": [
+                {"condition": condition, "steps": handled},
+                {"condition": True, "steps": [reraise]}]})]
+        attempt["except"] = {"as": error, "steps": [classify, *(handler_steps or [reraise])]}
+        return [_step(self.steps(base), attempt)]
+
+    def _map(self, node: ir.MapNode, target: str) -> list[dict[str, Any]]:
+        spec = self.p.tasks[node.task]
+        items, collected = self.vars(f"items_{node.id}"), self.vars(f"m_{node.id}")
+        item, index, position = self.vars(f"item_{node.id}"), self.vars(f"i_{node.id}"), self.vars(f"k_{node.id}")
+        body = self._payload(spec, node.args)
+        body["item_param"] = node.item_param
+        body["item"] = f"${{{item}}}"
+        iteration = self._call(spec, body, f"{collected}[string({index})]", f"{node.id}_item", node)
+        loop: dict[str, Any] = {"value": item, "index": index, "in": f"${{{items}}}", "steps": iteration}
+        parallel: dict[str, Any] = {"shared": [collected]}
+        parallel["concurrency_limit"] = min(node.max_concurrency or MAX_CONCURRENCY, MAX_CONCURRENCY)
+        parallel["for"] = loop
+        append = _step(self.steps(f"append_{node.id}"), {"assign": [
+            {target: f"${{list.concat({target}, {collected}[string({position})])}}"}]})
+        collect = {"value": self.vars(f"each_{node.id}"), "index": position, "in": f"${{{items}}}", "steps": [append]}
+        return [
+            _step(self.steps(f"items_{node.id}"), {"assign": [
+                {items: "${" + value_expr(node.items) + "}"}, {collected: {}}, {target: []}]}),
+            _step(self.steps(f"map_{node.id}"), {"parallel": parallel}),
+            _step(self.steps(f"collect_{node.id}"), {"for": collect}),
+        ]
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else float(value)

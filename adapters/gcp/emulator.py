@@ -1,0 +1,130 @@
+"""Running a compiled workflow in the Workflows interpreter, every task through the real shim.
+
+The interpreter executes the YAML exactly as compiled (virtual clock: retries' backoff and waits take
+no real time). Function URLs are ``$STRATO_FUNCTIONS_URL/<function name>``; the emulator points that
+variable at a transport that reaches the shim: in-process through ``functions_framework.create_app``
+and WSGI (``backend="wsgi"``, the default), or over real HTTP to functions-framework's server on
+127.0.0.1 (``backend="http"``). A task's ``timeout`` is enforced in real time around the call, as the
+Workflows HTTP client would, and surfaces as ``TimeoutError`` -> ``TaskTimeout``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from framework import ir
+from framework.runtime import RunResult
+from framework.runtime.runner import new_run_id
+
+from .naming import FUNCTIONS_URL_ENV
+
+EMULATED_FUNCTIONS_URL = "https://functions.strato.invalid"
+BACKENDS = ("wsgi", "http")
+MAIN_PY = "from adapters.gcp.shim import handler  # noqa: F401 - the function's entry point\n"
+
+
+def workflow_error(value: Any) -> dict[str, str]:
+    """A failed execution's error value as Strato's ``{"error", "cause"}``.
+
+    The workflow raises Strato errors itself; a parallel step wraps them in UnhandledBranchError
+    (the first branch's error is the one reported); anything else is a Workflows error map.
+    """
+    if isinstance(value, dict):
+        tags = value.get("tags") if isinstance(value.get("tags"), list) else []
+        if "UnhandledBranchError" in tags and value.get("branches"):
+            return workflow_error(value["branches"][0].get("error"))
+        if "tags" not in value and isinstance(value.get("error"), str):
+            return {"error": value["error"], "cause": str(value.get("cause", ""))}
+        if "TimeoutError" in tags:
+            return {"error": "TaskTimeout", "cause": str(value.get("message", ""))}
+        body = value.get("body")
+        if "HttpError" in tags and isinstance(body, dict) and isinstance(body.get("error"), str):
+            return {"error": body["error"], "cause": str(body.get("cause", ""))}
+        return {"error": str(tags[0]) if tags else "Error", "cause": str(value.get("message", value))}
+    return {"error": "Error", "cause": value if isinstance(value, str) else str(value)}
+
+
+class TimeLimited:
+    """Wraps a transport so a request not answered within its ``timeout`` (real seconds) times out."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float,
+                auth: dict[str, Any] | None) -> Any:
+        from .interpreter import RequestTimeout
+
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["response"] = self.inner.request(method, url, headers, body, timeout, auth)
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, daemon=True, name="strato-gcp-call")
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise RequestTimeout(f"no response within {timeout:g}s")
+        if "error" in box:
+            raise box["error"]
+        return box["response"]
+
+
+def _app(work_dir: Path) -> Any:
+    import functions_framework
+
+    source = work_dir / "main.py"
+    source.write_text(MAIN_PY)
+    return functions_framework.create_app(target="handler", source=str(source), signature_type="http")
+
+
+@contextmanager
+def _served(app: Any) -> Iterator[str]:
+    """functions-framework's Flask app on a free 127.0.0.1 port (werkzeug, threaded) while in use."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:  # keep --json output clean
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="strato-gcp-functions")
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any],
+            load: Callable[[str, str], Callable[..., Any]], work_dir: Path, backend: str = "wsgi",
+            clock: Any = None) -> tuple[RunResult, Any]:
+    """Run the compiled ``source`` with ``params``; returns the run's result and the interpreter execution."""
+    from .interpreter import UrllibTransport, VirtualClock, WsgiTransport, load_workflow
+    from .shim import using_loader
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown gcp backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    workflow = load_workflow(source)
+    app = _app(work_dir)
+    clock = clock or VirtualClock()
+    with using_loader(load):
+        if backend == "http":
+            with _served(app) as base:
+                execution = workflow.run(params, transport=TimeLimited(UrllibTransport(lambda auth, url: "emulated")),
+                                         clock=clock, env={FUNCTIONS_URL_ENV: base})
+        else:
+            execution = workflow.run(params, transport=TimeLimited(WsgiTransport(app)), clock=clock,
+                                     env={FUNCTIONS_URL_ENV: EMULATED_FUNCTIONS_URL})
+    run_id = new_run_id()
+    if execution.state == "SUCCEEDED":
+        return RunResult(run_id, "SUCCEEDED", execution.result, None), execution
+    return RunResult(run_id, "FAILED", None, workflow_error(execution.error)), execution
