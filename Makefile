@@ -35,7 +35,11 @@ $(LOCALSTACK_VENV)/.installed:
 		{ rm -rf $(LOCALSTACK_VENV); echo "LocalStack could not be installed: its tests will be skipped"; }; \
 	fi
 
-test: $(VENV)/.installed-all $(LOCALSTACK_VENV)/.installed
+# asl-validator (npm) checks compiled state machines beside statelint.
+node_modules/.bin/asl-validator: package.json
+	npm install --silent --no-audit --no-fund
+
+test: $(VENV)/.installed-all $(LOCALSTACK_VENV)/.installed node_modules/.bin/asl-validator
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2
 
@@ -46,4 +50,4 @@ bench: $(VENV)/.installed-core
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(LOCALSTACK_VENV) .strato build .pytest_cache
+	rm -rf $(VENV) $(LOCALSTACK_VENV) node_modules .strato build .pytest_cache

@@ -122,3 +122,20 @@ def test_parts_of_a_split_pipeline_are_valid_machines(monkeypatch: pytest.Monkey
         assert Linter.validate(definition) == [], name
     root = json.loads(deployed["long_pipeline"])
     assert "states:startExecution.sync:2" in json.dumps(root) and "__part" in json.dumps(root)
+
+
+ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
+
+
+@pytest.mark.parametrize("ref", EXAMPLES + ["tests/pipelines/resumable.py:resumable", "tests/aws/pipelines.py:mapping",
+                                            "tests/aws/pipelines.py:with_worker"])
+def test_every_machine_passes_asl_validator(tmp_path: Path, ref: str) -> None:
+    import subprocess
+
+    if not ASL_VALIDATOR.exists():
+        pytest.skip("asl-validator is not installed (make test runs npm install)")
+    for name, definition in _deployed(load(ref).definition.ir).items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(definition)
+        result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
