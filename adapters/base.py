@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from framework.errors import Diagnostic
+from framework.errors import DefinitionError, Diagnostic
 from framework.ir import PipelineIR, TaskSpec
 from framework.runtime import RunResult
 
@@ -51,3 +51,34 @@ class Adapter(Protocol):
         cloud's shim imports it from the deployment package instead).
         """
         ...
+
+
+def task_specs(pipeline: PipelineIR) -> dict[str, TaskSpec]:
+    """Every task of a pipeline and of its sub-pipelines, by name."""
+    return {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
+
+
+def task_loader(pipeline: PipelineIR, resolver: Resolver) -> Callable[[str, str], Callable[..., Any]]:
+    """What an emulated shim calls to load a task (by name; the cloud's shim imports ``module:qualname``)."""
+    specs = task_specs(pipeline)
+
+    def load(name: str, target: str) -> Callable[..., Any]:
+        return resolver(specs[name])
+
+    return load
+
+
+class CompileError(Exception):
+    """The pipeline uses something a target cannot express; the message says what and what to do."""
+
+
+def compiled_or_raise(pipeline: PipelineIR, target: str, compile_fn: Callable[[PipelineIR], Any]) -> Any:
+    """Run a target's compiler, turning its refusals into located definition errors."""
+    try:
+        compiled = compile_fn(pipeline)
+    except CompileError as exc:
+        raise DefinitionError([Diagnostic(str(exc), pipeline.location, f"pipeline {pipeline.name!r} ({target})")])
+    if compiled.errors:
+        raise DefinitionError(compiled.errors)
+    return compiled
+

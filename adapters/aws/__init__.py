@@ -10,7 +10,7 @@ from framework import ir
 from framework.errors import DefinitionError, Diagnostic
 from framework.runtime import RunResult
 
-from ..base import CompileResult
+from ..base import CompileResult, compiled_or_raise, task_loader, task_specs
 
 
 class Adapter:
@@ -22,15 +22,10 @@ class Adapter:
         return check(pipeline)
 
     def build(self, pipeline: ir.PipelineIR) -> Any:
-        from .compiler import CompileError, compile_pipeline
+        """The compiled state machines, or a DefinitionError with every reason they cannot be built."""
+        from .compiler import compile_pipeline
 
-        try:
-            compiled = compile_pipeline(pipeline)
-        except CompileError as exc:
-            raise DefinitionError([Diagnostic(str(exc), pipeline.location, f"pipeline {pipeline.name!r} (aws)")])
-        if compiled.errors:
-            raise DefinitionError(compiled.errors)
-        return compiled
+        return compiled_or_raise(pipeline, self.target, compile_pipeline)
 
     def compile(self, pipeline: ir.PipelineIR, out_dir: Path) -> CompileResult:
         from .compiler import to_json
@@ -50,11 +45,7 @@ class Adapter:
         from .emulator import emulate
 
         compiled = self.build(pipeline)
-        specs = {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
-
-        def load(name: str, target: str) -> Callable[..., Any]:
-            return resolver(specs[name])
-
+        load = task_loader(pipeline, resolver)
         backend = backend or ("localstack" if endpoint else "moto")
         if backend not in ("moto", "moto-server", "localstack"):
             raise DefinitionError([Diagnostic(f"unknown backend {backend!r} for aws; use moto, moto-server or "
@@ -74,7 +65,7 @@ class Adapter:
         from .naming import function_name
         from .worker import serve
 
-        specs = {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
+        specs = task_specs(pipeline)
         workers = sorted(name for name, spec in specs.items() if spec.runtime == "worker")
         if not workers:
             raise DefinitionError([Diagnostic("the pipeline has no task with runtime='worker' to serve",
@@ -86,7 +77,7 @@ class Adapter:
 
         arns = [client().create_activity(name=function_name(pipeline.name, task))["activityArn"] for task in workers]
         stop = threading.Event()
-        serve(client, arns, lambda name, _: resolver(specs[name]), stop, threads)
+        serve(client, arns, task_loader(pipeline, resolver), stop, threads)
         try:
             stop.wait()
         except KeyboardInterrupt:

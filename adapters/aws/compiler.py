@@ -22,6 +22,7 @@ from framework.errors import Diagnostic
 from framework.graph import dependencies, guard_chain
 from framework.options import Retry, expand_error_names
 
+from ..base import CompileError
 from ..structure import Block, Par, Seq, Step, nodes_of, structure
 from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
 
@@ -493,10 +494,6 @@ class _Machine:
 
     def _round_warning(self, node: ir.Node, message: str) -> None:
         self.out.warnings.append(Diagnostic(message, node.location, f"pipeline {self.p.name!r} (aws)", "warning"))
-
-
-class CompileError(Exception):
-    """The pipeline uses something this target cannot express."""
 
 
 def _in_run_order(states: dict[str, Any], start: str) -> dict[str, Any]:
