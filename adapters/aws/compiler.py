@@ -408,10 +408,12 @@ class _Machine:
         inner[item_state] = self._then(task_state, None)
         states[name] = self._then({
             "Type": "Map", "ItemsPath": items_path, "ItemSelector": selector,
-            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": item_state,
+            "ItemProcessor": {"ProcessorConfig": _processor(node), "StartAt": item_state,
                               "States": _in_run_order(inner, item_state)},
             "MaxConcurrency": node.max_concurrency or 0, "ResultPath": f"$.results.{key}"}, next_state)
         self.events += 4
+        if isinstance(node.items, ir.Literal) and isinstance(node.items.value, list):  # inline: items in this history
+            self.events += 6 * len(node.items.value)
         return entry
 
     def _subpipeline(self, node: ir.SubPipelineNode, states: dict[str, Any], next_state: str | None) -> str:
@@ -494,6 +496,15 @@ class _Machine:
 
     def _round_warning(self, node: ir.Node, message: str) -> None:
         self.out.warnings.append(Diagnostic(message, node.location, f"pipeline {self.p.name!r} (aws)", "warning"))
+
+
+def _processor(node: ir.MapNode) -> dict[str, str]:
+    """How a Map runs its items. A list known at compile time runs inline; a list computed at run time
+    may be of any length, so it runs as a Distributed Map: each item is a child execution, and the
+    parent's history stays small however wide the map gets (Step Functions allows 25,000 events)."""
+    if isinstance(node.items, ir.Literal):
+        return {"Mode": "INLINE"}
+    return {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
 
 
 def _in_run_order(states: dict[str, Any], start: str) -> dict[str, Any]:

@@ -176,3 +176,28 @@ def test_a_pipeline_too_large_for_one_machine_runs_in_parts(monkeypatch: pytest.
     result = on_aws(pipelines.long_pipeline, {"start": 1})
     assert result.output == {"ends": [10, 11, 12, 13], "total": 46}
     same(result, locally(pipelines.long_pipeline, {"start": 1}))
+
+
+def test_a_wide_map_keeps_the_parent_history_small() -> None:
+    """Computed items run as a Distributed Map: each item's events live in its own child execution."""
+    from adapters.aws.emulator import REGION, Deployment, moto_account
+
+    definition = pipelines.mapping
+    ir = definition.ir
+    resolver = resolver_for(definition.trace().definitions)
+    deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _: resolver(ir.tasks[name]))
+    with moto_account() as (session, client_args), VirtualTimers().installed():
+        session.events.register("before-call.lambda.Invoke", deployment.invoke)
+        sfn = session.client("stepfunctions", region_name=REGION, **client_args)
+        deployment.create(sfn)
+        from adapters.aws.emulator import run_execution
+
+        counts = []
+        for size in (10, 300):
+            result = run_execution(sfn, deployment, {"items": list(range(size))})
+            assert result.status == "SUCCEEDED" and len(result.output["squares"]) == size
+            arn = sfn.describe_execution(executionArn=f"arn:aws:states:{REGION}:123456789012:execution:"
+                                                      f"{deployment.machine_name('mapping')}:{result.run_id}")[
+                "executionArn"]
+            counts.append(len(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]))
+    assert counts[1] - counts[0] < 20, counts  # 290 more items, (almost) no more parent events
