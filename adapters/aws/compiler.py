@@ -390,14 +390,6 @@ class _Machine:
     def _map(self, node: ir.MapNode, states: dict[str, Any], next_state: str | None) -> str:
         spec, key = self.p.tasks[node.task], self.keys[node.id]
         name = state_name(node.id)
-        entry = name
-        items_path = self._path_of(node.items)
-        if items_path is None:  # computed or literal items: resolve them first
-            entry = state_name(f"{node.id} items")
-            states[entry] = {"Type": "Task", "Resource": RUNTIME_FUNCTION, "Parameters": self._resolve_payload(
-                node.items), "ResultPath": f"$.scratch.{key}", "Next": name}
-            items_path = f"$.scratch.{key}"
-            self.events += 5
         item_state = state_name(f"{node.id} item")
         selector = self._payload(spec, node.args)
         selector["item_param"] = node.item_param
@@ -406,14 +398,30 @@ class _Machine:
         task_state = self._task_state(spec, None, "$", node)  # the selected item object is the payload
         self._with_catch(task_state, spec, node, inner, f"{node.id} item", "$.error", "$", None)
         inner[item_state] = self._then(task_state, None)
-        states[name] = self._then({
-            "Type": "Map", "ItemsPath": items_path, "ItemSelector": selector,
-            "ItemProcessor": {"ProcessorConfig": _processor(node), "StartAt": item_state,
-                              "States": _in_run_order(inner, item_state)},
-            "MaxConcurrency": node.max_concurrency or 0, "ResultPath": f"$.results.{key}"}, next_state)
+        state: dict[str, Any] = {"Type": "Map"}
+        if isinstance(node.items, ir.Literal):  # known now: inline, every item in this history
+            entry = state_name(f"{node.id} items")
+            states[entry] = {"Type": "Pass", "Result": node.items.value, "ResultPath": f"$.scratch.{key}",
+                             "Next": name}
+            state["ItemsPath"] = f"$.scratch.{key}"
+            self.events += 2 + 6 * (len(node.items.value) if isinstance(node.items.value, list) else 0)
+        else:  # computed: the shim writes the list to S3 and a Distributed Map reads it from there,
+            # so neither the list nor the items' history passes through this execution
+            entry = state_name(f"{node.id} items")
+            payload = self._resolve_payload(node.items)
+            payload["store_items_for"] = node.id
+            states[entry] = {"Type": "Task", "Resource": RUNTIME_FUNCTION, "Parameters": payload,
+                             "ResultPath": f"$.scratch.{key}", "Next": name}
+            state["ItemReader"] = {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                                   "Parameters": {"Bucket.$": f"$.scratch.{key}.Bucket",
+                                                  "Key.$": f"$.scratch.{key}.Key"}}
+            self.events += 5
+        state.update({"ItemSelector": selector,
+                      "ItemProcessor": {"ProcessorConfig": _processor(node), "StartAt": item_state,
+                                        "States": _in_run_order(inner, item_state)},
+                      "MaxConcurrency": node.max_concurrency or 0, "ResultPath": f"$.results.{key}"})
+        states[name] = self._then(state, next_state)
         self.events += 4
-        if isinstance(node.items, ir.Literal) and isinstance(node.items.value, list):  # inline: items in this history
-            self.events += 6 * len(node.items.value)
         return entry
 
     def _subpipeline(self, node: ir.SubPipelineNode, states: dict[str, Any], next_state: str | None) -> str:

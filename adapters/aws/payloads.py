@@ -63,16 +63,32 @@ def _project(value: Any, paths: list[list[Any]]) -> dict[str, Any]:
     return out
 
 
+def _bucket(size: int) -> str:
+    bucket = os.environ.get("STRATO_PAYLOAD_BUCKET")
+    if not bucket:
+        raise RuntimeError(f"{size:,} bytes must go to S3 and STRATO_PAYLOAD_BUCKET is not set; deploy with a "
+                           "payload bucket")
+    return bucket
+
+
+def _put(data: bytes) -> tuple[str, str]:
+    bucket = _bucket(len(data))
+    key = f"strato/payloads/{hashlib.sha256(data).hexdigest()}.json"
+    _s3().put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json")
+    return bucket, key
+
+
+def store_items(items: list[Any]) -> dict[str, Any]:
+    """Write a map's items as a JSON array for a Distributed Map's ``ItemReader``."""
+    bucket, key = _put(json.dumps(items, separators=(",", ":")).encode())
+    return {"Bucket": bucket, "Key": key, "count": len(items)}
+
+
 def offload(value: Any, keep: list[list[Any]] | None = None) -> Any:
     """``value`` itself when small, else an envelope pointing at its copy in S3."""
     data = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
     if len(data) <= threshold():
         return value
-    bucket = os.environ.get("STRATO_PAYLOAD_BUCKET")
-    if not bucket:
-        raise RuntimeError(f"a result of {len(data):,} bytes is over the {threshold():,}-byte inline limit and "
-                           "STRATO_PAYLOAD_BUCKET is not set; deploy with a payload bucket")
-    key = f"strato/payloads/{hashlib.sha256(data).hexdigest()}.json"
-    _s3().put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json")
+    bucket, key = _put(data)
     envelope = _project(value, keep or []) if isinstance(value, dict) else {}
     return {**envelope, REF: f"s3://{bucket}/{key}", "bytes": len(data)}

@@ -16,7 +16,7 @@ from typing import Any
 from framework import ir
 from framework.runtime.invoke import invoke
 
-from .payloads import materialise, offload
+from .payloads import materialise, offload, store_items
 
 Loader = Callable[[str, str], Callable[..., Any]]
 
@@ -65,6 +65,11 @@ def handle(event: dict[str, Any], load: Loader = _import) -> Any:
     if event.get("op") == "resolve":
         value = event["value"] if "value" in event else json.loads(event["value_json"])
         resolved = ir.resolve_value(ir.value_from_dict(value), refs, params)
+        if "store_items_for" in event:  # a Distributed Map reads its items from S3
+            if not isinstance(resolved, list):
+                raise TypeError(f"map {event['store_items_for']!r} needs a list to fan out over, got "
+                                f"{type(resolved).__name__}: {resolved!r}"[:500])
+            return store_items(resolved)
         return resolved if event.get("inline") else offload(resolved, keep)  # a child's input stays inline
     name = event["task"]
     fn = load(name, event["fn"])

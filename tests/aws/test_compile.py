@@ -26,6 +26,13 @@ EXAMPLES = ["examples/daily_sales.py:daily_sales", "examples/file_ingestion.py:i
             "examples/revenue_report.py:revenue_report"]
 
 
+def lint(definition: str) -> list[str]:
+    """statelint's problems, less one false positive: its ReaderConfig knows only MaxItems, while
+    Step Functions requires ``InputType`` there to read a JSON array from S3."""
+    return [p for p in Linter.validate(definition)
+            if not (p.startswith('Field "InputType" not allowed') and p.endswith("ItemReader.ReaderConfig"))]
+
+
 def _deployed(ir) -> dict[str, str]:
     compiled = Adapter().build(ir)
     deployment = Deployment(ir, compiled.machines, load=None)  # type: ignore[arg-type]
@@ -36,7 +43,7 @@ def _deployed(ir) -> dict[str, str]:
                                             "tests/pipelines/resumable.py:resumable"])
 def test_every_machine_passes_statelint(ref: str) -> None:
     for name, definition in _deployed(load(ref).definition.ir).items():
-        assert Linter.validate(definition) == [], name
+        assert lint(definition) == [], name
 
 
 @pytest.mark.parametrize("pipeline", [pipelines.retrying, pipelines.catching, pipelines.timing_out,
@@ -44,7 +51,7 @@ def test_every_machine_passes_statelint(ref: str) -> None:
                                       pipelines.n_shape])
 def test_feature_pipelines_pass_statelint(pipeline) -> None:
     for name, definition in _deployed(pipeline.ir).items():
-        assert Linter.validate(definition) == [], name
+        assert lint(definition) == [], name
 
 
 @pytest.mark.parametrize("ref", EXAMPLES)
@@ -119,7 +126,7 @@ def test_parts_of_a_split_pipeline_are_valid_machines(monkeypatch: pytest.Monkey
     deployed = _deployed(pipelines.long_pipeline.ir)
     assert len(deployed) > 3
     for name, definition in deployed.items():
-        assert Linter.validate(definition) == [], name
+        assert lint(definition) == [], name
     root = json.loads(deployed["long_pipeline"])
     assert "states:startExecution.sync:2" in json.dumps(root) and "__part" in json.dumps(root)
 
