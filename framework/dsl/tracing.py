@@ -277,12 +277,11 @@ class Tracer:
         output = _fix(output)
         pipe = self.pipeline
         specs = {}
+        pipeline_tags = pipe.tags if isinstance(pipe.tags, dict) else {}  # a non-dict is reported already
         for name, definition in sorted(self.tasks.items()):
             spec = definition.spec()
-            merged = {**(pipe.tags or {}), **(spec.tags or {})} if isinstance(pipe.tags or {}, dict) else spec.tags
-            self.sink.extend(classification_problems(pipe.tags if isinstance(pipe.tags, dict) else {},
-                                                     spec.tags, f"task {name!r}", spec.location))
-            specs[name] = replace(spec, tags=merged)
+            self.sink.extend(classification_problems(pipeline_tags, spec.tags, f"task {name!r}", spec.location))
+            specs[name] = replace(spec, tags={**pipeline_tags, **spec.tags})  # task tags extend the pipeline's
         self.definitions.update(self.tasks)
         subpipelines = {name: self.subpipelines[name] for name in sorted(self.subpipelines)}
         result = ir.PipelineIR(

@@ -62,29 +62,33 @@ def new_run_id() -> str:
 
 
 class _Workers:
-    """A bounded pool of daemon threads: a task that hangs past its timeout never blocks exit."""
+    """A bounded pool of daemon threads: a task that hangs past its timeout never blocks exit.
+
+    Threads start on demand: a new one only when more jobs wait than threads are idle.
+    """
 
     def __init__(self, size: int):
-        self.size, self.jobs, self.threads, self.idle = size, queue.SimpleQueue(), 0, 0
+        self.size, self.jobs = size, queue.SimpleQueue()
+        self.threads = self.idle = 0
         self.lock = threading.Lock()
 
     def submit(self, fn: Callable[..., None], *args: Any) -> None:
         self.jobs.put((fn, args))
         with self.lock:
-            if self.idle == 0 and self.threads < self.size:
+            if self.jobs.qsize() > self.idle and self.threads < self.size:
                 self.threads += 1
                 threading.Thread(target=self._serve, daemon=True, name=f"strato-worker-{self.threads}").start()
-            elif self.idle:
-                self.idle -= 1
 
     def _serve(self) -> None:
         while True:
+            with self.lock:
+                self.idle += 1
             fn, args = self.jobs.get()
+            with self.lock:
+                self.idle -= 1
             if fn is None:
                 return
             fn(*args)
-            with self.lock:
-                self.idle += 1
 
     def close(self) -> None:
         for _ in range(self.threads):
