@@ -234,9 +234,12 @@ def invoke(ref: str, target: str, project: str, location: str, input_: str | Non
     loaded = load(ref)
     checked = validated(loaded.definition)
     params = prepare_input(checked.ir, data, loaded.definition.fn)
-    result = get_adapter(target).invoke(checked.ir, params, project=project, location=location, timeout=timeout,
-                                        poll_seconds=poll_seconds,
-                                        on_start=lambda name: click.echo(f"started {name}", err=True))
+    try:
+        result = get_adapter(target).invoke(checked.ir, params, project=project, location=location,
+                                            timeout=timeout, poll_seconds=poll_seconds,
+                                            on_start=lambda name: click.echo(f"started {name}", err=True))
+    except TimeoutError as exc:  # stopped waiting; the run goes on in the cloud
+        raise StratoError(str(exc)) from None
     _report(result, as_json, started)
 
 
