@@ -25,10 +25,13 @@ from typing import Any
 from framework import ir
 from framework.errors import Diagnostic
 from framework.graph import dependencies, guard_chain
-from framework.options import expand_error_names
+from framework.options import ObjectCreated, expand_error_names
 
 from ..structure import Block, Par, Seq, Step, structure
+from .concurrency import ConcurrencyError, Planner, call_order
 from .naming import Names, function_url_expression, subworkflow_name
+from .payloads import REF
+from .triggers import FINALIZED
 
 MAX_SOURCE_BYTES = 128 * 1024
 MAX_VARIABLE_BYTES = 512 * 1024
@@ -50,6 +53,7 @@ class Compiled:
     source: str = ""
     warnings: list[Diagnostic] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
+    origins: dict[int, tuple[ir.PipelineIR, ir.Node]] = field(default_factory=dict, repr=False)
 
 
 def compile_pipeline(root: ir.PipelineIR) -> Compiled:
@@ -59,6 +63,7 @@ def compile_pipeline(root: ir.PipelineIR) -> Compiled:
     for name in sorted(root.subpipelines):
         out.document[subworkflow_name(name)] = _Subworkflow(root.subpipelines[name], root, out, helpers).build()
     out.document.update(helpers.document())
+    _bound_concurrency(root, out)
     out.source = to_yaml(out.document, f"Strato pipeline {root.name} (IR {root.hash[:12]})")
     size = len(out.source.encode())
     if size > MAX_SOURCE_BYTES:
@@ -73,6 +78,44 @@ def compile_pipeline(root: ir.PipelineIR) -> Compiled:
             "Cloud Workflows holds at most 512 KB: pass large data by reference (a file path or URI)",
             root.location, f"pipeline {root.name!r} (gcp)"))
     return out
+
+
+def _bound_concurrency(root: ir.PipelineIR, out: Compiled) -> None:
+    """At most 20 branches and iterations at once per execution, across nested parallel steps and
+    subworkflows: lower map limits and limit parallel steps where needed (see :mod:`.concurrency`)."""
+    pipelines = {"main": root, **{subworkflow_name(n): p for n, p in root.subpipelines.items()}}
+    limited: list[int] = []
+
+    def on_limit(parallel: dict[str, Any], new: int, old: int | None) -> None:
+        origin = out.origins.get(id(parallel))
+        if origin is not None:
+            pipeline, node = origin
+            asked = node.max_concurrency if isinstance(node, ir.MapNode) else None
+            if asked is not None and new < asked:
+                out.warnings.append(Diagnostic(
+                    f"map {node.id!r} runs at most {new} items at a time instead of max_concurrency={asked}: "
+                    f"Cloud Workflows runs at most {MAX_CONCURRENCY} parallel branches and iterations at once per "
+                    "execution, and other branches may run beside it", node.location,
+                    f"pipeline {pipeline.name!r} (gcp)", "warning"))
+            return
+        limited.append(new)
+
+    planner = Planner(out.document, MAX_CONCURRENCY, on_limit)
+    try:
+        planner.plan(call_order(out.document))
+    except ConcurrencyError as exc:
+        pipeline = pipelines.get(str(exc), root)
+        out.errors.append(Diagnostic(
+            f"parallel steps nest too deeply: even one branch at a time at every level needs "
+            f"{planner.subworkflow(str(exc), floor=True)} concurrent branches, over Cloud Workflows' "
+            f"{MAX_CONCURRENCY} per execution; run part of the pipeline in sequence or as a separate workflow",
+            pipeline.location, f"pipeline {pipeline.name!r} (gcp)"))
+        return
+    if limited:
+        out.warnings.append(Diagnostic(
+            f"{len(limited)} parallel step(s) run only {min(limited)} to {max(limited)} of their branches at a time "
+            f"(concurrency_limit): Cloud Workflows runs at most {MAX_CONCURRENCY} parallel branches and iterations "
+            "at once per execution", root.location, f"pipeline {root.name!r} (gcp)", "warning"))
 
 
 def to_yaml(document: dict[str, Any], title: str) -> str:
@@ -205,6 +248,8 @@ class _Helpers:
 
     def __init__(self) -> None:
         self.predicates: dict[tuple[str, ...], str] = {}
+        self.offloaded = False  # strato_offloaded and strato_cloud_event are emitted only when used
+        self.cloud_event = False
 
     def predicate(self, names: list[str]) -> str:
         key = tuple(names)
@@ -246,11 +291,49 @@ class _Helpers:
                                             "return": {"error": "${tags[0]}", "cause": "${message}"}}]}),
                 _step("unnamed", _ret({"error": "Error", "cause": "${message}"}))]},
         }
+        if self.cloud_event:
+            doc["strato_cloud_event"] = {"params": ["value"], "steps": [
+                _step("probe", {"try": {"steps": [_step("check", _ret(
+                    f'${{value.type == {expr_literal(FINALIZED)} and "bucket" in value.data}}'))]},
+                    "except": {"as": "other", "steps": [_step("not_an_event", _ret(False))]}})]}
+        if self.offloaded:
+            doc["strato_offloaded"] = _offloaded_helper()
         for names, name in sorted(self.predicates.items(), key=lambda item: item[1]):
             doc[name] = {"params": ["e"], "steps": [
                 _step("classify", {"assign": [{"error": '${strato_error(e, "")}'}]}),
                 _step("decide", _ret("${error.error in " + expr_literal(list(names)) + "}"))]}
         return doc
+
+
+def _offloaded_helper() -> dict[str, Any]:
+    """``strato_offloaded(value)``: is ``value`` an envelope, or a list (a map's result) holding one?"""
+    probe = '${"' + REF + '" in value}'
+    element = '${"' + REF + '" in item}'
+    return {"params": ["value"], "steps": [
+        _step("whole", {"try": {"steps": [_step("envelope", {"switch": [{"condition": probe, "return": True}]})]},
+                        "except": {"as": "scalar", "steps": [_step("plain", _ret(False))]}}),
+        _step("elements", {"try": {"steps": [_step("each", {"for": {"value": "item", "in": "${value}", "steps": [
+            _step("element", {"try": {"steps": [_step("element_envelope", {"switch": [
+                {"condition": element, "return": True}]})]},
+                "except": {"as": "other", "steps": [_step("not_an_envelope", {"assign": [{"skipped": True}]})]}}),
+        ]}})]}, "except": {"as": "not_a_list", "steps": [_step("a_map", _ret(False))]}}),
+        _step("inline", _ret(False))]}
+
+
+def _re2_escape(text: str) -> str:
+    """Literal text inside an RE2 pattern (``text.match_regex``)."""
+    return "".join("\\" + c if c in "\\.^$|?*+()[]{}" else c for c in text)
+
+
+def _refs_in(value: ir.Value) -> list[ir.Ref]:
+    """Every ``Ref`` inside an IR value, with its path."""
+    if isinstance(value, ir.Ref):
+        return [value]
+    if isinstance(value, ir.ListOf):
+        return [r for v in value.items for r in _refs_in(v)]
+    if isinstance(value, ir.DictOf):
+        return [r for _, v in value.entries for r in _refs_in(v)]
+    return []
 
 
 # ---------------------------------------------------------------------------------- subworkflow
@@ -262,13 +345,87 @@ class _Subworkflow:
         for reserved in ("input", "defaults", "params", "results"):
             self.vars(reserved)
         self.subject = f"pipeline {pipeline.name!r} (gcp)"
+        self.keep = self._read_by_the_workflow()
+
+    def _read_by_the_workflow(self) -> dict[str, list[list[Any]]]:
+        """Per node, the paths of its result (of each item's, for a map) that conditions and map items read.
+
+        They stay inline when the result is offloaded; ``[]`` means the whole value is read, so that
+        result is never offloaded.
+        """
+        found: dict[str, set[tuple[Any, ...]]] = {}
+        for branch in self.p.branches:
+            operands = [r for v in ir.condition_operands(branch.condition) for r in _refs_in(v)]
+            for ref in operands:
+                self._note(found, ref)
+        for node in self.p.nodes:
+            if isinstance(node, ir.MapNode):
+                for ref in _refs_in(node.items):
+                    self._note(found, ref)
+        return {node: [list(path) for path in sorted(paths, key=repr)] for node, paths in found.items()}
+
+    def _note(self, found: dict[str, set[tuple[Any, ...]]], ref: ir.Ref) -> None:
+        path = list(ref.path)
+        if isinstance(self.p.node_by_id.get(ref.node), ir.MapNode):
+            if not path or not isinstance(path[0], int):
+                path = []  # the whole list: every item stays inline
+            else:
+                path = path[1:]
+        prefix = []
+        for part in path:
+            if not isinstance(part, str):
+                break
+            prefix.append(part)
+        found.setdefault(ref.node, set()).add(tuple(prefix))
+
+    def _offloadable(self, value: ir.Value) -> list[str]:
+        """The results ``value`` references that may be envelopes (task and map results not read whole)."""
+        out = []
+        for ref in sorted(set(ir.value_refs(value))):
+            node = self.p.node_by_id[ref]
+            if isinstance(node, (ir.TaskNode, ir.MapNode)) and [] not in self.keep.get(ref, []):
+                out.append(ref)
+        return out
+
+    def _resolved(self, value: ir.Value, target: str, hint: str) -> list[dict[str, Any]]:
+        """Steps that assign ``value`` to the variable ``target`` whole: written inline when every result
+        it references is inline, resolved by the shim (envelopes materialised) when one was offloaded."""
+        inline = [_step(self.steps(f"{hint}_inline"), {"assign": [{target: value_template(value)}]})]
+        offloadable = self._offloadable(value)
+        if not offloadable:
+            return inline
+        self.helpers.offloaded = True
+        node = self.p.node_by_id[offloadable[0]]
+        spec = self.p.tasks[node.task]  # type: ignore[union-attr]
+        refs = sorted(set(ir.value_refs(value)))
+        body = {"op": "resolve", "value": literal_data(ir.value_to_dict(value)),
+                "refs": {ref: f"${{results[{expr_literal(ref)}]}}" for ref in refs}, "params": "${params}"}
+        response = self.vars(f"r_{hint}")
+        call = {"call": "http.post", "args": {"url": function_url_expression(self.root.name, spec.name),
+                                              "auth": {"type": "OIDC"}, "timeout": MAX_HTTP_TIMEOUT, "body": body},
+                "result": response}
+        probe = " or ".join(f"strato_offloaded(results[{expr_literal(ref)}])" for ref in offloadable)
+        resolve = [_step(self.steps(f"{hint}_resolve"), {"try": {"steps": [_step(self.steps(f"{hint}_call"), call)]},
+                                                       "retry": "${http.default_retry}"}),
+                   _step(self.steps(f"{hint}_resolved"), {"assign": [{target: f"${{{response}.body}}"}]})]
+        return [_step(self.steps(f"{hint}_offloaded"), {"switch": [
+            {"condition": "${" + probe + "}", "steps": resolve},
+            {"condition": True, "steps": inline}]})]
 
     def build(self) -> dict[str, Any]:
         p = self.p
-        steps: list[dict[str, Any]] = [_step(self.steps("init"), {"assign": [
-            {"defaults": literal_data(p.defaults())},
-            {"params": "${map.merge(defaults, default(input, {}))}"},
-            {"results": {}}]})]
+        triggers = [t for t in p.triggers if isinstance(t, ObjectCreated)] if p is self.root else []
+        if triggers:
+            steps: list[dict[str, Any]] = [
+                _step(self.steps("init"), {"assign": [{"defaults": literal_data(p.defaults())}]}),
+                *self._event_input(triggers),
+                _step(self.steps("params"), {"assign": [{"params": "${map.merge(defaults, default(input, {}))}"},
+                                                        {"results": {}}]})]
+        else:
+            steps = [_step(self.steps("init"), {"assign": [
+                {"defaults": literal_data(p.defaults())},
+                {"params": "${map.merge(defaults, default(input, {}))}"},
+                {"results": {}}]})]
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
             for wait in extra:
@@ -277,8 +434,48 @@ class _Subworkflow:
                     f"{', '.join(map(repr, wait.waits_for))}, which it does not depend on",
                     p.node_by_id[wait.node].location, self.subject, "warning"))
             steps.extend(self._block(block))
-        steps.append(_step(self.steps("output"), _ret(value_template(p.output))))
+        if self._offloadable(p.output):
+            out = self.vars("output")
+            steps.extend(self._resolved(p.output, out, "output"))
+            steps.append(_step(self.steps("output"), _ret(f"${{{out}}}")))
+        else:
+            steps.append(_step(self.steps("output"), _ret(value_template(p.output))))
         return {"params": ["input"], "steps": steps}
+
+    def _event_input(self, triggers: list[ObjectCreated]) -> list[dict[str, Any]]:
+        """Steps turning an Eventarc CloudEvent argument into the run input, as ``triggers.event_input`` does.
+
+        Eventarc starts the workflow with the CloudEvent itself (``type``, ``data.bucket``, ``data.name``,
+        ``data.size`` as a string): its fields fill parameters named ``bucket``, ``key`` and ``size`` over
+        the matching trigger's static ``input``. Any other argument is the run input as it is.
+        """
+        self.helpers.cloud_event = True
+        names = {param.name for param in self.p.params}
+        event, name, size = self.vars("event"), self.vars("object_name"), self.vars("object_size")
+        read: list[dict[str, Any]] = [{event: "${input.data}"}, {name: f'${{default(map.get({event}, "name"), "")}}'}]
+        fields = {"bucket": f'map.get({event}, "bucket")', "key": f'map.get({event}, "name")', "size": size}
+        mapping = "{" + ", ".join(f'"{k}": {v}' for k, v in fields.items() if k in names) + "}"
+        body: list[dict[str, Any]] = [_step(self.steps("event_data"), {"assign": read})]
+        if "size" in names:
+            body.append(_step(self.steps("event_size"), {"assign": [{size: f'${{map.get({event}, "size")}}'}]}))
+            body.append(_step(self.steps("event_size_number"), {"switch": [{
+                "condition": f'${{strato_is_string({size}) and text.match_regex({size}, "^[0-9]+$")}}',
+                "steps": [_step(self.steps("event_size_int"), {"assign": [{size: f"${{int({size})}}"}]})]}]}))
+        choices: list[dict[str, Any]] = []
+        for i, trigger in enumerate(triggers):
+            tests = [f'map.get({event}, "bucket") == {expr_literal(trigger.bucket)}']
+            if trigger.prefix:
+                tests.append(f"text.match_regex({name}, {expr_literal('^' + _re2_escape(trigger.prefix))})")
+            if trigger.suffix:
+                tests.append(f"text.match_regex({name}, {expr_literal(_re2_escape(trigger.suffix) + '$')})")
+            merged = f"${{map.merge({expr_literal(trigger.input or {})}, {mapping})}}"
+            choices.append({"condition": "${" + " and ".join(tests) + "}",
+                            "steps": [_step(self.steps(f"event_trigger_{i}"), {"assign": [{"input": merged}]})]})
+        cause = f"{FINALIZED} event for an object no ObjectCreated trigger of pipeline {self.p.name!r} matches"
+        choices.append({"condition": True, "steps": [_step(self.steps("event_unmatched"), {"raise": {
+            "error": "ValueError", "cause": cause}})]})
+        body.append(_step(self.steps("event_trigger"), {"switch": choices}))
+        return [_step(self.steps("event"), {"switch": [{"condition": "${strato_cloud_event(input)}", "steps": body}]})]
 
     def _warn(self, node: ir.Node | None, message: str) -> None:
         self.out.warnings.append(Diagnostic(message, node.location if node else self.p.location, self.subject,
@@ -312,7 +509,10 @@ class _Subworkflow:
         target = f"results[{expr_literal(node.id)}]"
         if isinstance(node, ir.TaskNode):
             spec = self.p.tasks[node.task]
-            steps = self._call(spec, self._payload(spec, node.args), target, node.id, node)
+            body = self._payload(spec, node.args)
+            if node.id in self.keep:
+                body["keep"] = self.keep[node.id]
+            steps = self._call(spec, body, target, node.id, node)
         elif isinstance(node, ir.MapNode):
             steps = self._map(node, target)
         elif isinstance(node, ir.WaitNode):
@@ -324,10 +524,15 @@ class _Subworkflow:
         else:
             result = self.vars(f"out_{node.id}")
             args = ir.DictOf(tuple(node.args.items()))
-            steps = [_step(self.steps(f"run_{node.id}"), {"call": subworkflow_name(node.pipeline),
-                                                          "args": {"input": value_template(args)},
-                                                          "result": result}),
-                     _step(self.steps(f"save_{node.id}"), {"assign": [{target: f"${{{result}}}"}]})]
+            steps = []
+            child_input: Any = value_template(args)
+            if self._offloadable(args):
+                variable = self.vars(f"in_{node.id}")
+                steps.extend(self._resolved(args, variable, f"input_{node.id}"))
+                child_input = f"${{{variable}}}"
+            steps += [_step(self.steps(f"run_{node.id}"), {"call": subworkflow_name(node.pipeline),
+                                                           "args": {"input": child_input}, "result": result}),
+                      _step(self.steps(f"save_{node.id}"), {"assign": [{target: f"${{{result}}}"}]})]
         if node.guard is None:
             return steps
         return [_step(self.steps(f"when_{node.id}"), {"switch": [
@@ -392,6 +597,8 @@ class _Subworkflow:
             handler = self.p.tasks[spec.catch.handler]
             handler_body = {"task": handler.name, "fn": f"{handler.module}:{handler.qualname}",
                             "error": f"${{{mapped}}}", "handler_param": handler.params[0].name}
+            if "keep" in body:  # the handler's result stands in for the task's: the workflow reads the same paths
+                handler_body["keep"] = body["keep"]
             handled = self._call(handler, handler_body, target, f"{base}_catch", node, catch=False)
             names = error_names(spec.catch.on)
             condition: Any = True if names is None else "${" + f"{mapped}.error in {expr_literal(names)}" + "}"
@@ -408,11 +615,14 @@ class _Subworkflow:
         body = self._payload(spec, node.args)
         body["item_param"] = node.item_param
         body["item"] = f"${{{item}}}"
+        if node.id in self.keep:
+            body["keep"] = self.keep[node.id]
         iteration = self._call(spec, body, f"{collected}[string({index})]", f"{node.id}_item", node)
         loop: dict[str, Any] = {"value": item, "index": index, "in": f"${{{items}}}", "steps": iteration}
         parallel: dict[str, Any] = {"shared": [collected]}
         parallel["concurrency_limit"] = min(node.max_concurrency or MAX_CONCURRENCY, MAX_CONCURRENCY)
         parallel["for"] = loop
+        self.out.origins[id(parallel)] = (self.p, node)
         append = _step(self.steps(f"append_{node.id}"), {"assign": [
             {target: f"${{list.concat({target}, {collected}[string({position})])}}"}]})
         collect = {"value": self.vars(f"each_{node.id}"), "index": position, "in": f"${{{items}}}", "steps": [append]}

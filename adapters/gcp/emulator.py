@@ -5,7 +5,9 @@ no real time). Function URLs are ``$STRATO_FUNCTIONS_URL/<function name>``; the 
 variable at a transport that reaches the shim: in-process through ``functions_framework.create_app``
 and WSGI (``backend="wsgi"``, the default), or over real HTTP to functions-framework's server on
 127.0.0.1 (``backend="http"``). A task's ``timeout`` is enforced in real time around the call, as the
-Workflows HTTP client would, and surfaces as ``TimeoutError`` -> ``TaskTimeout``.
+Workflows HTTP client would, and surfaces as ``TimeoutError`` -> ``TaskTimeout``. Offloaded results go
+to a :class:`~adapters.gcp.payloads.LocalStore` under the work directory (``gs://strato-payloads/...``
+URIs, no network), exactly as the deployed shim writes them to Cloud Storage.
 """
 
 from __future__ import annotations
@@ -105,9 +107,15 @@ def _served(app: Any) -> Iterator[str]:
 
 def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any],
             load: Callable[[str, str], Callable[..., Any]], work_dir: Path, backend: str = "wsgi",
-            clock: Any = None) -> tuple[RunResult, Any]:
-    """Run the compiled ``source`` with ``params``; returns the run's result and the interpreter execution."""
+            clock: Any = None, store: Any = None) -> tuple[RunResult, Any]:
+    """Run the compiled ``source`` with ``params``; returns the run's result and the interpreter execution.
+
+    ``params`` is the execution's argument as Workflows receives it: the run input, or a CloudEvent
+    for a pipeline with ``ObjectCreated`` triggers. ``store`` holds offloaded results (default: a
+    directory under ``work_dir``).
+    """
     from .interpreter import UrllibTransport, VirtualClock, WsgiTransport, load_workflow
+    from .payloads import LocalStore, using_store
     from .shim import using_loader
 
     if backend not in BACKENDS:
@@ -116,7 +124,8 @@ def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any],
     workflow = load_workflow(source)
     app = _app(work_dir)
     clock = clock or VirtualClock()
-    with using_loader(load):
+    store = store if store is not None else LocalStore(work_dir / "payloads")
+    with using_loader(load), using_store(store):
         if backend == "http":
             with _served(app) as base:
                 execution = workflow.run(params, transport=TimeLimited(UrllibTransport(lambda auth, url: "emulated")),

@@ -6,14 +6,15 @@ and the params; the shim resolves them with the local runner's code and calls th
 ``framework.runtime.invoke``. A failure answers HTTP 500 with ``{"error": ClassName, "cause": message}``
 so the workflow's retry predicate and ``except`` read the class name from ``e.body.error``.
 
-A result larger than a workflow can hold (``STRATO_GCP_MAX_RESULT_BYTES``, default 256 KiB of the
-512 KB variable budget) fails clearly as ``ResultTooLarge`` instead of failing the execution later.
+Results referenced by a call (and map items) are materialised when they were offloaded to Cloud
+Storage, and a large result is offloaded in turn, keeping inline the paths the workflow reads
+(``keep``); see :mod:`adapters.gcp.payloads`. ``{"op": "resolve", ...}`` resolves a value the
+workflow needs whole (the output, a sub-pipeline's input) with its envelopes materialised.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,12 +22,11 @@ from typing import Any
 from framework import ir
 from framework.runtime.invoke import error_of, invoke
 
+from .payloads import ResultTooLarge, materialise, offload
+
+__all__ = ["ResultTooLarge", "handle", "handler", "run", "using_loader"]
+
 Loader = Callable[[str, str], Callable[..., Any]]
-DEFAULT_MAX_RESULT_BYTES = 256 * 1024
-
-
-class ResultTooLarge(Exception):
-    """A task's result is over what a workflow variable may hold."""
 
 
 def _import(name: str, target: str) -> Callable[..., Any]:
@@ -50,35 +50,30 @@ def using_loader(load: Loader) -> Iterator[None]:
         _loader = previous
 
 
-def max_result_bytes() -> int:
-    return int(os.environ.get("STRATO_GCP_MAX_RESULT_BYTES", DEFAULT_MAX_RESULT_BYTES))
-
-
 def run(payload: dict[str, Any], load: Loader | None = None) -> Any:
-    """Run one task (or catch handler) described by the workflow's request body; raises on failure."""
+    """Run one task (or catch handler, or resolve step) described by the workflow's request body."""
+    params = payload.get("params") or {}
+    refs = {k: materialise(v) for k, v in (payload.get("refs") or {}).items()}
+    if payload.get("op") == "resolve":
+        return ir.resolve_value(ir.value_from_dict(payload["value"]), refs, params)
     load = load or _loader
     name = payload["task"]
     fn = load(name, payload["fn"])
     if "error" in payload:
         result = invoke(name, fn, {payload["handler_param"]: payload["error"]})
     else:
-        params, refs = payload.get("params") or {}, payload.get("refs") or {}
         encoded = payload.get("args") or {}
         args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
         if "item_param" in payload:
-            args[payload["item_param"]] = payload.get("item")
+            args[payload["item_param"]] = materialise(payload.get("item"))
         result = invoke(name, fn, args)
-    size = len(json.dumps(result, separators=(",", ":")).encode())
-    if size > max_result_bytes():
-        raise ResultTooLarge(f"task {name!r} returned {size:,} bytes of JSON, over the {max_result_bytes():,}-byte "
-                             "limit for a Cloud Workflows result (variables hold at most 512 KB); return a reference "
-                             "(a gs:// URI or a path) to the data instead")
-    return result
+    return offload(name, result, payload.get("keep"))
 
 
 def handle(payload: Any, load: Loader | None = None) -> tuple[int, Any]:
     """``(status, JSON body)`` for a request body: 200 with the result, or 500 with the error object."""
-    if not isinstance(payload, dict) or "task" not in payload or "fn" not in payload:
+    resolve = isinstance(payload, dict) and payload.get("op") == "resolve" and "value" in payload
+    if not resolve and (not isinstance(payload, dict) or "task" not in payload or "fn" not in payload):
         return 400, {"error": "ValueError", "cause": "the request body must be a Strato task call (task, fn, args)"}
     try:
         return 200, run(payload, load)

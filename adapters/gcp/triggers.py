@@ -8,6 +8,7 @@ by infra at deploy time, so these specs, like the compiled workflow, hold no pro
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from framework import ir
@@ -82,12 +83,16 @@ def event_matches(trigger: ObjectCreated, event: dict[str, Any]) -> bool:
 
 
 def event_input(pipeline: ir.PipelineIR, trigger: ObjectCreated, event: dict[str, Any]) -> dict[str, Any]:
-    """The run input a Cloud Storage CloudEvent gives: event fields for parameters of those names."""
+    """The run input a Cloud Storage CloudEvent gives: event fields for parameters of those names.
+
+    The compiled workflow does the same to the CloudEvent Eventarc passes as its argument (see
+    ``compiler._Subworkflow._event_input``); ``size``, a decimal string in the event, becomes a number.
+    """
     names = {p.name for p in pipeline.params}
     data = event.get("data", event)
     size = data.get("size")
     fields = {"bucket": data.get("bucket"), "key": data.get("name"),
-              "size": int(size) if isinstance(size, str) and size.isdigit() else size}
+              "size": int(size) if isinstance(size, str) and re.fullmatch(r"[0-9]+", size) else size}
     return {**(trigger.input or {}), **{k: v for k, v in fields.items() if k in names}}
 
 

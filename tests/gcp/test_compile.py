@@ -258,3 +258,98 @@ def test_function_names_are_valid_and_distinct() -> None:
     assert len(set(names.values())) == len(names)
     assert function_name("p", "Task") != function_name("p", "task")
     assert len(function_name("x" * 80, "y" * 80)) == 63
+
+
+# ---------------------------------------------------------------------------- concurrent branches
+def _peak(source: str, params: dict) -> tuple[Any, int]:
+    """Run with every task taking 10 virtual seconds; the most task calls that were in flight at once."""
+    from adapters.gcp.interpreter import FunctionTransport
+    from adapters.gcp.interpreter import VirtualClock as WorkflowsClock
+    from adapters.gcp.shim import handle
+
+    clock = WorkflowsClock(start=0)
+    spans: list[tuple[float, float]] = []
+
+    def handler(request: Any) -> Any:
+        start = clock.now()
+        clock.sleep(10)
+        spans.append((start, clock.now()))
+        return handle(request.json, lambda name, _: getattr(pipelines, name).fn)
+
+    execution = run_workflow(source, params, transport=FunctionTransport(handler), clock=clock,
+                             env={"STRATO_FUNCTIONS_URL": "https://functions.test"})
+    assert execution.state == "SUCCEEDED", execution.error
+    return execution.result, max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+
+
+@pytest.mark.parametrize("ref", [*EXAMPLES, "tests/pipelines/contract.py:daily_sales"])
+def test_examples_are_within_the_concurrency_limit_unchanged(ref: str) -> None:
+    from adapters.gcp.concurrency import Planner
+
+    compiled = compile_pipeline(load(ref).definition.ir)
+    assert not [w for w in compiled.warnings if "at a time" in w.message]
+    assert Planner(compiled.document, 20).subworkflow("main") <= 20
+
+
+def test_parallel_maps_are_bounded_to_twenty_concurrent_iterations() -> None:
+    from adapters.gcp.concurrency import Planner
+    from framework import pipeline
+
+    @pipeline
+    def fan_out(xs: list):
+        return {"a": pipelines.square.map(xs), "b": pipelines.square.map(xs, offset=1),
+                "c": pipelines.square.map(xs, offset=2, max_concurrency=15)}
+
+    compiled = compile_pipeline(fan_out.ir)
+    assert compiled.errors == [] and schema_errors(compiled.source) == []
+    limits = [_find(compiled.document["main"]["steps"], f"map_{n}")["parallel"]["concurrency_limit"]
+              for n in ("square", "square_2", "square_3")]
+    assert limits == [6, 6, 5]  # shared fairly; each map's own branch counts too: 7 + 7 + 6 = 20
+    assert Planner(compiled.document, 20).subworkflow("main") <= 20
+    (warning,) = [w for w in compiled.warnings if "max_concurrency=15" in w.message]
+    assert "at most 5 items at a time" in warning.message and warning.location is not None
+    xs = list(range(30))
+    result, peak = _peak(compiled.source, {"xs": xs})
+    assert result == {"a": [x * x for x in xs], "b": [x * x + 1 for x in xs], "c": [x * x + 2 for x in xs]}
+    assert 3 < peak <= 17  # the three maps run side by side, never over their limits
+
+
+def test_wide_nested_parallel_steps_get_a_concurrency_limit() -> None:
+    from adapters.gcp.concurrency import Planner
+    from framework import pipeline
+
+    @pipeline
+    def wide():
+        return {f"k{i}": pipelines.source.alias(f"s{i}")(str(i)) for i in range(25)}
+
+    compiled = compile_pipeline(wide.ir)
+    document = compiled.document
+    assert Planner(document, 20).subworkflow("main") <= 20
+    ((_, body),) = document["main"]["steps"][1].items()
+    groups = [inner["steps"][0] for branch in body["parallel"]["branches"] for inner in branch.values()]
+    nested = [next(iter(g.values()))["parallel"] for g in groups if "parallel" in next(iter(g.values()))]
+    assert len(body["parallel"]["branches"]) <= 10 and len(nested) == 8  # 25 tasks: 8 groups of 3 and 1 alone
+    assert all(0 < n["concurrency_limit"] < 3 for n in nested)  # 9 branches + their groups' <= 20
+    (warning,) = [w for w in compiled.warnings if "of their branches at a time" in w.message]
+    assert warning.location is not None and "8 parallel step(s)" in warning.message
+    result, peak = _peak(compile_pipeline(wide.ir).source, {})
+    assert result == {f"k{i}": str(i) for i in range(25)} and 1 < peak <= 20
+
+
+def test_parallel_steps_nested_beyond_the_limit_are_a_located_error(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    from adapters.gcp import compiler
+    from framework import pipeline
+    from framework.errors import DefinitionError
+
+    @pipeline
+    def wide():
+        return {f"k{i}": pipelines.source.alias(f"s{i}")(str(i)) for i in range(25)}
+
+    monkeypatch.setattr(compiler, "MAX_CONCURRENCY", 1)
+    with pytest.raises(DefinitionError) as info:
+        Adapter().compile(wide.ir, tmp_path)
+    (error,) = info.value.diagnostics
+    assert "parallel steps nest too deeply" in error.message and "needs 2 concurrent branches" in error.message
+    assert error.location is not None and error.location.file.endswith("test_compile.py")
+    assert not list(tmp_path.iterdir())

@@ -14,6 +14,7 @@ pytest.importorskip("functions_framework")
 from adapters.gcp.compiler import compile_pipeline
 from adapters.gcp.emulator import emulate, workflow_error
 from adapters.gcp.interpreter import VirtualClock as WorkflowsClock
+from framework import ObjectCreated, pipeline, task
 from framework.runtime import RunResult, RunStore, SystemClock, VirtualClock, prepare_input, resolver_for
 from framework.runtime import run_pipeline as run_locally
 
@@ -21,12 +22,15 @@ from ..aws import pipelines
 from ..conftest import Cli
 
 
-def on_gcp(pipeline: Any, params: dict, tmp_path: Path, backend: str = "wsgi") -> tuple[RunResult, Any]:
+def on_gcp(pipeline: Any, params: dict, tmp_path: Path, backend: str = "wsgi", store: Any = None,
+           raw: bool = False) -> tuple[RunResult, Any]:
+    """Emulate ``pipeline``; ``raw`` passes ``params`` as the execution argument unchanged (a CloudEvent)."""
     ir = pipeline.ir
     resolver = resolver_for(pipeline.trace().definitions)
     specs = {name: spec for p in (ir, *ir.subpipelines.values()) for name, spec in p.tasks.items()}
-    return emulate(ir, compile_pipeline(ir).source, prepare_input(ir, params, pipeline.fn),
-                   lambda name, _: resolver(specs[name]), tmp_path, backend, WorkflowsClock())
+    argument = params if raw else prepare_input(ir, params, pipeline.fn)
+    return emulate(ir, compile_pipeline(ir).source, argument, lambda name, _: resolver(specs[name]), tmp_path,
+                   backend, WorkflowsClock(), store)
 
 
 def locally(pipeline: Any, params: dict, clock: Any = None) -> RunResult:
@@ -124,12 +128,105 @@ def test_a_non_series_parallel_graph_gives_the_same_result(tmp_path: Path) -> No
     same(result, locally(pipelines.n_shape, {}))
 
 
-def test_a_result_too_large_for_a_workflow_fails_clearly(tmp_path: Path) -> None:
-    result, _ = on_gcp(pipelines.large_payload, {"rows": 3000}, tmp_path)
-    assert result.status == "FAILED" and result.error["error"] == "ResultTooLarge"
-    assert "over the 262,144-byte limit" in result.error["cause"]
-    small, _ = on_gcp(pipelines.large_payload, {"rows": 10}, tmp_path)
+def test_large_results_travel_through_cloud_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """~350 KB, over a workflow's 512 KB of variables once held twice: offloaded, ``count`` kept inline."""
+    from adapters.gcp.payloads import LocalStore
+
+    monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "10000")
+    store = LocalStore(tmp_path / "bucket-root", "payloads-test")
+    result, execution = on_gcp(pipelines.large_payload, {"rows": 3000}, tmp_path, store=store)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.output["summary"] == {"count": 3000, "last": 2999}
+    same(result, locally(pipelines.large_payload, {"rows": 3000}))
+    stored = list((tmp_path / "bucket-root" / "payloads-test" / "strato" / "payloads").iterdir())
+    assert len(stored) == 1 and stored[0].stat().st_size > 300_000
+    assert "strato_offloaded" in compile_pipeline(pipelines.large_payload.ir).document  # the output is resolved
+    assert len(json.dumps(execution.result)) > 300_000
+
+    small, _ = on_gcp(pipelines.large_payload, {"rows": 10}, tmp_path, store=store)  # under the threshold: inline
     same(small, locally(pipelines.large_payload, {"rows": 10}))
+    assert len(list(stored[0].parent.iterdir())) == 1
+
+
+def test_the_shim_offloads_and_keeps_what_the_workflow_reads(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.gcp.payloads import REF, LocalStore, using_store
+    from adapters.gcp.shim import handle
+
+    monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "1000")
+    load = lambda name, _: getattr(pipelines, name).fn  # noqa: E731
+    call = {"task": "big_table", "fn": "x:big_table", "args": {"rows": {"literal": 50}}, "refs": {}, "params": {},
+            "keep": [["count"]]}
+    with using_store(LocalStore(tmp_path)):
+        code, envelope = handle(call, load)
+        assert code == 200 and envelope["count"] == 50 and envelope[REF].startswith("gs://strato-payloads/")
+        assert "rows" not in envelope and envelope["bytes"] > 1000
+        code, summary = handle({"task": "checksum", "fn": "x:checksum", "args": {"table": {"ref": "t"}},
+                                "refs": {"t": envelope}, "params": {}}, load)
+        assert (code, summary) == (200, {"count": 50, "last": 49})
+        code, whole = handle({"op": "resolve", "value": {"ref": "t", "path": ["rows", -1]}, "refs": {"t": envelope},
+                              "params": {}})
+        assert (code, whole) == (200, {"id": 49, "payload": "x" * 100})
+        code, inline = handle({**call, "keep": [[]]}, load)  # read whole by the workflow: never offloaded
+        assert code == 200 and len(inline["rows"]) == 50
+
+
+@pytest.mark.parametrize(("pipeline", "params"), [
+    (pipelines.mapping, {"items": [1, 2, 3, 4, 5, 6]}), (pipelines.mapping, {"items": [3]}),
+    (pipelines.nested, {"x": 1}), (pipelines.catching, {"text": "twelve"}), (pipelines.n_shape, {})],
+    ids=lambda v: getattr(v, "name", ""))
+def test_every_result_offloaded_gives_the_same_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      pipeline: Any, params: dict) -> None:
+    """Map items, conditions, sub-pipeline inputs and catch handlers read envelopes' kept fields."""
+    monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "1")
+    pipelines.CALLS.clear()
+    result, _ = on_gcp(pipeline, params, tmp_path)
+    same(result, locally(pipeline, params))
+    assert list((tmp_path / "payloads").rglob("*.json"))
+
+
+def test_the_cloud_storage_store_uses_google_cloud_storage() -> None:
+    from adapters.gcp.payloads import GcsStore
+
+    class Blob:
+        def __init__(self, objects: dict, key: str):
+            self.objects, self.key = objects, key
+
+        def upload_from_string(self, data: bytes, content_type: str) -> None:
+            self.objects[self.key] = (data, content_type)
+
+        def download_as_bytes(self) -> bytes:
+            return self.objects[self.key][0]
+
+    class Client:
+        def __init__(self) -> None:
+            self.objects: dict = {}
+
+        def bucket(self, name: str) -> Any:
+            client = self
+
+            class Bucket:
+                def blob(self, key: str) -> Blob:
+                    return Blob(client.objects, f"{name}/{key}")
+            return Bucket()
+
+    client = Client()
+    store = GcsStore("my-bucket", client)
+    uri = store.put("strato/payloads/x.json", b'{"a": 1}')
+    assert uri == "gs://my-bucket/strato/payloads/x.json"
+    assert client.objects["my-bucket/strato/payloads/x.json"] == (b'{"a": 1}', "application/json")
+    assert store.get(uri) == b'{"a": 1}'
+    assert GcsStore("b")._client is None  # the real client is created on first use, with the function's identity
+
+
+def test_without_a_payload_bucket_a_result_too_large_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.gcp.shim import handle
+
+    monkeypatch.delenv("STRATO_PAYLOAD_BUCKET", raising=False)
+    code, error = handle({"task": "big_table", "fn": "x:big_table", "args": {"rows": {"literal": 3000}},
+                          "refs": {}, "params": {}}, lambda name, _: pipelines.big_table.fn)
+    assert code == 500 and error["error"] == "ResultTooLarge"
+    assert "over the 262,144-byte limit" in error["cause"] and "STRATO_PAYLOAD_BUCKET" in error["cause"]
 
 
 def test_real_http_to_functions_framework_on_localhost(tmp_path: Path) -> None:
@@ -183,3 +280,57 @@ def test_examples_give_the_same_output_as_strato_run(cli: Cli, ref: str, payload
     assert code == local_code
     assert (emulated["status"], emulated["output"], emulated["error"]) == (
         local["status"], local["output"], local["error"])
+
+
+# ----------------------------------------------------------------------------- Eventarc CloudEvents
+def cloud_event(bucket: str, name: str, size: str = "120") -> dict[str, Any]:
+    """What Eventarc passes to a workflow for a finalized Cloud Storage object."""
+    return {"specversion": "1.0", "id": "1234", "type": "google.cloud.storage.object.v1.finalized",
+            "source": f"//storage.googleapis.com/projects/_/buckets/{bucket}", "subject": f"objects/{name}",
+            "time": "2024-03-01T02:00:00Z", "datacontenttype": "application/json",
+            "data": {"bucket": bucket, "name": name, "size": size, "contentType": "text/csv"}}
+
+
+def test_a_cloud_event_argument_becomes_the_pipelines_parameters(tmp_path: Path) -> None:
+    from adapters.gcp.triggers import event_input
+    from framework.loader import load
+
+    from ..conftest import ROOT
+
+    definition = load(str(ROOT / "examples" / "file_ingestion.py") + ":ingest_file").definition
+    for key, status in (("incoming/orders-2024-03-01.csv", "loaded"), ("incoming/orders-bad.csv", "quarantined")):
+        event = cloud_event("landing", key)
+        result, _ = on_gcp(definition, event, tmp_path, raw=True)
+        assert result.status == "SUCCEEDED", result.error
+        assert result.output["status"] == status and result.output["source"] == f"landing/{key}"
+        same(result, locally(definition, {"bucket": "landing", "key": key}))
+        trigger = definition.ir.triggers[0]
+        same(result, locally(definition, event_input(definition.ir, trigger, event)))
+    unmatched, _ = on_gcp(definition, cloud_event("landing", "incoming/notes.txt"), tmp_path, raw=True)
+    assert unmatched.error is not None and unmatched.error["error"] == "ValueError"
+    assert "no ObjectCreated trigger" in unmatched.error["cause"]
+
+
+@task
+def describe_drop(bucket: str, key: str, size: int, mode: str, tag: str) -> dict:
+    return {"bucket": bucket, "key": key, "size": size, "mode": mode, "tag": tag}
+
+
+@pipeline(triggers=[ObjectCreated(bucket="drops", prefix="in/a.", suffix=".json", input={"mode": "fast"}),
+                    ObjectCreated(bucket="drops", prefix="in/", suffix=".json")])
+def on_drop(bucket: str, key: str, size: int = 0, mode: str = "slow", tag: str = "t"):
+    return describe_drop(bucket, key, size, mode, tag)
+
+
+@pytest.mark.parametrize(("name", "size", "mode"), [("in/a.b.json", "2048", "fast"), ("in/x.json", "7", "slow"),
+                                                     ("in/aXb.json", "5", "slow")])
+def test_the_matching_trigger_s_input_and_the_size_are_applied(tmp_path: Path, name: str, size: str,
+                                                                      mode: str) -> None:
+    from adapters.gcp.triggers import event_input, event_matches
+
+    event = cloud_event("drops", name, size)
+    result, _ = on_gcp(on_drop, event, tmp_path, raw=True)
+    trigger = next(t for t in on_drop.ir.triggers if event_matches(t, event))
+    expected = event_input(on_drop.ir, trigger, event)
+    assert result.output == {"bucket": "drops", "key": name, "size": int(size), "mode": mode, "tag": "t"}
+    same(result, locally(on_drop, expected))
