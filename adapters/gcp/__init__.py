@@ -11,7 +11,7 @@ from framework import ir
 from framework.errors import DefinitionError, Diagnostic
 from framework.runtime import RunResult
 
-from ..base import CompileResult
+from ..base import CompileResult, compiled_or_raise, task_loader
 
 
 class Adapter:
@@ -24,15 +24,9 @@ class Adapter:
 
     def build(self, pipeline: ir.PipelineIR) -> Any:
         """The compiled workflow, or a DefinitionError with every reason it cannot be built."""
-        from .compiler import CompileError, compile_pipeline
+        from .compiler import compile_pipeline
 
-        try:
-            compiled = compile_pipeline(pipeline)
-        except CompileError as exc:
-            raise DefinitionError([Diagnostic(str(exc), pipeline.location, f"pipeline {pipeline.name!r} (gcp)")])
-        if compiled.errors:
-            raise DefinitionError(compiled.errors)
-        return compiled
+        return compiled_or_raise(pipeline, self.target, compile_pipeline)
 
     def compile(self, pipeline: ir.PipelineIR, out_dir: Path) -> CompileResult:
         compiled = self.build(pipeline)
@@ -49,11 +43,7 @@ class Adapter:
             raise DefinitionError([Diagnostic("--endpoint is not supported for gcp: the Workflows emulator runs "
                                               "in-process (use --backend wsgi or http)", None, "emulate (gcp)")])
         compiled = self.build(pipeline)
-        specs = {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
-
-        def load(name: str, target: str) -> Callable[..., Any]:
-            return resolver(specs[name])
-
+        load = task_loader(pipeline, resolver)
         (work_dir / "gcp").mkdir(parents=True, exist_ok=True)
         (work_dir / "gcp" / f"{pipeline.name}.workflow.yaml").write_text(compiled.source)
         result, _ = emulate(pipeline, compiled.source, params, load, work_dir / "gcp", backend or "wsgi")

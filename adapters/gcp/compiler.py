@@ -41,10 +41,6 @@ MAX_HTTP_TIMEOUT = 1800
 TIMEOUT_ERROR = "TaskTimeout"
 
 
-class CompileError(Exception):
-    """The pipeline uses something Workflows cannot express."""
-
-
 @dataclass
 class Compiled:
     """The workflow document (main, sub-pipelines, helpers) with compile warnings and errors."""
