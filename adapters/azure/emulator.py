@@ -11,9 +11,13 @@ error}``. :class:`ReplayHost` plays the Durable extension's part:
 * it numbers scheduled work as the SDK does (one sequence per instance, in action order) and checks
   determinism: the actions a replay produces must start with the actions already in history, or the
   instance fails with ``NonDeterministicOrchestration``;
-* activities run in-process through the app's real activity functions and the SDK's converters;
-  each takes a virtual duration (measured in tenths of a second, or given by ``durations``), and
-  timers advance a virtual clock, so nothing sleeps;
+* activities run in-process through the app's real activity functions and the SDK's converters, on
+  worker threads (at most ``concurrency`` at once), so the activities of one replay overlap as they
+  do on a Functions host; each takes a virtual duration (measured in tenths of a second, or given by
+  ``durations``), and timers advance a virtual clock, so nothing sleeps. The clock never passes a
+  moment at which a running activity could still finish, and completions due at the same moment
+  enter the history in schedule order, whatever order the threads finished in, so the history is
+  deterministic;
 * sub-orchestrations are instances of their own on the same clock;
 * ``CallActivityWithRetry`` gets the extension's shape: after each failed attempt a timer, then the
   attempt again under a new id, and one more timer after the last failure before the SDK gives up;
@@ -27,16 +31,21 @@ whose transport is this host.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import heapq
 import importlib.util
 import inspect
 import itertools
 import json
+import math
 import sys
+import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,15 +76,47 @@ class EmulationError(StratoError):
 
 @dataclass
 class ActivityRun:
-    """One activity execution, for tests and diagnostics: when it ran on the virtual clock."""
+    """One activity execution, for tests and diagnostics: when it ran on the virtual clock.
+
+    ``ended`` and ``ok`` stay None while it runs (a task that never returns keeps them None).
+    """
 
     instance: str
     task_id: int
     name: str
     input: Any
     started: float
-    ended: float
-    ok: bool
+    ended: float | None = None
+    ok: bool | None = None
+
+
+Outcome = tuple[bool, Any]  # (True, encoded result) or (False, (reason, details))
+
+
+@dataclass(eq=False)
+class _InFlight:
+    """An activity handed to a worker thread; its completion is pushed once it finished."""
+
+    run: ActivityRun
+    instance: Instance
+    seq: int  # reserved when scheduled: same-moment completions are delivered in schedule order
+    call: Callable[[], Outcome]
+    declared: float | None  # the ``durations`` answer; None: measured
+    began: float | None = None  # perf_counter when a worker picked it up
+    took: float = 0.0
+    outcome: Outcome | None = None
+
+    def must_wait(self, horizon: float) -> float | None:
+        """Real seconds to wait for it before the clock may reach ``horizon`` (None: until it ends; 0: not)."""
+        if self.declared is not None:
+            end = self.run.started + max(0.0, self.declared)
+            return None if end < math.inf and end <= horizon else 0.0
+        # a measured duration is rounded down to tenths: it may still end at or before the horizon
+        # until it has run 0.1 s longer than the gap
+        if horizon == math.inf:
+            return None
+        elapsed = 0.0 if self.began is None else time.perf_counter() - self.began
+        return max(0.0, horizon - self.run.started + 0.1 - elapsed)
 
 
 @dataclass
@@ -149,7 +190,8 @@ class ReplayHost:
     """Runs the orchestrators, activities and starters of one ``df.DFApp`` on a virtual clock."""
 
     def __init__(self, app: Any, *, start: datetime | float | None = None,
-                 durations: Callable[[str, Any], float] | None = None, max_episodes: int = 200_000):
+                 durations: Callable[[str, Any], float] | None = None, max_episodes: int = 200_000,
+                 concurrency: int = 8):
         from azure.functions.decorators.function_app import FunctionRegister
 
         if not isinstance(app, FunctionRegister):
@@ -165,6 +207,13 @@ class ReplayHost:
         self._queue: list[_Due] = []
         self._seq = itertools.count()
         self._episodes = 0
+        if concurrency < 1:
+            raise EmulationError(f"concurrency must be at least 1, not {concurrency}")
+        self.concurrency = concurrency  # worker threads for activities
+        self._inflight: list[_InFlight] = []
+        self._backlog: deque[_InFlight] = deque()
+        self._workers = 0
+        self._cond = threading.Condition()
 
     # --------------------------------------------------------------------------------- functions
     def _function(self, name: str, binding: str) -> Any:
@@ -197,9 +246,13 @@ class ReplayHost:
         if isinstance(instance, str):
             instance = self.instances[instance]
         while not instance.done:
+            self._settle()
             if not self._queue:
-                self._fail(instance, "the orchestration is waiting for nothing: no activity, timer or "
-                                     "sub-orchestration of it is pending", "OrchestrationStuck")
+                hung = sorted({job.run.name for job in self._inflight if job.instance is instance})
+                reason = (f"the orchestration waits only for activities that never return ({', '.join(hung)})"
+                          if hung else "the orchestration is waiting for nothing: no activity, timer or "
+                                       "sub-orchestration of it is pending")
+                self._fail(instance, reason, "OrchestrationStuck")
                 break
             self._step()
         return instance
@@ -405,42 +458,91 @@ class ReplayHost:
 
     # ---------------------------------------------------------------------------------- activities
     def _run_activity(self, instance: Instance, task_id: int, name: str, data: str | None) -> None:
-        """Run the activity now; its completion arrives after its (virtual) duration."""
+        """Hand the activity to a worker; its completion arrives after its (virtual) duration."""
         from azure.functions import meta
         from azure.functions.durable_functions import ActivityTriggerConverter
 
+        seq = next(self._seq)
         function = self._function(name, "activityTrigger")
-        started = self.now
         if function is None:
-            ok, value, duration = False, (f"The function '{name}' doesn't exist, is disabled, or is not an activity "
-                                          "function.", None), 0.0
-            decoded: Any = None
-        else:
-            decoded = ActivityTriggerConverter.decode(meta.Datum(data if data is not None else "null", "json"),
-                                                      trigger_metadata=None)
-            clock = time.perf_counter()
+            self.activity_runs.append(ActivityRun(instance.id, task_id, name, None, self.now, self.now, False))
+            reason = f"The function '{name}' doesn't exist, is disabled, or is not an activity function."
+            self._push(self.now, instance, self._event(TASK_FAILED, -1, "", TaskScheduledId=task_id, Reason=reason,
+                                                       Details=None), seq=seq)
+            return
+        decoded = ActivityTriggerConverter.decode(meta.Datum(data if data is not None else "null", "json"),
+                                                  trigger_metadata=None)
+        declared = None if self.durations is None else float(self.durations(name, decoded))
+        run = ActivityRun(instance.id, task_id, name, decoded, self.now)
+        self.activity_runs.append(run)
+        # each run gets its own copy of the caller's context: the shim's configuration travels along
+        call = functools.partial(contextvars.copy_context().run, _call_activity, function, name, decoded)
+        job = _InFlight(run, instance, seq, call, declared)
+        with self._cond:
+            self._inflight.append(job)
+            self._backlog.append(job)
+            if self._workers < self.concurrency:  # one more worker per job, up to the bound
+                self._workers += 1
+                # daemon: a task that never returns must not keep the process from exiting
+                threading.Thread(target=self._work, name=f"strato-activity-{self._workers}", daemon=True).start()
+
+    def _work(self) -> None:
+        """A worker thread: run queued activities until none is left."""
+        while True:
+            with self._cond:
+                if not self._backlog:
+                    self._workers -= 1
+                    return
+                job = self._backlog.popleft()
+                job.began = time.perf_counter()
             try:
-                result = function.get_user_function()(**{function.get_trigger().name: decoded})
-                if inspect.isawaitable(result):
-                    result = asyncio.run(result)
-                ok, value = True, ActivityTriggerConverter.encode(result, expected_type=None).value
-            except Exception as exc:
-                ok, value = False, (f"Activity function '{name}' failed: {type(exc).__name__}: {exc}",
-                                    traceback.format_exc())
-            # measured in whole tenths of a second: quick activities take no virtual time, so their
-            # completions arrive together (one replay, as a busy host batches them) while a slow one
-            # still loses a race against its timeout
-            duration = int((time.perf_counter() - clock) * 10) / 10
-            if self.durations is not None:
-                duration = float(self.durations(name, decoded))
-        ended = started + max(0.0, duration)
-        self.activity_runs.append(ActivityRun(instance.id, task_id, name, decoded, started, ended, ok))
+                outcome = job.call()
+            except BaseException as exc:  # reported as the activity's failure, never lost
+                outcome = False, (f"Activity function '{job.run.name}' failed: {type(exc).__name__}: {exc}",
+                                  traceback.format_exc())
+            took = time.perf_counter() - job.began
+            with self._cond:
+                job.took, job.outcome = took, outcome
+                self._cond.notify_all()
+
+    def _settle(self) -> None:
+        """Wait for the activities that may finish before the next due event, and push their completions.
+
+        Virtual time must not pass a running activity's possible end: a declared duration is waited
+        for once the clock would reach it; a measured one until it has run longer than the gap to the
+        next event. Activities of finished instances are not waited for (nobody reads their result).
+        """
+        with self._cond:
+            while True:
+                for job in [job for job in self._inflight if job.outcome is not None]:
+                    self._inflight.remove(job)
+                    self._finish(job)
+                horizon = self._queue[0].time if self._queue else math.inf
+                waits = [job.must_wait(horizon) for job in self._inflight if not job.instance.done]
+                waits = [w for w in waits if w != 0.0]
+                if not waits:
+                    return
+                bounded = [w for w in waits if w is not None]
+                self._cond.wait(min(bounded) if bounded else None)
+
+    def _finish(self, job: _InFlight) -> None:
+        """Record a finished activity and push its completion at its virtual end (never, if that is infinite)."""
+        ok, value = job.outcome or (False, ("no outcome", None))
+        # measured in whole tenths of a second: quick activities take no virtual time, so their
+        # completions arrive together (one replay, as a busy host batches them) while a slow one
+        # still loses a race against its timeout
+        duration = job.declared if job.declared is not None else int(job.took * 10) / 10
+        ended = job.run.started + max(0.0, duration)
+        job.run.ended, job.run.ok = ended, ok
+        if ended == math.inf:
+            return
         if ok:
-            event = self._event(TASK_COMPLETED, -1, "", TaskScheduledId=task_id, Result=value)
+            event = self._event(TASK_COMPLETED, -1, "", TaskScheduledId=job.run.task_id, Result=value)
         else:
             reason, details = value
-            event = self._event(TASK_FAILED, -1, "", TaskScheduledId=task_id, Reason=reason, Details=details)
-        self._push(ended, instance, event)
+            event = self._event(TASK_FAILED, -1, "", TaskScheduledId=job.run.task_id, Reason=reason,
+                                Details=details)
+        self._push(ended, job.instance, event, seq=job.seq)
 
     def _retry_failed(self, instance: Instance, event: dict[str, Any]) -> list[dict[str, Any]]:
         """A retried activity failed: the SDK now waits on a timer with the next id (even after the last try)."""
@@ -528,6 +630,20 @@ class ReplayHost:
         return asyncio.run(result) if inspect.isawaitable(result) else result
 
 
+# ---------------------------------------------------------------------------------------- activities
+def _call_activity(function: Any, name: str, decoded: Any) -> Outcome:
+    """Run an activity function (on a worker thread) and encode its result as the worker would."""
+    from azure.functions.durable_functions import ActivityTriggerConverter
+
+    try:
+        result = function.get_user_function()(**{function.get_trigger().name: decoded})
+        if inspect.isawaitable(result):
+            result = asyncio.run(result)
+        return True, ActivityTriggerConverter.encode(result, expected_type=None).value
+    except Exception as exc:
+        return False, (f"Activity function '{name}' failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+
 # ------------------------------------------------------------------------------------------ actions
 def _flatten(groups: list[Any]) -> list[dict[str, Any]]:
     """Atomic actions in the order the SDK numbers them (compound WhenAny/WhenAll opened)."""
@@ -587,12 +703,16 @@ class Emulation:
 
 def emulation(pipeline: PipelineIR, resolver: Callable[[Any], Callable[..., Any]], work_dir: Path, *,
               durations: Callable[[str, Any], float] | None = None, offload_bytes: int | None = None,
-              start: datetime | float | None = None) -> Emulation:
+              start: datetime | float | None = None, settings: Mapping[str, str] | None = None,
+              concurrency: int = 8) -> Emulation:
     """Compile ``pipeline`` into ``work_dir``, import the app and put it in a replay host.
 
-    Task code comes from ``resolver`` (as on the local runner); offloaded results go to
-    ``work_dir/blobs``. ``durations(activity, input)`` gives activities' virtual run times
-    (default: measured).
+    Task code comes from ``resolver`` (as on the local runner). ``settings`` are the app settings a
+    deployed app would have (``AzureWebJobsStorage`` or ``STRATO_BLOB_CONNECTION``,
+    ``STRATO_BLOB_CONTAINER``, ``STRATO_OFFLOAD_BYTES``): the shim reads them exactly as it reads the
+    environment on Azure, so pointing them at Azurite exercises real Blob Storage. Without them
+    offloaded results go to ``work_dir/blobs``. ``durations(activity, input)`` gives activities'
+    virtual run times (default: measured); ``concurrency`` bounds the activities running at once.
     """
     from .compiler import compile_app, root_function_name
     from .shim import LocalBlobStore, ShimConfig, import_function
@@ -609,8 +729,10 @@ def emulation(pipeline: PipelineIR, resolver: Callable[[Any], Callable[..., Any]
         spec = specs.get((task.module, task.qualname))
         return resolver(spec) if spec is not None else import_function(task)
 
-    host = ReplayHost(app, start=start, durations=durations)
-    shim = ShimConfig(loader=loader, store=LocalBlobStore(work_dir / "blobs"), offload_bytes=offload_bytes)
+    host = ReplayHost(app, start=start, durations=durations, concurrency=concurrency)
+    store = LocalBlobStore(work_dir / "blobs") if settings is None else None  # None: from the settings
+    shim = ShimConfig(loader=loader, store=store, offload_bytes=offload_bytes,
+                      settings=None if settings is None else dict(settings))
     return Emulation(host, root_function_name(pipeline), shim)
 
 

@@ -13,7 +13,8 @@ whose message ends with ``strato-error:{"error": ClassName, "cause": message}``;
 against the original class name.
 
 Emulation swaps the loader (the local resolver instead of importing) and the blob store (a local
-directory) with :func:`configured`.
+directory, or app settings pointing at Azurite) with :func:`configured`. Activities may run on several
+threads at once (as on a Functions worker), so everything here is thread-safe.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import hashlib
 import importlib
 import json
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -70,45 +73,67 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes) -> None:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # two writers of one key must not collide
         tmp.write_bytes(data)
         tmp.replace(path)
 
     def get(self, key: str) -> bytes:
+        """The blob's bytes; ``FileNotFoundError`` when it does not exist."""
         return (self.root / key).read_bytes()
 
 
 class AzureBlobStore:
-    """A Blob Storage container (``azure-storage-blob``), created on first use."""
+    """A Blob Storage container (``azure-storage-blob``).
+
+    The container is created when a write finds it missing (a fresh account, or Azurite, has none),
+    rather than probed on every start: the common case costs one request. A missing blob raises
+    ``FileNotFoundError``, as :class:`LocalBlobStore` does, so callers see one error whatever the store.
+    """
 
     def __init__(self, connection_string: str, container: str = DEFAULT_CONTAINER):
         from azure.storage.blob import BlobServiceClient  # lazy: only a deployed app needs it
 
+        self.container_name = container
         self.container = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
-        self._ready = False
 
     def put(self, key: str, data: bytes) -> None:
-        if not self._ready:
-            with contextlib.suppress(Exception):  # exists already (or no right to create: upload tells)
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        try:
+            self.container.upload_blob(key, data, overwrite=True)
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) != "ContainerNotFound":
+                raise
+            with contextlib.suppress(ResourceExistsError):  # another writer created it meanwhile
                 self.container.create_container()
-            self._ready = True
-        self.container.upload_blob(key, data, overwrite=True)
+            self.container.upload_blob(key, data, overwrite=True)
 
     def get(self, key: str) -> bytes:
-        return self.container.download_blob(key).readall()
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.container.download_blob(key).readall()
+        except ResourceNotFoundError as exc:
+            code = getattr(exc, "error_code", None) or "not found"
+            raise FileNotFoundError(f"blob {key!r} in container {self.container_name!r}: {code}") from None
 
 
-def store_from_environment() -> BlobStore:
+def store_from_environment(env: Mapping[str, str] | None = None) -> BlobStore:
     """``STRATO_BLOB_DIR`` (a directory) or the container ``STRATO_BLOB_CONTAINER`` in the storage
-    account of ``STRATO_BLOB_CONNECTION`` (default: the app's ``AzureWebJobsStorage``)."""
-    directory = os.environ.get("STRATO_BLOB_DIR")
+    account of ``STRATO_BLOB_CONNECTION`` (default: the app's ``AzureWebJobsStorage``).
+
+    ``env`` defaults to the process environment, where a Functions worker finds the app settings; the
+    emulator passes the same settings explicitly, so both take this one path.
+    """
+    env = os.environ if env is None else env
+    directory = env.get("STRATO_BLOB_DIR")
     if directory:
         return LocalBlobStore(directory)
-    connection = os.environ.get("STRATO_BLOB_CONNECTION") or os.environ.get("AzureWebJobsStorage")
+    connection = env.get("STRATO_BLOB_CONNECTION") or env.get("AzureWebJobsStorage")
     if not connection:
         raise RuntimeError("large results need Blob Storage: set STRATO_BLOB_CONNECTION or AzureWebJobsStorage "
                            "(or STRATO_BLOB_DIR for a local directory)")
-    return AzureBlobStore(connection, os.environ.get("STRATO_BLOB_CONTAINER", DEFAULT_CONTAINER))
+    return AzureBlobStore(connection, env.get("STRATO_BLOB_CONTAINER") or DEFAULT_CONTAINER)
 
 
 # ------------------------------------------------------------------------------ configuration
@@ -122,9 +147,13 @@ def import_function(task: TaskRef) -> Callable[..., Any]:
 
 @dataclass
 class ShimConfig:
+    """How activities load code and where large results go; ``settings`` stand in for app settings."""
+
     loader: Callable[[TaskRef], Callable[..., Any]] = import_function
-    store: BlobStore | None = None  # None: from the environment, on first need
+    store: BlobStore | None = None  # None: from ``settings`` (or the environment), on first need
     offload_bytes: int | None = None  # None: STRATO_OFFLOAD_BYTES or 64 KiB
+    settings: Mapping[str, str] | None = None  # None: the process environment (a deployed app's settings)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 _config: contextvars.ContextVar[ShimConfig | None] = contextvars.ContextVar("strato_azure_shim", default=None)
@@ -149,7 +178,9 @@ def _current() -> ShimConfig:
 def _store() -> BlobStore:
     config = _current()
     if config.store is None:
-        config.store = store_from_environment()
+        with config.lock:  # concurrent activities share one client
+            if config.store is None:
+                config.store = store_from_environment(config.settings)
     return config.store
 
 
@@ -157,7 +188,8 @@ def _offload_bytes() -> int:
     config = _current()
     if config.offload_bytes is not None:
         return config.offload_bytes
-    return int(os.environ.get("STRATO_OFFLOAD_BYTES", DEFAULT_OFFLOAD_BYTES))
+    env = os.environ if config.settings is None else config.settings
+    return int(env.get("STRATO_OFFLOAD_BYTES") or DEFAULT_OFFLOAD_BYTES)
 
 
 def _load(task: TaskRef) -> Callable[..., Any]:

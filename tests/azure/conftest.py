@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,3 +54,17 @@ def run_locally(definition: Any, input: dict[str, Any] | None = None) -> Any:
     from framework.runtime import RunStore, VirtualClock, run_pipeline
 
     return run_pipeline(definition, input or {}, store=RunStore.memory(), clock=VirtualClock())
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running Azurite blob service for the session (each xdist worker starts its own)."""
+    from tests.azure import azurite as emulator
+
+    program = emulator.binary()
+    if program is None:
+        pytest.skip("Azurite is not installed: run `npm install` in the repository root (it provides "
+                    "node_modules/.bin/azurite-blob; needs Node)")
+    server = emulator.start(program, tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()

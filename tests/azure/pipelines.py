@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from framework import Catch, Http, ObjectCreated, Retry, Schedule, otherwise, pipeline, task, wait, when
@@ -248,3 +250,102 @@ def fragile() -> int:
 @pipeline
 def handled():
     return {"fragile": fragile(), "direct": strict_handler({"error": "X", "cause": "y"})}
+
+
+# ---------------------------------------------------------------------------------- concurrency
+BARRIER = threading.Barrier(2, timeout=5)  # both parties must be running at the same time
+RELEASE = threading.Event()  # lets a task that "never returns" go at the end of its test
+GAUGE_LOCK = threading.Condition()
+GAUGE = {"now": 0, "peak": 0, "target": 2}
+FINISHED: list[int] = []  # the real order in which ``nap`` calls returned
+
+
+def reset_concurrency(target: int = 2) -> None:
+    BARRIER.reset()
+    RELEASE.clear()
+    with GAUGE_LOCK:
+        GAUGE.update(now=0, peak=0, target=target)
+        FINISHED.clear()
+
+
+@task
+def meet(name: str) -> str:
+    """Waits for a second party: completes only if another ``meet`` runs at the same time."""
+    BARRIER.wait()
+    return f"{name} met"
+
+
+@pipeline
+def rendezvous():
+    return {"a": meet.alias("meet_a")("a"), "b": meet.alias("meet_b")("b")}
+
+
+@task
+def gauged(x: int) -> int:
+    """Records how many calls run at once (real threads, not the virtual clock).
+
+    The first calls wait (up to a second) until ``target`` of them overlap, so a loaded machine
+    cannot hide concurrency; each then stays a little longer, so more than ``target`` would show.
+    """
+    with GAUGE_LOCK:
+        GAUGE["now"] += 1
+        GAUGE["peak"] = max(GAUGE["peak"], GAUGE["now"])
+        GAUGE_LOCK.notify_all()
+        GAUGE_LOCK.wait_for(lambda: GAUGE["peak"] >= GAUGE["target"], timeout=1.0)
+    time.sleep(0.02)
+    with GAUGE_LOCK:
+        GAUGE["now"] -= 1
+    return x * 10
+
+
+@pipeline
+def gauged_map(n: int):
+    return gauged.map(numbers(n), max_concurrency=2)
+
+
+@pipeline
+def gauged_wide(n: int):
+    return gauged.map(numbers(n))
+
+
+@task
+def nap(x: int, n: int) -> int:
+    """Returns only after every later item has (up to a second each): threads finish in reverse order."""
+    with GAUGE_LOCK:
+        GAUGE_LOCK.wait_for(lambda: set(range(x + 1, n)) <= set(FINISHED), timeout=1.0)
+        FINISHED.append(x)
+        GAUGE_LOCK.notify_all()
+    return x
+
+
+@pipeline
+def napping(n: int):
+    return nap.map(numbers(n), n=n)
+
+
+def stuck_fallback(error: dict) -> dict:
+    return {"gave_up": error["error"]}
+
+
+@task(timeout=5, catch=Catch(handler=stuck_fallback, on=("TaskTimeout",)))
+def stuck() -> str:
+    """Never returns within its test (the test releases it at the end)."""
+    RELEASE.wait(30)
+    return "released"
+
+
+@pipeline
+def hanging():
+    return {"stuck": stuck(), "other": label("independent")}
+
+
+@task(timeout=1, catch=Catch(handler=stuck_fallback, on=("TaskTimeout",)))
+def stuck_briefly() -> str:
+    """Like ``stuck``, with a timeout short enough to wait for in real time."""
+    RELEASE.wait(30)
+    return "released"
+
+
+@pipeline
+def hanging_briefly():
+    return {"stuck": stuck_briefly(), "other": label("independent")}
