@@ -98,7 +98,8 @@ class Condition:
         problem = None
         if isinstance(right, Handle):
             problem = (f"when() compares a result with a JSON literal; {left.describe()} {op} {right.describe()} "
-                       "compares two results. Compute the comparison in a task and test its result")
+                       "compares two values known only at run time. Compute the comparison in a task and test "
+                       "its result")
         elif isinstance(right, Condition):
             problem = "a comparison cannot be compared again; combine conditions with & | ~"
         return cls(op, left, right, location=location, problem=problem)
