@@ -81,5 +81,5 @@ def test_large_graph_is_fast() -> None:
             for i in range(5000)}
     start = time.perf_counter()
     check_block, _ = structure(list(deps), deps)
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 30  # a guard against quadratic blow-up; bench/ measures speed
     assert len(nodes_of(check_block)) == 5000

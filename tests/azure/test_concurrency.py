@@ -65,7 +65,7 @@ def test_a_task_that_never_returns_blocks_neither_the_host_nor_its_siblings(emul
     app = emulated(pipelines.hanging, durations=lambda name, value: math.inf if name == "stuck" else 0.0)
     wall = time.monotonic()
     result = app.run()
-    assert time.monotonic() - wall < 3
+    assert time.monotonic() - wall < 30  # a liveness bound (the hung task would block forever), not a speed test
     assert result.output == {"stuck": {"gave_up": "TaskTimeout"}, "other": "independent"}
     assert app.host.now == T0 + 5  # the timeout's timer fired on the virtual clock
     (hung,) = app.runs("stuck")
@@ -84,9 +84,9 @@ def test_a_measured_task_that_never_returns_loses_to_its_timeout(emulated: Any) 
     app = emulated(pipelines.hanging_briefly)
     wall = time.monotonic()
     result = app.run()
-    assert 1.0 <= time.monotonic() - wall < 5
+    assert 1.0 <= time.monotonic() - wall < 30  # it waited for real, and it did not hang
     assert result.output == {"stuck": {"gave_up": "TaskTimeout"}, "other": "independent"}
-    assert T0 + 1 <= app.host.now < T0 + 2  # the handler's own measured time may add a tenth or so
+    assert T0 + 1 <= app.host.now < T0 + 10  # the handler's own measured time adds a little, more under load
 
 
 def test_parallel_results_match_the_local_runner(emulated: Any) -> None:

@@ -30,7 +30,7 @@ def test_retries_wait_exactly_the_backoff_on_the_virtual_clock(emulated: Any) ->
     app = emulated(pipelines.retrying, durations=instant)
     wall = time.monotonic()
     result = app.run({"tag": "retry-exact", "fail": 3})
-    assert time.monotonic() - wall < 5  # 2 + 6 + 10 virtual seconds, nothing slept
+    assert time.monotonic() - wall < 15  # 2 + 6 + 10 = 18 virtual seconds: nothing slept for real
     assert (result.status, result.output) == ("SUCCEEDED", {"flaky": {"calls": 4}})
     # delay 2, backoff 3, max_delay 10: retry n waits min(2 * 3 ** (n - 1), 10)
     assert starts(app, "flaky") == [0.0, 2.0, 8.0, 18.0]
@@ -119,7 +119,7 @@ def test_wait_is_a_durable_timer(emulated: Any) -> None:
     app = emulated(pipelines.pausing, durations=instant)
     wall = time.monotonic()
     assert app.run({"x": 3}).output == {"first": 3, "second": "after the pause"}
-    assert time.monotonic() - wall < 5
+    assert time.monotonic() - wall < 15  # a 30-second timer: nothing slept for real
     assert starts(app, "label") == [30.0]
     assert app.host.now == T0 + 30
 

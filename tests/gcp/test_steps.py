@@ -545,7 +545,7 @@ def test_sys_sleep_uses_the_virtual_clock() -> None:
 """
     began = time.monotonic()
     execution = run_workflow(source, clock=clock)
-    assert time.monotonic() - began < 1
+    assert time.monotonic() - began < 30  # the virtual delay is hours: nothing slept for real
     assert execution.result == 86400.5
     assert execution.sleeps == [86400, 0.5]
     assert [w.step for w in execution.waits] == ["main.a", "main.b"]
