@@ -39,6 +39,7 @@ import inspect
 import itertools
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -742,6 +743,11 @@ def emulate(pipeline: PipelineIR, params: dict[str, Any], resolver: Callable[[An
     if backend not in (None, "replay"):
         raise StratoError(f"unknown Azure emulator backend {backend!r}; the Azure target has one: replay (the "
                           "Durable Functions SDK driven in-process)")
-    if endpoint:
-        raise StratoError("the Azure replay host runs in-process and cannot use --endpoint")
-    return emulation(pipeline, resolver, work_dir).run(params)
+    settings = None
+    if endpoint:  # a storage account for offloaded results, e.g. Azurite: the app's AzureWebJobsStorage
+        if "=" not in endpoint:
+            raise StratoError("for azure, --endpoint is a storage connection string (e.g. 'UseDevelopmentStorage=true' "
+                              "for Azurite on its default port); offloaded results then go to its blob service")
+        settings = {"AzureWebJobsStorage": endpoint,
+                    **{k: os.environ[k] for k in ("STRATO_BLOB_CONTAINER", "STRATO_OFFLOAD_BYTES") if k in os.environ}}
+    return emulation(pipeline, resolver, work_dir, settings=settings).run(params)

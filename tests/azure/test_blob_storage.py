@@ -127,3 +127,21 @@ def test_a_fan_out_over_an_offloaded_list_reads_elements_from_azurite(emulated: 
     assert len(blob_names(azurite.connection_string, container)) == 1
     items = [json.loads(e["Input"]) for e in app.history() if e["EventType"] == SCHEDULED and e["Name"] == "prefix"]
     assert len(items) == 40 and all("$strato.blob" in json.dumps(i) for i in items)
+
+
+def test_strato_emulate_sends_large_results_to_the_storage_endpoint(cli: Any, azurite: Any) -> None:
+    """`strato emulate --target azure --endpoint <connection string>` offloads into that account."""
+    from azure.storage.blob import BlobServiceClient
+
+    args = ["--input", '{"rows": 3000}', "--json"]
+    code, emulated = cli.json("emulate", "tests/aws/pipelines.py:large_payload", "--target", "azure",
+                              "--endpoint", azurite.connection_string, *args,
+                              STRATO_BLOB_CONTAINER="cli-payloads", STRATO_OFFLOAD_BYTES="10000")
+    local_code, local = cli.json("run", "tests/aws/pipelines.py:large_payload", *args)
+    assert code == local_code == 0
+    assert emulated["output"] == local["output"]
+    container = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
+        "cli-payloads")
+    assert len(list(container.list_blobs())) >= 1  # the large table went to the storage account
+    bad = cli("emulate", "tests/aws/pipelines.py:large_payload", "--target", "azure", "--endpoint", "http://x")
+    assert bad.returncode == 1 and "storage connection string" in bad.stderr
