@@ -1,0 +1,208 @@
+"""``StratoPipeline``: the AWS resources a compiled pipeline needs, least privilege by default.
+
+What it creates, all children of the component and tagged with the pipeline's tags:
+
+- a private, encrypted S3 bucket for results and map lists that travel by reference (objects under
+  ``strato/payloads/`` expire after ``payload_days``);
+- one Lambda function per task (``adapters.aws.shim.handler``) plus the runtime function that
+  resolves values, or a Step Functions Activity for ``runtime="worker"`` tasks;
+- the state machines (the pipeline, its sub-pipelines and any parts), their definitions filled in
+  with the ARNs above;
+- an EventBridge Scheduler schedule, EventBridge rules for ``ObjectCreated`` triggers (with S3's
+  EventBridge notifications turned on for the bucket) and an IAM-authorised HTTP API for ``Http``.
+
+Every IAM policy names its resources: the task role reads and writes only the payload prefix of
+its bucket, the state machine role invokes only these functions and starts only these machines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from adapters.aws import Adapter
+from adapters.aws.compiler import to_compact_json
+from adapters.aws.naming import function_name, machine_name, substitute
+from adapters.aws.triggers import http_endpoint, input_transformer, object_created_rule, schedule_spec
+from adapters.base import task_specs
+from framework.dsl.definitions import PipelineDefinition
+from framework.errors import DefinitionError
+from framework.ir import PipelineIR
+from framework.options import Http, ObjectCreated
+
+RUNTIME = "runtime"
+PAYLOAD_PREFIX = "strato/payloads/"
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
+
+
+def _assume(service: str) -> str:
+    return _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+
+
+def _pipeline_ir(pipeline: PipelineDefinition | str) -> PipelineIR:
+    from framework.loader import load
+    from framework.validate import validated
+
+    definition = load(pipeline).definition if isinstance(pipeline, str) else pipeline
+    ir = validated(definition).ir
+    problems = [d for d in Adapter().check(ir) if d.severity == "error"]
+    if problems:
+        raise DefinitionError(problems)
+    return ir
+
+
+class StratoPipeline(pulumi.ComponentResource):
+    """Deploys one pipeline (a ``@pipeline`` object or a ``path.py:name`` reference) to AWS."""
+
+    state_machine_arn: pulumi.Output[str]
+    payload_bucket: pulumi.Output[str]
+
+    def __init__(self, name: str, pipeline: PipelineDefinition | str, code: pulumi.Archive, *,
+                 lambda_runtime: str = "python3.11", default_memory: int = 512, payload_days: int = 30,
+                 tags: dict[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("strato:aws:Pipeline", name, None, opts)
+        ir = _pipeline_ir(pipeline)
+        compiled = Adapter().build(ir)
+        child = pulumi.ResourceOptions(parent=self)
+        base_tags = {**ir.tags, "strato-pipeline": ir.name, **(tags or {})}
+        identity, region = aws.get_caller_identity_output(), aws.get_region_output()
+        account, region_name = identity.account_id, region.region
+
+        # -------------------------------------------------------------------------- payloads
+        bucket = aws.s3.Bucket(f"{name}-payloads", tags=base_tags, opts=child)
+        aws.s3.BucketPublicAccessBlock(f"{name}-payloads", bucket=bucket.id, block_public_acls=True,
+                                       block_public_policy=True, ignore_public_acls=True,
+                                       restrict_public_buckets=True, opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-payloads", bucket=bucket.id, rules=[{
+            "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=child)
+        aws.s3.BucketLifecycleConfiguration(f"{name}-payloads", bucket=bucket.id, rules=[{
+            "id": "expire-payloads", "status": "Enabled", "filter": {"prefix": PAYLOAD_PREFIX},
+            "expiration": {"days": payload_days}}], opts=child)
+        payload_objects = bucket.arn.apply(lambda arn: f"{arn}/{PAYLOAD_PREFIX}*")
+
+        # ----------------------------------------------------------------------------- tasks
+        task_role = aws.iam.Role(f"{name}-tasks", assume_role_policy=_assume("lambda.amazonaws.com"),
+                                 tags=base_tags, opts=child)
+        aws.iam.RolePolicyAttachment(f"{name}-tasks-logs", role=task_role.name, opts=child,
+                                     policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+        aws.iam.RolePolicy(f"{name}-tasks-payloads", role=task_role.id, opts=child, policy=payload_objects.apply(
+            lambda objects: _policy({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                                     "Resource": objects})))
+
+        specs = task_specs(ir)
+        functions: dict[str, aws.lambda_.Function] = {}
+        activities: dict[str, aws.sfn.Activity] = {}
+        environment = {"variables": {"STRATO_PAYLOAD_BUCKET": bucket.bucket}}
+        for task in [*sorted(specs), RUNTIME]:
+            spec = specs.get(task)
+            resource_name = function_name(ir.name, task)
+            task_tags = {**base_tags, **(spec.tags if spec else {})}
+            if spec is not None and spec.runtime == "worker":
+                activities[task] = aws.sfn.Activity(f"{name}-{task}", name=resource_name, tags=task_tags, opts=child)
+                continue
+            timeout = min(900, math.ceil(spec.timeout) + 5) if spec and spec.timeout else (900 if spec else 60)
+            functions[task] = aws.lambda_.Function(
+                f"{name}-{task}", name=resource_name, role=task_role.arn, runtime=lambda_runtime,
+                handler="adapters.aws.shim.handler", code=code, timeout=timeout,
+                memory_size=(spec.memory if spec and spec.memory else default_memory if spec else 256),
+                environment=environment, tags=task_tags, opts=child)
+
+        # -------------------------------------------------------------------- state machines
+        names = {pipeline_name: machine_name(ir.name, pipeline_name) for pipeline_name in compiled.machines}
+        machine_arns = {pipeline_name: pulumi.Output.concat("arn:aws:states:", region_name, ":", account,
+                                                            ":stateMachine:", machine)
+                        for pipeline_name, machine in names.items()}
+        states_role = aws.iam.Role(f"{name}-states", assume_role_policy=_assume("states.amazonaws.com"),
+                                   tags=base_tags, opts=child)
+        function_arns = [f.arn for f in functions.values()]
+        executions = [pulumi.Output.concat("arn:aws:states:", region_name, ":", account, ":execution:", m, ":*")
+                      for m in names.values()]
+        aws.iam.RolePolicy(f"{name}-states", role=states_role.id, opts=child, policy=pulumi.Output.all(
+            function_arns, list(machine_arns.values()), executions, bucket.arn, account, region_name).apply(
+            lambda v: _policy(
+                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": sorted(v[0])},
+                {"Effect": "Allow", "Action": "states:StartExecution", "Resource": sorted(v[1])},
+                {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"],
+                 "Resource": sorted(v[2])},
+                {"Effect": "Allow", "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                 "Resource": f"arn:aws:events:{v[5]}:{v[4]}:rule/"
+                             "StepFunctionsGetEventsForStepFunctionsExecutionRule"},
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{v[3]}/{PAYLOAD_PREFIX}*"})))
+
+        function_map = {task: f.arn for task, f in functions.items()}
+        activity_map = {task: a.id for task, a in activities.items()}  # an Activity's id is its ARN
+        machines: dict[str, aws.sfn.StateMachine] = {}
+        for pipeline_name in sorted(compiled.machines, key=lambda n: n == ir.name):  # the root last
+            text = to_compact_json(compiled.machines[pipeline_name])
+            definition = pulumi.Output.all(function_map, activity_map, machine_arns).apply(
+                lambda v, text=text: substitute(text, v[0][RUNTIME], v[0], v[2], {**v[0], **v[1]}))
+            machines[pipeline_name] = aws.sfn.StateMachine(
+                f"{name}-{pipeline_name}", name=names[pipeline_name], role_arn=states_role.arn,
+                definition=definition, type="STANDARD", tags=base_tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(machines.values())))
+        root = machines[ir.name]
+
+        # -------------------------------------------------------------------------- triggers
+        self.triggers = self._triggers(name, ir, root, base_tags)
+        self.state_machine_arn = root.arn
+        self.payload_bucket = bucket.bucket
+        self.register_outputs({"state_machine_arn": root.arn, "payload_bucket": bucket.bucket,
+                               "functions": {t: f.name for t, f in functions.items()}})
+
+    def _starter_role(self, name: str, service: str, machine: aws.sfn.StateMachine,
+                      tags: dict[str, str]) -> aws.iam.Role:
+        """A role ``service`` assumes to start this pipeline, and nothing else."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(name, assume_role_policy=_assume(service), tags=tags, opts=child)
+        aws.iam.RolePolicy(name, role=role.id, opts=child, policy=machine.arn.apply(
+            lambda arn: _policy({"Effect": "Allow", "Action": "states:StartExecution", "Resource": arn})))
+        return role
+
+    def _triggers(self, name: str, ir: PipelineIR, root: aws.sfn.StateMachine,
+                  tags: dict[str, str]) -> list[pulumi.CustomResource]:
+        """What starts the pipeline: the resources created, in order."""
+        child = pulumi.ResourceOptions(parent=self)
+        created: list[pulumi.CustomResource] = []
+        spec = schedule_spec(ir)
+        if spec is not None:
+            role = self._starter_role(f"{name}-schedule", "scheduler.amazonaws.com", root, tags)
+            created.append(aws.scheduler.Schedule(
+                f"{name}-schedule", schedule_expression=spec["ScheduleExpression"],
+                schedule_expression_timezone=spec["ScheduleExpressionTimezone"],
+                flexible_time_window={"mode": "OFF"},
+                target={"arn": root.arn, "role_arn": role.arn, "input": spec["Input"]}, opts=child))
+        events_role = None
+        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, ObjectCreated)):
+            events_role = events_role or self._starter_role(f"{name}-events", "events.amazonaws.com", root, tags)
+            created.append(aws.s3.BucketNotification(f"{name}-s3-events-{i}", bucket=trigger.bucket,
+                                                     eventbridge=True, opts=child))
+            rule = aws.cloudwatch.EventRule(f"{name}-object-created-{i}", tags=tags, opts=child,
+                                            event_pattern=json.dumps(object_created_rule(trigger), sort_keys=True))
+            transformer = input_transformer(ir, trigger)
+            created += [rule, aws.cloudwatch.EventTarget(
+                f"{name}-object-created-{i}", rule=rule.name, arn=root.arn, role_arn=events_role.arn, opts=child,
+                input_transformer={"input_paths": transformer["InputPathsMap"],
+                                   "input_template": transformer["InputTemplate"]})]
+        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, Http)):
+            endpoint = http_endpoint(ir, trigger)
+            role = self._starter_role(f"{name}-http-{i}", "apigateway.amazonaws.com", root, tags)
+            api = aws.apigatewayv2.Api(f"{name}-http-{i}", protocol_type="HTTP", tags=tags, opts=child)
+            integration = aws.apigatewayv2.Integration(
+                f"{name}-http-{i}", api_id=api.id, integration_type="AWS_PROXY",
+                integration_subtype="StepFunctions-StartExecution", credentials_arn=role.arn,
+                payload_format_version="1.0",
+                request_parameters={"StateMachineArn": root.arn, "Input": "$request.body"}, opts=child)
+            aws.apigatewayv2.Route(f"{name}-http-{i}", api_id=api.id,
+                                   route_key=f"{endpoint['method']} {endpoint['path']}",
+                                   authorization_type=endpoint["authorization"],
+                                   target=integration.id.apply(lambda i: f"integrations/{i}"), opts=child)
+            created += [api, integration, aws.apigatewayv2.Stage(f"{name}-http-{i}", api_id=api.id, name="$default",
+                                                                 auto_deploy=True, tags=tags, opts=child)]
+        return created
