@@ -56,6 +56,9 @@ class Recorder(pulumi.runtime.Mocks):
 
 @pytest.fixture
 def recorder() -> Recorder:
+    import asyncio
+
+    asyncio.set_event_loop(asyncio.new_event_loop())  # Pulumi's mocks need one; earlier tests may leave none
     mocks = Recorder()
     pulumi.runtime.set_mocks(mocks, preview=False)
     return mocks
