@@ -212,6 +212,7 @@ class ReplayHost:
             raise EmulationError(f"concurrency must be at least 1, not {concurrency}")
         self.concurrency = concurrency  # worker threads for activities
         self._inflight: list[_InFlight] = []
+        self._never: dict[str, set[str]] = {}  # per instance: activities whose (virtual) end never comes
         self._backlog: deque[_InFlight] = deque()
         self._workers = 0
         self._cond = threading.Condition()
@@ -249,7 +250,8 @@ class ReplayHost:
         while not instance.done:
             self._settle()
             if not self._queue:
-                hung = sorted({job.run.name for job in self._inflight if job.instance is instance})
+                hung = sorted({job.run.name for job in self._inflight if job.instance is instance}
+                              | self._never.get(instance.id, set()))
                 reason = (f"the orchestration waits only for activities that never return ({', '.join(hung)})"
                           if hung else "the orchestration is waiting for nothing: no activity, timer or "
                                        "sub-orchestration of it is pending")
@@ -535,7 +537,8 @@ class ReplayHost:
         duration = job.declared if job.declared is not None else int(job.took * 10) / 10
         ended = job.run.started + max(0.0, duration)
         job.run.ended, job.run.ok = ended, ok
-        if ended == math.inf:
+        if ended == math.inf:  # it returned in reality, but its declared duration never ends
+            self._never.setdefault(job.instance.id, set()).add(job.run.name)
             return
         if ok:
             event = self._event(TASK_COMPLETED, -1, "", TaskScheduledId=job.run.task_id, Result=value)
