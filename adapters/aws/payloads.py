@@ -14,7 +14,8 @@ import json
 import os
 from typing import Any
 
-REF = "$strato_ref"
+from ..envelopes import REF, is_ref, kept_fields
+
 DEFAULT_THRESHOLD = 200 * 1024
 
 
@@ -33,10 +34,6 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def is_ref(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get(REF), str)
-
-
 def materialise(value: Any) -> Any:
     """Replace envelopes (at the top, or as elements of a map's result list) by their content."""
     if is_ref(value):
@@ -45,22 +42,6 @@ def materialise(value: Any) -> Any:
     if isinstance(value, list) and any(is_ref(v) for v in value):
         return [materialise(v) for v in value]
     return value
-
-
-def _project(value: Any, paths: list[list[Any]]) -> dict[str, Any]:
-    """The parts of ``value`` at ``paths`` (object keys only), in the same nesting."""
-    out: dict[str, Any] = {}
-    for path in paths:
-        source, target = value, out
-        for i, key in enumerate(path):
-            if not isinstance(key, str) or not isinstance(source, dict) or key not in source:
-                break
-            source = source[key]
-            if i == len(path) - 1:
-                target[key] = source
-            else:
-                target = target.setdefault(key, {})
-    return out
 
 
 def _bucket(size: int) -> str:
@@ -90,5 +71,5 @@ def offload(value: Any, keep: list[list[Any]] | None = None) -> Any:
     if len(data) <= threshold():
         return value
     bucket, key = _put(data)
-    envelope = _project(value, keep or []) if isinstance(value, dict) else {}
+    envelope = kept_fields(value, keep or [])
     return {**envelope, REF: f"s3://{bucket}/{key}", "bytes": len(data)}

@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-REF = "$strato_ref"
+from ..envelopes import REF, is_ref, kept_fields
+
 DEFAULT_THRESHOLD = 64 * 1024
 DEFAULT_MAX_RESULT_BYTES = 256 * 1024
 BUCKET_ENV = "STRATO_PAYLOAD_BUCKET"
@@ -139,10 +140,6 @@ def max_result_bytes() -> int:
     return int(os.environ.get(MAX_RESULT_ENV, DEFAULT_MAX_RESULT_BYTES))
 
 
-def is_ref(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get(REF), str)
-
-
 def materialise(value: Any, store: PayloadStore | None = None) -> Any:
     """Replace envelopes (a whole result, or the elements of a map's result list) by their content."""
     if is_ref(value):
@@ -154,22 +151,6 @@ def materialise(value: Any, store: PayloadStore | None = None) -> Any:
     if isinstance(value, list) and any(is_ref(v) for v in value):
         return [materialise(v, store) for v in value]
     return value
-
-
-def _project(value: Any, paths: list[list[Any]]) -> dict[str, Any]:
-    """The parts of ``value`` at ``paths`` (object keys only), in the same nesting."""
-    out: dict[str, Any] = {}
-    for path in paths:
-        source, target = value, out
-        for i, key in enumerate(path):
-            if not isinstance(key, str) or not isinstance(source, dict) or key not in source:
-                break
-            source = source[key]
-            if i == len(path) - 1:
-                target[key] = source
-            else:
-                target = target.setdefault(key, {})
-    return out
 
 
 def _encode(value: Any) -> bytes:
@@ -197,7 +178,7 @@ def offload(name: str, value: Any, keep: list[list[Any]] | None = None) -> Any:
         return value
     key = f"{PREFIX}{hashlib.sha256(data).hexdigest()}.json"
     uri = store.put(key, data)
-    envelope = {**(_project(value, keep or []) if isinstance(value, dict) else {}), REF: uri, "bytes": len(data)}
+    envelope = {**kept_fields(value, keep or []), REF: uri, "bytes": len(data)}
     size = len(_encode(envelope))
     if size > max_result_bytes():
         raise ResultTooLarge(f"task {name!r}: the fields of its result the workflow reads (conditions, map items) "
