@@ -11,6 +11,7 @@ import pytest
 from framework import Catch, Retry, otherwise, pipeline, task, wait, when
 from framework.errors import UsageError
 from framework.runtime import RunResult, RunStore, VirtualClock, run_pipeline
+from tests.aws.pipelines import add, adder, exploding  # the feature pipelines every backend runs
 
 
 class Harness:
@@ -280,26 +281,6 @@ def test_wait_uses_the_clock(h: Harness) -> None:
     start = h.clock.now()
     assert h.run(p).output == "b"
     assert h.clock.now() - start == 30 and h.clock.slept == [30.0]
-
-
-@task
-def add(a: int, b: int) -> int:
-    return a + b
-
-
-@pipeline
-def adder(a: int, b: int = 10):
-    return {"sum": add(a, b)}
-
-
-@task
-def explode(x: int) -> int:
-    raise KeyError(f"no row {x}")
-
-
-@pipeline
-def exploding(x: int):
-    return explode(x)
 
 
 def test_subpipeline_output_and_failure(h: Harness) -> None:
