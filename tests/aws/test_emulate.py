@@ -3,7 +3,6 @@ must equal the local runner's."""
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -16,7 +15,7 @@ from adapters.aws.emulator import VirtualTimers, emulate
 from framework.runtime import RunResult, RunStore, SystemClock, VirtualClock, prepare_input, resolver_for
 from framework.runtime import run_pipeline as run_locally
 
-from ..conftest import Cli
+from ..conftest import EXAMPLE_RUNS, Cli, assert_emulation_matches_run
 from . import pipelines
 
 
@@ -110,23 +109,9 @@ def test_threaded_moto_server_over_http() -> None:
          locally(pipelines.catching, {"text": "nope"}))
 
 
-@pytest.mark.parametrize(("ref", "payload"), [
-    ("examples/daily_sales.py:daily_sales", {"day": "2024-03-01"}),
-    ("examples/daily_sales.py:daily_sales", {"day": "2024-03-02"}),
-    ("examples/file_ingestion.py:ingest_file", {"bucket": "landing", "key": "incoming/orders-2024-03-01.csv"}),
-    ("examples/file_ingestion.py:ingest_file", {"bucket": "landing", "key": "incoming/orders-bad.csv"}),
-    ("examples/revenue_report.py:revenue_report", {"day": "2024-03-01", "run_tag": "parity"}),
-    ("tests/pipelines/failing.py:failing", {}),
-])
+@pytest.mark.parametrize(("ref", "payload"), EXAMPLE_RUNS)
 def test_examples_give_the_same_output_as_strato_run(cli: Cli, ref: str, payload: dict) -> None:
-    args = ["--input", json.dumps(payload), "--json"]
-    code, emulated = cli.json("emulate", ref, "--target", "aws", *args)
-    if "run_tag" in payload:  # the flaky source's outage is per run_tag: give the local run its own
-        args = ["--input", json.dumps({**payload, "run_tag": "parity-local"}), "--json"]
-    local_code, local = cli.json("run", ref, *args)
-    assert code == local_code
-    assert (emulated["status"], emulated["output"], emulated["error"]) == (
-        local["status"], local["output"], local["error"])
+    assert_emulation_matches_run(cli, ref, payload, "--target", "aws")
 
 
 def test_large_results_travel_through_s3(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ pytest.importorskip("boto3")
 from adapters.aws.compiler import compile_pipeline
 from framework.runtime import resolver_for
 
-from ..conftest import ROOT, Cli
+from ..conftest import ROOT, Cli, assert_emulation_matches_run
 from . import pipelines
 
 LOCALSTACK_PYTHON = Path(os.environ.get("STRATO_LOCALSTACK_PYTHON", ROOT / ".venv-localstack" / "bin" / "python"))
@@ -86,13 +86,8 @@ def on_localstack(pipeline: Any, params: dict, endpoint: str) -> Any:
     ("tests/pipelines/failing.py:failing", {}),
 ])
 def test_examples_on_localstack_match_strato_run(cli: Cli, localstack: str, ref: str, payload: dict) -> None:
-    args = ["--input", json.dumps(payload), "--json"]
-    code, emulated = cli.json("emulate", ref, "--target", "aws", "--backend", "localstack", "--endpoint", localstack,
-                              *args)
-    local_code, local = cli.json("run", ref, *args)
-    assert code == local_code
-    assert (emulated["status"], emulated["output"], emulated["error"]) == (
-        local["status"], local["output"], local["error"])
+    assert_emulation_matches_run(cli, ref, payload, "--target", "aws", "--backend", "localstack",
+                                 "--endpoint", localstack)
 
 
 def test_sub_pipelines_catch_and_worker_retries_on_localstack(localstack: str) -> None:

@@ -19,7 +19,7 @@ from framework.runtime import RunResult, RunStore, SystemClock, VirtualClock, pr
 from framework.runtime import run_pipeline as run_locally
 
 from ..aws import pipelines
-from ..conftest import Cli
+from ..conftest import EXAMPLE_RUNS, Cli, assert_emulation_matches_run
 
 
 def on_gcp(pipeline: Any, params: dict, tmp_path: Path, backend: str = "wsgi", store: Any = None,
@@ -263,23 +263,9 @@ def test_workflow_errors_map_back_to_strato_errors() -> None:
     assert workflow_error("raised text") == {"error": "Error", "cause": "raised text"}
 
 
-@pytest.mark.parametrize(("ref", "payload"), [
-    ("examples/daily_sales.py:daily_sales", {"day": "2024-03-01"}),
-    ("examples/daily_sales.py:daily_sales", {"day": "2024-03-02"}),
-    ("examples/file_ingestion.py:ingest_file", {"bucket": "landing", "key": "incoming/orders-2024-03-01.csv"}),
-    ("examples/file_ingestion.py:ingest_file", {"bucket": "landing", "key": "incoming/orders-bad.csv"}),
-    ("examples/revenue_report.py:revenue_report", {"day": "2024-03-01", "run_tag": "parity"}),
-    ("tests/pipelines/failing.py:failing", {}),
-])
+@pytest.mark.parametrize(("ref", "payload"), EXAMPLE_RUNS)
 def test_examples_give_the_same_output_as_strato_run(cli: Cli, ref: str, payload: dict) -> None:
-    args = ["--input", json.dumps(payload), "--json"]
-    code, emulated = cli.json("emulate", ref, "--target", "gcp", *args)
-    if "run_tag" in payload:  # the flaky source's outage is per run_tag: give the local run its own
-        args = ["--input", json.dumps({**payload, "run_tag": "parity-local"}), "--json"]
-    local_code, local = cli.json("run", ref, *args)
-    assert code == local_code
-    assert (emulated["status"], emulated["output"], emulated["error"]) == (
-        local["status"], local["output"], local["error"])
+    assert_emulation_matches_run(cli, ref, payload, "--target", "gcp")
 
 
 # ----------------------------------------------------------------------------- Eventarc CloudEvents
