@@ -3,3 +3,26 @@
 Components take a pipeline, compile it with the cloud's adapter, and create what the artifacts
 need, with least privilege: every IAM statement names the resources it is for.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from framework.dsl.definitions import PipelineDefinition
+    from framework.ir import PipelineIR
+
+
+def deployable_ir(pipeline: PipelineDefinition | str, adapter: Any) -> PipelineIR:
+    """The pipeline's IR, validated and passing the target's own rules, or a DefinitionError naming
+    every problem: nothing is created for a pipeline the cloud would refuse."""
+    from framework.errors import DefinitionError
+    from framework.loader import load
+    from framework.validate import validated
+
+    definition = load(pipeline).definition if isinstance(pipeline, str) else pipeline
+    ir = validated(definition).ir
+    problems = [d for d in adapter.check(ir) if d.severity == "error"]
+    if problems:
+        raise DefinitionError(problems)
+    return ir

@@ -30,9 +30,10 @@ from adapters.aws.naming import function_name, machine_name, substitute
 from adapters.aws.triggers import http_endpoint, input_transformer, object_created_rule, schedule_spec
 from adapters.base import task_specs
 from framework.dsl.definitions import PipelineDefinition
-from framework.errors import DefinitionError
 from framework.ir import PipelineIR
 from framework.options import Http, ObjectCreated
+
+from .. import deployable_ir
 
 RUNTIME = "runtime"
 PAYLOAD_PREFIX = "strato/payloads/"
@@ -46,18 +47,6 @@ def _assume(service: str) -> str:
     return _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
 
 
-def _pipeline_ir(pipeline: PipelineDefinition | str) -> PipelineIR:
-    from framework.loader import load
-    from framework.validate import validated
-
-    definition = load(pipeline).definition if isinstance(pipeline, str) else pipeline
-    ir = validated(definition).ir
-    problems = [d for d in Adapter().check(ir) if d.severity == "error"]
-    if problems:
-        raise DefinitionError(problems)
-    return ir
-
-
 class StratoPipeline(pulumi.ComponentResource):
     """Deploys one pipeline (a ``@pipeline`` object or a ``path.py:name`` reference) to AWS."""
 
@@ -68,7 +57,7 @@ class StratoPipeline(pulumi.ComponentResource):
                  lambda_runtime: str = "python3.11", default_memory: int = 512, payload_days: int = 30,
                  tags: dict[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
         super().__init__("strato:aws:Pipeline", name, None, opts)
-        ir = _pipeline_ir(pipeline)
+        ir = deployable_ir(pipeline, Adapter())
         compiled = Adapter().build(ir)
         child = pulumi.ResourceOptions(parent=self)
         base_tags = {**ir.tags, "strato-pipeline": ir.name, **(tags or {})}

@@ -41,9 +41,10 @@ from adapters.azure import Adapter
 from adapters.azure.shim import DEFAULT_CONTAINER
 from adapters.azure.triggers import BLOB_CREATED, ncrontab
 from framework.dsl.definitions import PipelineDefinition
-from framework.errors import DefinitionError
 from framework.ir import PipelineIR
 from framework.options import ObjectCreated
+
+from .. import deployable_ir
 
 PAYLOAD_PREFIX = "results/"  # where shim.offload writes: results/<sha256>.json
 DEPLOYMENT_CONTAINER = "strato-deployments"
@@ -62,18 +63,6 @@ ROLES = {
 # tables (history, instances, diagnostics).
 HOST_STORAGE_ROLES = ("Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor")
 RESERVED_SETTINGS = frozenset({"WEBSITE_TIME_ZONE", "TZ"})  # timer triggers must stay in UTC (adapters.azure.triggers)
-
-
-def _pipeline_ir(pipeline: PipelineDefinition | str) -> PipelineIR:
-    from framework.loader import load
-    from framework.validate import validated
-
-    definition = load(pipeline).definition if isinstance(pipeline, str) else pipeline
-    ir = validated(definition).ir
-    problems = [d for d in Adapter().check(ir) if d.severity == "error"]
-    if problems:
-        raise DefinitionError(problems)
-    return ir
 
 
 def compiled_app(ir: PipelineIR) -> dict[str, str]:
@@ -154,7 +143,7 @@ class StratoPipeline(pulumi.ComponentResource):
                  app_settings: dict[str, pulumi.Input[str]] | None = None,
                  tags: dict[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
         super().__init__("strato:azure:Pipeline", name, None, opts)
-        ir = _pipeline_ir(pipeline)
+        ir = deployable_ir(pipeline, Adapter())
         app_files = compiled_app(ir)
         blob_name = check_package(package, app_files)
         self.schedule = ncrontab(ir.schedule) if ir.schedule is not None else None  # UTC, as the app's timer

@@ -48,23 +48,13 @@ from framework.errors import DefinitionError
 from framework.ir import PipelineIR
 from framework.options import Http, ObjectCreated
 
+from .. import deployable_ir
+
 ENTRY_POINT = "handler"  # main.py: ``from adapters.gcp.shim import handler``
 DEFAULT_TASK_TIMEOUT = 1800  # what the compiled workflow waits for a task without a timeout
 MAX_FUNCTION_TIMEOUT = 3600  # 2nd gen HTTP functions
 TIMEOUT_MARGIN = 5  # the workflow's own timeout fires first, so a slow task is a TaskTimeout
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-
-
-def _pipeline_ir(pipeline: PipelineDefinition | str) -> PipelineIR:
-    from framework.loader import load
-    from framework.validate import validated
-
-    definition = load(pipeline).definition if isinstance(pipeline, str) else pipeline
-    ir = validated(definition).ir
-    problems = [d for d in Adapter().check(ir) if d.severity == "error"]
-    if problems:
-        raise DefinitionError(problems)
-    return ir
 
 
 def account_id(name: str, role: str) -> str:
@@ -123,7 +113,7 @@ class StratoPipeline(pulumi.ComponentResource):
         problems = label_problems(labels or {}, None, f"StratoPipeline {name!r} labels")
         if problems:
             raise DefinitionError(problems)
-        ir = _pipeline_ir(pipeline)
+        ir = deployable_ir(pipeline, Adapter())
         compiled = Adapter().build(ir)
         child = pulumi.ResourceOptions(parent=self)
         base_labels = {**ir.tags, "strato-pipeline": _label_value(ir.name), **(labels or {})}

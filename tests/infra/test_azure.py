@@ -96,9 +96,11 @@ def recorder() -> Recorder:
 
 def package_for(ref: str) -> Any:
     """A package holding the pipeline's compiled app, as a user builds it."""
-    from infra.azure.component import _pipeline_ir, compiled_app
+    from adapters.azure import Adapter
+    from infra import deployable_ir
+    from infra.azure.component import compiled_app
 
-    files = compiled_app(_pipeline_ir(ref))
+    files = compiled_app(deployable_ir(ref, Adapter()))
     return pulumi.AssetArchive({name: pulumi.StringAsset(text) for name, text in files.items()})
 
 
@@ -233,14 +235,17 @@ def test_a_stale_package_or_a_time_zone_setting_is_refused(recorder: Recorder) -
 
 
 def test_a_package_directory_is_checked_and_named_by_its_content(tmp_path: Any) -> None:
-    from infra.azure.component import _pipeline_ir, check_package, compiled_app
+    from adapters.azure import Adapter
+    from infra import deployable_ir
+    from infra.azure.component import check_package, compiled_app
 
-    for name, text in compiled_app(_pipeline_ir(INGEST_FILE)).items():
+    app = compiled_app(deployable_ir(INGEST_FILE, Adapter()))
+    for name, text in app.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "file_ingestion.py").write_text("# task code\n")
-    first = check_package(pulumi.FileArchive(str(tmp_path)), compiled_app(_pipeline_ir(INGEST_FILE)))
+    first = check_package(pulumi.FileArchive(str(tmp_path)), app)
     assert re.fullmatch(r"package-[0-9a-f]{16}\.zip", first)
     (tmp_path / "file_ingestion.py").write_text("# new task code\n")
-    assert check_package(pulumi.FileArchive(str(tmp_path)), compiled_app(_pipeline_ir(INGEST_FILE))) != first
+    assert check_package(pulumi.FileArchive(str(tmp_path)), app) != first
     with pytest.raises(ValueError, match=r"function_app\.py differ"):  # the app of another pipeline
-        check_package(pulumi.FileArchive(str(tmp_path)), compiled_app(_pipeline_ir(DAILY_SALES)))
+        check_package(pulumi.FileArchive(str(tmp_path)), compiled_app(deployable_ir(DAILY_SALES, Adapter())))
