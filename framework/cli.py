@@ -143,17 +143,15 @@ def validate(ref: str, policy_refs: tuple[str, ...], as_json: bool) -> None:
 def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -> None:
     """Compile a pipeline into the target cloud's native artifacts."""
     from .loader import load
-    from .targets import get_adapter
+    from .targets import get_adapter, passes_target_rules
     from .validate import validated
 
     loaded = load(ref)
     checked = validated(loaded.definition, _policies(policy_refs))
     adapter = get_adapter(target)
-    problems = adapter.check(checked.ir)
-    if any(d.severity == "error" for d in problems):
-        raise DefinitionError(problems)
+    warnings = passes_target_rules(checked.ir, adapter)
     result = adapter.compile(checked.ir, Path(out_dir))
-    _print_warnings(checked.warnings + [d for d in problems if d.severity != "error"] + result.warnings)
+    _print_warnings(checked.warnings + warnings + result.warnings)
     for path in result.paths:
         click.echo(str(path))
 
@@ -174,7 +172,7 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
 
     from .loader import load
     from .runtime import prepare_input, resolver_for
-    from .targets import get_adapter
+    from .targets import get_adapter, passes_target_rules
     from .validate import validated
 
     started = time.monotonic()
@@ -182,9 +180,7 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
     loaded = load(ref)
     checked = validated(loaded.definition)
     adapter = get_adapter(target)
-    problems = adapter.check(checked.ir)
-    if any(d.severity == "error" for d in problems):
-        raise DefinitionError(problems)
+    passes_target_rules(checked.ir, adapter)
     params = prepare_input(checked.ir, data, loaded.definition.fn)
     with tempfile.TemporaryDirectory(prefix="strato-emulate-") as tmp:
         result = adapter.emulate(checked.ir, params, resolver_for(checked.definitions), backend=backend,

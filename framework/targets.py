@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import StratoError
+from .errors import DefinitionError, Diagnostic, StratoError
+
+if TYPE_CHECKING:
+    from .ir import PipelineIR
 
 TARGETS = ("aws", "gcp", "azure")
 BUILTIN = {"aws": "adapters.aws", "gcp": "adapters.gcp", "azure": "adapters.azure"}
@@ -32,3 +35,13 @@ def get_adapter(target: str) -> Any:
     if factory is None:
         raise StratoError(f"no adapter for target {target!r} is installed yet")
     return factory()
+
+
+def passes_target_rules(pipeline: PipelineIR, adapter: Any) -> list[Diagnostic]:
+    """The target's own rules on a validated pipeline: raises DefinitionError on any error, returns
+    the warnings, so nothing is compiled, emulated or deployed for a pipeline the cloud would refuse."""
+    problems = adapter.check(pipeline)
+    if any(d.severity == "error" for d in problems):
+        raise DefinitionError(problems)
+    return [d for d in problems if d.severity != "error"]
+

@@ -16,13 +16,11 @@ if TYPE_CHECKING:
 def deployable_ir(pipeline: PipelineDefinition | str, adapter: Any) -> PipelineIR:
     """The pipeline's IR, validated and passing the target's own rules, or a DefinitionError naming
     every problem: nothing is created for a pipeline the cloud would refuse."""
-    from framework.errors import DefinitionError
     from framework.loader import load
+    from framework.targets import passes_target_rules
     from framework.validate import validated
 
     definition = load(pipeline).definition if isinstance(pipeline, str) else pipeline
     ir = validated(definition).ir
-    problems = [d for d in adapter.check(ir) if d.severity == "error"]
-    if problems:
-        raise DefinitionError(problems)
+    passes_target_rules(ir, adapter)
     return ir
