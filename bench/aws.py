@@ -20,10 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.aws.compiler import compile_pipeline, to_compact_json
 from adapters.aws.emulator import (
-    REGION,
     Deployment,
-    VirtualTimers,
-    moto_account,
+    deployed_on_moto,
     run_execution,
 )
 from framework.dsl.definitions import PipelineDefinition
@@ -66,10 +64,7 @@ def emulated_rows(repeat: int) -> list[tuple[str, ...]]:
         ir = definition.ir
         resolver = resolver_for(definition.trace().definitions)
         deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _, ir=ir, r=resolver: r(ir.tasks[name]))
-        with moto_account() as (session, client_args), VirtualTimers().installed():
-            session.events.register("before-call.lambda.Invoke", deployment.invoke)
-            sfn = session.client("stepfunctions", region_name=REGION, **client_args)
-            deployment.create(sfn)
+        with deployed_on_moto(deployment) as (_, _, sfn):
             seconds, result = median_time(
                 lambda sfn=sfn, deployment=deployment, params=params: run_execution(sfn, deployment, params), repeat)
             arn = sfn.list_executions(stateMachineArn=deployment.machines[ir.name])["executions"][0]["executionArn"]

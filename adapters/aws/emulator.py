@@ -359,10 +359,18 @@ def emulate(root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], params:
             raise ValueError("the localstack backend needs --endpoint, e.g. http://127.0.0.1:4566")
         return emulate_on_localstack(root, definitions, params, load, endpoint)
     deployment = Deployment(root, definitions, load)
-    timers = timers or VirtualTimers()
-    with moto_account(backend) as (session, client_args), timers.installed(), _sfn_integration_casing(), \
-            _states_errors_through_branches():
+    with deployed_on_moto(deployment, backend, timers) as (_, _, sfn):
+        return run_execution(sfn, deployment, params)
+
+
+@contextmanager
+def deployed_on_moto(deployment: Deployment, backend: str = "moto",
+                     timers: VirtualTimers | None = None) -> Iterator[tuple[Any, dict[str, Any], Any]]:
+    """A fresh moto account with ``deployment`` created in it, Lambda calls answered by the shim and
+    moto's gaps bridged; yields the session, the client arguments and a Step Functions client."""
+    with moto_account(backend) as (session, client_args), (timers or VirtualTimers()).installed(), \
+            _sfn_integration_casing(), _states_errors_through_branches():
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
         sfn = session.client("stepfunctions", region_name=REGION, **client_args)
         deployment.create(sfn)
-        return run_execution(sfn, deployment, params)
+        yield session, client_args, sfn

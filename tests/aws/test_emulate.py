@@ -123,7 +123,7 @@ def test_large_results_travel_through_s3(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_an_s3_upload_starts_the_pipeline_through_eventbridge() -> None:
-    from adapters.aws.emulator import REGION, Deployment, ObjectCreatedHarness, moto_account
+    from adapters.aws.emulator import Deployment, ObjectCreatedHarness, deployed_on_moto
     from framework.loader import load
 
     from ..conftest import ROOT
@@ -132,10 +132,7 @@ def test_an_s3_upload_starts_the_pipeline_through_eventbridge() -> None:
     ir = definition.ir
     resolver = resolver_for(definition.trace().definitions)
     deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _: resolver(ir.tasks[name]))
-    with moto_account() as (session, client_args), VirtualTimers().installed():
-        session.events.register("before-call.lambda.Invoke", deployment.invoke)
-        sfn = session.client("stepfunctions", region_name=REGION, **client_args)
-        deployment.create(sfn)
+    with deployed_on_moto(deployment) as (session, client_args, sfn):
         harness = ObjectCreatedHarness(session, client_args, deployment)
         harness.s3.put_object(Bucket="landing", Key="incoming/orders-2024-03-01.csv", Body=b"id\n")
         harness.s3.put_object(Bucket="landing", Key="incoming/notes.txt", Body=b"ignored: wrong suffix")
@@ -165,18 +162,13 @@ def test_a_pipeline_too_large_for_one_machine_runs_in_parts(monkeypatch: pytest.
 
 def test_a_wide_map_keeps_the_parent_history_small() -> None:
     """Computed items run as a Distributed Map: each item's events live in its own child execution."""
-    from adapters.aws.emulator import REGION, Deployment, moto_account
+    from adapters.aws.emulator import REGION, Deployment, deployed_on_moto, run_execution
 
     definition = pipelines.mapping
     ir = definition.ir
     resolver = resolver_for(definition.trace().definitions)
     deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _: resolver(ir.tasks[name]))
-    with moto_account() as (session, client_args), VirtualTimers().installed():
-        session.events.register("before-call.lambda.Invoke", deployment.invoke)
-        sfn = session.client("stepfunctions", region_name=REGION, **client_args)
-        deployment.create(sfn)
-        from adapters.aws.emulator import run_execution
-
+    with deployed_on_moto(deployment) as (_, _, sfn):
         counts = []
         for size in (10, 300):
             result = run_execution(sfn, deployment, {"items": list(range(size))})
