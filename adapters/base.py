@@ -3,9 +3,9 @@
 An adapter reads only the IR. ``check`` reports what the cloud cannot express (tag syntax, schedule
 dialect, limits) as located diagnostics; ``compile`` writes deterministic artifacts; ``emulate``
 runs those artifacts in the cloud's emulator on this machine and returns the same
-:class:`~framework.runtime.RunResult` the local runner gives, so outputs can be compared directly.
+:class:`~strato.runtime.RunResult` the local runner gives, so outputs can be compared directly.
 
-Adapters are found by ``framework.targets.get_adapter``: an entry point in the ``strato.adapters``
+Adapters are found by ``strato.targets.get_adapter``: an entry point in the ``strato.adapters``
 group, or the built-in ``adapters.<target>`` package exposing ``Adapter``.
 """
 
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from framework.errors import DefinitionError, Diagnostic
-from framework.ir import PipelineIR, TaskSpec
-from framework.runtime import RunResult
+from strato.errors import DefinitionError, Diagnostic
+from strato.ir import PipelineIR, TaskSpec
+from strato.runtime import RunResult
 
 Resolver = Callable[[TaskSpec], Callable[..., Any]]
 

@@ -18,14 +18,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.aws.compiler import compile_pipeline, to_compact_json
-from adapters.aws.emulator import (
+from strato.adapters.aws.compiler import compile_pipeline, to_compact_json
+from strato.adapters.aws.emulator import (
     Deployment,
     deployed_on_moto,
     run_execution,
 )
-from framework.dsl.definitions import PipelineDefinition
-from framework.runtime import resolver_for
+from strato.dsl.definitions import PipelineDefinition
+from strato.runtime import resolver_for
 
 _spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).with_name("run.py"))
 bench_run = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from framework import ir, pipeline, task
-from framework.dsl.definitions import PipelineDefinition
-from framework.runtime import RunStore, run_pipeline
-from framework.runtime.runner import Runner
-from framework.validate import check_ir
+from strato import ir, pipeline, task
+from strato.dsl.definitions import PipelineDefinition
+from strato.runtime import RunStore, run_pipeline
+from strato.runtime.runner import Runner
+from strato.validate import check_ir
 
 SIZES = (1_000, 10_000, 20_000)
 PHASES = ("trace", "validate", "to_json", "from_json", "content_hash")

@@ -15,7 +15,7 @@ import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from framework import Retry, Schedule, otherwise, pipeline, task, when
+from strato import Retry, Schedule, otherwise, pipeline, task, when
 
 SALES_DIR = Path(__file__).parent / "data" / "sales"
 

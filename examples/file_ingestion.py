@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from framework import Catch, ObjectCreated, otherwise, pipeline, task, when
+from strato import Catch, ObjectCreated, otherwise, pipeline, task, when
 
 DATA_DIR = Path(__file__).parent / "data"
 COLUMNS = ("order_id", "customer", "email", "country", "sku", "quantity", "unit_price", "currency", "ordered_at")

@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from framework import Retry, pipeline, task
+from strato import Retry, pipeline, task
 
 DATA_DIR = Path(__file__).parent / "data"
 CENT = Decimal("0.01")

@@ -2,7 +2,7 @@
 
 Everything a pipeline author imports lives here::
 
-    from framework import task, pipeline, Retry, Catch, when, otherwise, wait, Schedule, ObjectCreated, Http
+    from strato import task, pipeline, Retry, Catch, when, otherwise, wait, Schedule, ObjectCreated, Http
 """
 
 from .dsl import otherwise, pipeline, task, wait, when

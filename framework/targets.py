@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .ir import PipelineIR
 
 TARGETS = ("aws", "gcp", "azure")
-BUILTIN = {"aws": "adapters.aws", "gcp": "adapters.gcp", "azure": "adapters.azure"}
+BUILTIN = {"aws": "strato.adapters.aws", "gcp": "strato.adapters.gcp", "azure": "strato.adapters.azure"}
 
 
 def get_adapter(target: str) -> Any:

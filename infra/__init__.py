@@ -9,16 +9,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from framework.dsl.definitions import PipelineDefinition
-    from framework.ir import PipelineIR
+    from strato.dsl.definitions import PipelineDefinition
+    from strato.ir import PipelineIR
 
 
 def deployable_ir(pipeline: PipelineDefinition | str, adapter: Any) -> PipelineIR:
     """The pipeline's IR, validated and passing the target's own rules, or a DefinitionError naming
     every problem: nothing is created for a pipeline the cloud would refuse."""
-    from framework.loader import load
-    from framework.targets import passes_target_rules
-    from framework.validate import validated
+    from strato.loader import load
+    from strato.targets import passes_target_rules
+    from strato.validate import validated
 
     definition = load(pipeline).definition if isinstance(pipeline, str) else pipeline
     ir = validated(definition).ir

@@ -23,7 +23,7 @@ def strato_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class Cli:
-    """Runs ``python -m framework ...`` like a user's shell would, with its own STRATO_HOME."""
+    """Runs ``python -m strato ...`` like a user's shell would, with its own STRATO_HOME."""
 
     def __init__(self, home: Path):
         self.home = home
@@ -34,7 +34,7 @@ class Cli:
         return env
 
     def __call__(self, *args: str, cwd: Path = ROOT, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "framework", *args], cwd=cwd, env=self.env(**env),
+        return subprocess.run([sys.executable, "-m", "strato", *args], cwd=cwd, env=self.env(**env),
                               capture_output=True, text=True, timeout=timeout)
 
     def json(self, *args: str, **kwargs: Any) -> tuple[int, Any]:

@@ -1,34 +1,72 @@
-"""The core stays small and cloud-neutral: arrows point from adapters/infra to framework, never back."""
+"""The core stays small and cloud-neutral: arrows point from strato.adapters/strato.infra to the core,
+never back, and everything installs under the one import name ``strato``."""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-FRAMEWORK = Path(__file__).resolve().parent.parent / "framework"
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = {"framework": "strato", "adapters": "strato.adapters", "infra": "strato.infra"}
 CLOUD_SDKS = ("boto3", "botocore", "moto", "google", "azure", "pulumi", "functions_framework", "yaml")
+OLD_NAMES = {"framework", "adapters", "infra"}
 
 
 def _imports(path: Path) -> set[str]:
-    names = set()
+    """Absolute module names a file imports (``from x import y`` also counts ``x.y``)."""
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
-def test_framework_imports_no_adapter_infra_or_cloud_sdk() -> None:
-    for path in FRAMEWORK.rglob("*.py"):
-        forbidden = _imports(path) & {"adapters", "infra", *CLOUD_SDKS}
-        assert not forbidden, f"{path.relative_to(FRAMEWORK.parent)} imports {sorted(forbidden)}"
+def _python_files() -> list[Path]:
+    skip = {".venv", ".venv-localstack", "node_modules", "build", ".git"}
+    return [p for p in ROOT.rglob("*.py") if not skip & set(p.relative_to(ROOT).parts)]
 
 
-def test_import_framework_stays_light() -> None:
-    code = ("import sys, framework; heavy = [m for m in ('pydantic', 'croniter', 'rich', 'click', 'sqlite3', "
+def test_core_imports_no_adapter_infra_or_cloud_sdk() -> None:
+    for path in (ROOT / "framework").rglob("*.py"):
+        imported = _imports(path)
+        bad = {m for m in imported if m.split(".")[0] in CLOUD_SDKS}
+        bad |= {m for m in imported if m.startswith(("strato.adapters", "strato.infra"))}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_adapters_import_no_infra() -> None:
+    for path in (ROOT / "adapters").rglob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith("strato.infra")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_nothing_imports_the_folder_names() -> None:
+    """The folders are not import names: only ``strato...`` is (a wheel holds nothing else)."""
+    for path in _python_files():
+        bad = {m for m in _imports(path) if m.split(".")[0] in OLD_NAMES}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: use strato, strato.adapters, strato.infra"
+
+
+def test_every_package_folder_is_installed() -> None:
+    """pyproject lists the packages explicitly (package-dir mapping): a new folder must be added there."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"] == {name: folder for folder, name in FOLDERS.items()}
+    found = set()
+    for folder, name in FOLDERS.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((name, *parts)))
+    assert set(config["packages"]) == found
+
+
+def test_import_strato_stays_light() -> None:
+    code = ("import sys, strato; heavy = [m for m in ('pydantic', 'croniter', 'rich', 'click', 'sqlite3', "
             "'boto3', 'yaml') if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
     assert out.strip() == "[]"

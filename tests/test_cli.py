@@ -99,10 +99,10 @@ def test_graph_formats(cli: Cli) -> None:
 
 
 def test_a_target_whose_adapter_is_missing_says_so(monkeypatch) -> None:
-    from framework import targets
-    from framework.errors import StratoError
+    from strato import targets
+    from strato.errors import StratoError
 
-    monkeypatch.setitem(targets.BUILTIN, "aws", "adapters.not_installed")
+    monkeypatch.setitem(targets.BUILTIN, "aws", "strato.adapters.not_installed")
     try:
         targets.get_adapter("aws")
     except StratoError as exc:
@@ -116,7 +116,7 @@ def test_progress_is_shown_on_a_terminal_only(cli: Cli) -> None:
     env.pop("STRATO_NO_PROGRESS")
     env.update(COLUMNS="100", TERM="xterm")
     leader, follower = pty.openpty()
-    proc = subprocess.run([sys.executable, "-m", "framework", "run", SALES, "--input", '{"day": "2024-03-01"}'],
+    proc = subprocess.run([sys.executable, "-m", "strato", "run", SALES, "--input", '{"day": "2024-03-01"}'],
                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=follower, timeout=60)
     os.close(follower)
     chunks = []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from framework import Catch, Retry, StratoError, otherwise, pipeline, task, wait, when
-from framework import ir as IR
-from framework.errors import TraceError
-from framework.options import error_matches, expand_error_names
+from strato import Catch, Retry, StratoError, otherwise, pipeline, task, wait, when
+from strato import ir as IR
+from strato.errors import TraceError
+from strato.options import error_matches, expand_error_names
 
 
 @task

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from examples.daily_sales import clean, daily_sales, extract, summarize
-from framework.runtime import RunStore, VirtualClock, run_pipeline
+from strato.runtime import RunStore, VirtualClock, run_pipeline
 
 DATA = Path(__file__).resolve().parent.parent / "examples" / "data" / "sales"
 

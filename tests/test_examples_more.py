@@ -26,8 +26,8 @@ from examples.file_ingestion import (
     write_jsonl,
 )
 from examples.revenue_report import build_report, check_rates, fetch_rates, read_sales, revenue_report, session_tag
-from framework import ObjectCreated
-from framework.runtime import RunStore, VirtualClock, run_pipeline
+from strato import ObjectCreated
+from strato.runtime import RunStore, VirtualClock, run_pipeline
 
 from .conftest import ROOT, Cli
 

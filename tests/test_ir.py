@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from framework import ir as IR
-from framework.loader import load
+from strato import ir as IR
+from strato.loader import load
 
 from .conftest import ROOT
 
@@ -27,7 +27,7 @@ def test_round_trip_is_exact(sales: IR.PipelineIR) -> None:
 
 
 def test_round_trip_with_subpipelines_and_branches() -> None:
-    from framework import otherwise, pipeline, wait, when
+    from strato import otherwise, pipeline, wait, when
     from tests.test_dsl import child, fetch, stamp
 
     @pipeline

@@ -28,7 +28,7 @@ def test_sigkilled_run_resumes_without_rerunning_finished_tasks(cli: Cli, tmp_pa
     log, gate = tmp_path / "executions.log", tmp_path / "gate"
     gate.touch()
     env = cli.env(STRATO_TEST_LOG=str(log), STRATO_TEST_GATE=str(gate))
-    proc = subprocess.Popen([sys.executable, "-m", "framework", "run", REF, "--input", '{"n": 4}', "--json"],
+    proc = subprocess.Popen([sys.executable, "-m", "strato", "run", REF, "--input", '{"n": 4}', "--json"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for(lambda: log.exists() and "gate" in log.read_text().split())
@@ -67,7 +67,7 @@ def test_sigkilled_run_resumes_without_rerunning_finished_tasks(cli: Cli, tmp_pa
 def test_a_failed_run_resumes_after_the_code_is_fixed(cli: Cli, tmp_path: Path) -> None:
     module = tmp_path / "fixable.py"
     module.write_text(
-        "from framework import pipeline, task\n\n"
+        "from strato import pipeline, task\n\n"
         "@task\ndef parse(text: str) -> int:\n    return int(text)\n\n"
         "@pipeline\ndef fixable(text: str = 'x'):\n    return {'n': parse(text)}\n")
     code, failed = cli.json("run", f"{module}:fixable", "--json")

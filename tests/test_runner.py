@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from framework import Catch, Retry, otherwise, pipeline, task, wait, when
-from framework.errors import UsageError
-from framework.runtime import RunResult, RunStore, VirtualClock, run_pipeline
+from strato import Catch, Retry, otherwise, pipeline, task, wait, when
+from strato.errors import UsageError
+from strato.runtime import RunResult, RunStore, VirtualClock, run_pipeline
 from tests.aws.pipelines import add, adder, exploding  # the feature pipelines every backend runs
 
 

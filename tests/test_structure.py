@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from adapters.structure import ExtraWait, Par, Seq, Step, nodes_of, structure
+from strato.adapters.structure import ExtraWait, Par, Seq, Step, nodes_of, structure
 
 
 def implied_waits(block) -> set[tuple[str, str]]:

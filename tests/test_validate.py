@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from framework.loader import load
-from framework.validate import validate
+from strato.loader import load
+from strato.validate import validate
 
 from .conftest import PIPELINES, Cli
 
@@ -44,7 +44,7 @@ def test_every_error_is_reported_with_its_location(cli: Cli) -> None:
 
 
 def test_dependency_cycles_from_wait_for_names() -> None:
-    from framework import pipeline, task
+    from strato import pipeline, task
 
     @task
     def step(x: int) -> int:
@@ -64,7 +64,7 @@ def test_dependency_cycles_from_wait_for_names() -> None:
 
 
 def test_unknown_wait_for_name_is_located(cli: Cli) -> None:
-    from framework import pipeline, task
+    from strato import pipeline, task
 
     @task
     def step(x: int) -> int:
@@ -119,7 +119,7 @@ def test_nothing_is_written_for_an_invalid_pipeline(cli: Cli, tmp_path) -> None:
 
 def test_import_errors_are_located_without_traceback(cli: Cli, tmp_path) -> None:
     bad = tmp_path / "oops.py"
-    bad.write_text("from framework import pipeline\n\n@pipeline\ndef p(:\n    pass\n")
+    bad.write_text("from strato import pipeline\n\n@pipeline\ndef p(:\n    pass\n")
     result = cli("validate", f"{bad}:p")
     assert result.returncode == 1 and "oops.py:4: syntax error" in result.stderr and "Traceback" not in result.stderr
     bad.write_text("import json\n\nraise RuntimeError('no config')\n")

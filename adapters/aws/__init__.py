@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from framework import ir
-from framework.errors import DefinitionError, Diagnostic
-from framework.runtime import RunResult
+from strato import ir
+from strato.errors import DefinitionError, Diagnostic
+from strato.runtime import RunResult
 
 from ..base import CompileResult, compiled_or_raise, task_loader, task_specs
 

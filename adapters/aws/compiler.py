@@ -3,9 +3,9 @@
 The state of an execution is ``{"params", "results", "errors", "scratch"}``: every node writes its
 result (``null`` when its guard is false) under ``results``. Tasks receive their arguments as IR
 values plus the results they reference, and the task shim resolves them with
-``framework.ir.resolve_value``, so addressing (a missing key is ``null``) means exactly what it
+``strato.ir.resolve_value``, so addressing (a missing key is ``null``) means exactly what it
 means on the local runner. The DAG becomes nested ``Parallel`` states through
-:mod:`adapters.structure`; guards become ``Choice`` states; each sub-pipeline is its own state
+:mod:`strato.adapters.structure`; guards become ``Choice`` states; each sub-pipeline is its own state
 machine started with ``states:startExecution.sync:2``.
 """
 
@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework import ir
-from framework.errors import Diagnostic
-from framework.graph import dependencies, guard_chain
-from framework.options import Retry, expand_error_names
+from strato import ir
+from strato.errors import Diagnostic
+from strato.graph import dependencies, guard_chain
+from strato.options import Retry, expand_error_names
 
 from ..base import CompileError
 from ..structure import Block, Par, Seq, Step, nodes_of, structure
@@ -475,7 +475,7 @@ class _Machine:
         return self._compare(cond)
 
     def _compare(self, cond: ir.Compare) -> dict[str, Any]:
-        """A comparison with ``framework.ir.compare``'s meaning, guarded so a missing value is never an error."""
+        """A comparison with ``strato.ir.compare``'s meaning, guarded so a missing value is never an error."""
         variable = self._path_of(cond.left)
         if variable is None:
             raise CompileError(f"the condition reads {cond.left!r} through a path Step Functions cannot address "

@@ -3,7 +3,7 @@
 moto interprets Amazon States Language for real (Parallel, Map, Choice, Retry, Catch, timeouts,
 ``startExecution.sync:2``) but cannot run a Lambda handler without Docker. The seam: a botocore
 ``before-call.lambda.Invoke`` handler on the session moto's interpreter uses, which runs
-:func:`adapters.aws.shim.handle` in-process and answers like Lambda (``FunctionError`` and an
+:func:`strato.adapters.aws.shim.handle` in-process and answers like Lambda (``FunctionError`` and an
 ``errorType``/``errorMessage`` payload on failure).
 
 moto sleeps for real in ``Wait`` states and between retries; :class:`VirtualTimers` records those
@@ -26,8 +26,8 @@ from typing import Any
 from unittest import mock
 from urllib.parse import unquote
 
-from framework import ir
-from framework.runtime import RunResult
+from strato import ir
+from strato.runtime import RunResult
 
 from .compiler import to_compact_json
 from .naming import function_name, machine_name, substitute

@@ -1,8 +1,8 @@
 """The Lambda handler that runs a task (and the state machine's small value-resolving steps).
 
-Deployed once per task: ``adapters.aws.shim.handler``. The state machine sends the task's arguments
+Deployed once per task: ``strato.adapters.aws.shim.handler``. The state machine sends the task's arguments
 as IR values plus the results they reference; the shim resolves them with the same code as the
-local runner, calls the task through ``framework.runtime.invoke`` (type checks, JSON result) and
+local runner, calls the task through ``strato.runtime.invoke`` (type checks, JSON result) and
 lets a failure escape as its own exception, so Lambda reports the class name as ``errorType`` and
 ``Retry``/``Catch`` match it by name.
 """
@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from framework import ir
-from framework.runtime.invoke import invoke
+from strato import ir
+from strato.runtime.invoke import invoke
 
 from .payloads import materialise, offload, store_items
 
@@ -22,8 +22,8 @@ Loader = Callable[[str, str], Callable[..., Any]]
 
 
 def _import(name: str, target: str) -> Callable[..., Any]:
-    from framework.ir import TaskSpec
-    from framework.runtime import import_task
+    from strato.ir import TaskSpec
+    from strato.runtime import import_task
 
     module, _, qualname = target.partition(":")
     return import_task(TaskSpec(name, module, qualname, ()))
@@ -57,7 +57,7 @@ def handle(event: dict[str, Any], load: Loader = _import) -> Any:
     """Run one step for the state machine: resolve a value, call a catch handler, or run a task.
 
     Results referenced by the step are materialised from S3 when they were offloaded, and a large
-    result is offloaded in turn (see :mod:`adapters.aws.payloads`).
+    result is offloaded in turn (see :mod:`strato.adapters.aws.payloads`).
     """
     params = event.get("params") or {}
     refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from framework import ir
-from framework.errors import Diagnostic
+from strato import ir
+from strato.errors import Diagnostic
 
 MAX_TAGS, MAX_KEY, MAX_VALUE = 50, 128, 256
 _ALLOWED = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)

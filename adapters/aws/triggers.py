@@ -7,9 +7,9 @@ import json
 import re
 from typing import Any
 
-from framework import ir
-from framework.errors import Diagnostic
-from framework.options import Http, ObjectCreated, Schedule
+from strato import ir
+from strato.errors import Diagnostic
+from strato.options import Http, ObjectCreated, Schedule
 
 _UNIX_DAYS = {"0": "1", "1": "2", "2": "3", "3": "4", "4": "5", "5": "6", "6": "7", "7": "1"}
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adapters.base import CompileResult, Resolver
-from framework.errors import Diagnostic
-from framework.ir import PipelineIR
-from framework.runtime import RunResult
+from strato.adapters.base import CompileResult, Resolver
+from strato.errors import Diagnostic
+from strato.ir import PipelineIR
+from strato.runtime import RunResult
 
 
 class Adapter:

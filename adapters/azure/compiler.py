@@ -9,7 +9,7 @@
 
 The orchestrators are generated code a reviewer can read: each node is a small step function that
 waits for nothing but its inputs (``run_dag`` starts it when its own dependencies are done), guards
-are plain ``if``s using ``framework.ir.compare``, retries are loops with durable timers and catches are
+are plain ``if``s using ``strato.ir.compare``, retries are loops with durable timers and catches are
 ``try``/``except`` around the call. Bytes are deterministic: no paths, no clock, sorted where the IR
 is unordered.
 """
@@ -22,9 +22,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from framework import ir
-from framework.errors import Diagnostic
-from framework.graph import dependencies, guard_chain
+from strato import ir
+from strato.errors import Diagnostic
+from strato.graph import dependencies, guard_chain
 
 from . import triggers
 from .codegen import (
@@ -85,13 +85,13 @@ class App:
 
 
 HELPERS = {
-    "adapters.azure.orchestration": ("Results", "Run", "Step", "TaskError", "activity", "activity_with_timeout",
+    "strato.adapters.azure.orchestration": ("Results", "Run", "Step", "TaskError", "activity", "activity_with_timeout",
                                      "fan_out", "fan_out_items", "finish", "inline", "pick", "retry_timer", "run_dag",
                                      "sub_pipeline", "wait_timer"),
-    "adapters.azure.shim": ("TaskRef", "resolve_activity", "run_task"),
-    "adapters.azure.triggers": ("bad_request", "object_created_input", "start_input"),
-    "framework.ir": ("compare",),
-    "framework.options": ("Retry", "error_matches"),
+    "strato.adapters.azure.shim": ("TaskRef", "resolve_activity", "run_task"),
+    "strato.adapters.azure.triggers": ("bad_request", "object_created_input", "start_input"),
+    "strato.ir": ("compare",),
+    "strato.options": ("Retry", "error_matches"),
 }
 
 
@@ -273,13 +273,13 @@ def _section(block: Block, title: str) -> None:
 
 def _tasks_section(app: App, block: Block) -> None:
     _section(block, "tasks")
-    app.use("adapters.azure.shim", "TaskRef")
+    app.use("strato.adapters.azure.shim", "TaskRef")
     for activity in app.activities.values():
         spec = activity.spec
         block.stmt(f"{activity.ref} = ", Call("TaskRef", [Raw(py_str(spec.name)), Raw(py_str(spec.module)),
                                                           Raw(py_str(spec.qualname))]))
         if activity.retry is not None:
-            app.use("framework.options", "Retry")
+            app.use("strato.options", "Retry")
             retry = spec.retry
             assert retry is not None
             block.stmt(f"{activity.retry} = ", Call("Retry", kwargs=[
@@ -293,7 +293,7 @@ def _tasks_section(app: App, block: Block) -> None:
 
 def _activities_section(app: App, block: Block) -> None:
     _section(block, "activities: run one task each")
-    app.use("adapters.azure.shim", "run_task", "resolve_activity")
+    app.use("strato.adapters.azure.shim", "run_task", "resolve_activity")
     for activity in app.activities.values():
         spec = activity.spec
         block.line()
@@ -333,7 +333,7 @@ def _describe_options(spec: ir.TaskSpec, catch: bool = True) -> str:
 
 def _callers_section(app: App, block: Block) -> None:
     _section(block, "calling tasks from an orchestrator: timeouts, retries, catch")
-    app.use("adapters.azure.orchestration", "Run", "Step")
+    app.use("strato.adapters.azure.orchestration", "Run", "Step")
     for activity in app.activities.values():
         _caller(app, activity, block, activity.caller, activity.spec.catch)
         if activity.handler_caller is not None:
@@ -351,24 +351,24 @@ def _caller(app: App, activity: Activity, block: Block, name: str, catch: ir.Cat
     else:
         inner.docstring(f"Task {spec.name!r}: {_describe_options(spec)}.")
     if spec.timeout:
-        app.use("adapters.azure.orchestration", "activity_with_timeout")
+        app.use("strato.adapters.azure.orchestration", "activity_with_timeout")
         attempt: Expr = Call("activity_with_timeout", [Raw("context"), Raw(py_str(activity.function)), Raw("args")],
                              [("task", Raw(py_str(spec.name))), ("seconds", literal(float(spec.timeout)))])
     else:
-        app.use("adapters.azure.orchestration", "activity")
+        app.use("strato.adapters.azure.orchestration", "activity")
         attempt = Call("activity", [Raw("context"), Raw(py_str(activity.function)), Raw("args")])
     if spec.retry is None and catch is None:
         inner.stmt("return ", attempt)
         return
-    app.use("adapters.azure.orchestration", "TaskError")
+    app.use("strato.adapters.azure.orchestration", "TaskError")
     if spec.retry is not None or (catch is not None and catch.on is not None):
-        app.use("framework.options", "error_matches")
+        app.use("strato.options", "error_matches")
     body = inner
     if catch is not None:
         inner.line("try:")
         body = inner.nested()
     if spec.retry is not None:
-        app.use("adapters.azure.orchestration", "retry_timer")
+        app.use("strato.adapters.azure.orchestration", "retry_timer")
         retry = activity.retry
         body.line("attempt = 1")
         body.line("while True:")
@@ -417,7 +417,7 @@ class _Values:
     def path(self, base: str, path: tuple[Any, ...]) -> Expr:
         if not path:
             return Raw(base)
-        self.app.use("adapters.azure.orchestration", "pick")
+        self.app.use("strato.adapters.azure.orchestration", "pick")
         return Call("pick", [Raw(base), list_expr(literal(p) for p in path)])
 
     def value(self, value: ir.Value) -> Expr:
@@ -460,7 +460,7 @@ def _orchestrator(app: App, pipeline: ir.PipelineIR, block: Block) -> None:
     role = "The root pipeline" if is_root else "A sub-pipeline (a sub-orchestration of its caller)"
     listing = "\n".join(f"  {node}: after {', '.join(ds) if ds else 'nothing'}" for node, ds in deps.items())
     inner.docstring(f"{summary}\n\n{role}. Each node starts when the nodes it depends on are done:\n\n{listing}")
-    app.use("adapters.azure.orchestration", "Run", "Results", "run_dag", "finish")
+    app.use("strato.adapters.azure.orchestration", "Run", "Results", "run_dag", "finish")
     inner.line(f"run = Run.start(context, {const['defaults']})")
     header_at = len(inner.lines)
     names = Names([*app.module.taken, *STEP_LOCALS])
@@ -493,10 +493,10 @@ def _branch(app: App, pipeline: ir.PipelineIR, branch: ir.Branch, name: str, blo
         var = local.take(str(base))
         operands[i] = var
         expr = values.value(operand)
-        app.use("adapters.azure.orchestration", "inline")  # a generator even when it reads parameters only
+        app.use("strato.adapters.azure.orchestration", "inline")  # a generator even when it reads parameters only
         inner.stmt(f"{var} = yield from ", Call("inline", [Raw("context"), expr]))
     counter = iter(range(len(operands)))
-    app.use("framework.ir", "compare")
+    app.use("strato.ir", "compare")
     inner.stmt("return ", Raw(_condition_expr(branch.condition, operands, counter)))
 
 
@@ -541,7 +541,7 @@ def _step(app: App, pipeline: ir.PipelineIR, node: ir.Node, name: str, branch_fn
         inner.stmt("return (yield from ", call, ")")
     elif isinstance(node, ir.MapNode):
         activity = app.activity_for(pipeline, node.task)
-        app.use("adapters.azure.orchestration", "fan_out", "fan_out_items")
+        app.use("strato.adapters.azure.orchestration", "fan_out", "fan_out_items")
         items = values.value(node.items)
         inner.stmt("items = yield from ", Call("fan_out_items", [Raw("context"), items]))
         per_item = Lambda(["key", "item"], Call(activity.caller, [
@@ -549,11 +549,11 @@ def _step(app: App, pipeline: ir.PipelineIR, node: ir.Node, name: str, branch_fn
         kwargs = [("max_concurrency", literal(node.max_concurrency))] if node.max_concurrency else []
         inner.stmt("return (yield ", Call("fan_out", [key, Raw("items"), per_item], kwargs), ")")
     elif isinstance(node, ir.WaitNode):
-        app.use("adapters.azure.orchestration", "wait_timer")
+        app.use("strato.adapters.azure.orchestration", "wait_timer")
         inner.line(f"yield wait_timer(context, {float(node.seconds)!r})")
         inner.line("return None")
     else:
-        app.use("adapters.azure.orchestration", "sub_pipeline")
+        app.use("strato.adapters.azure.orchestration", "sub_pipeline")
         function, _ = app.orchestrators[node.pipeline]
         call = Call("sub_pipeline", [Raw("context"), Raw("run"), Raw(py_str(function)), key, values.args(node.args)])
         inner.stmt("return (yield from ", call, ")")
@@ -567,7 +567,7 @@ def _starters(app: App, block: Block) -> None:
     _section(block, "starting runs: HTTP, schedule, blob events")
     https = [t for t in root.triggers if isinstance(t, ir.Http)] or [ir.Http(f"/pipelines/{root.name}", "iam",
                                                                               location=None)]
-    app.use("adapters.azure.triggers", "start_input", "bad_request")
+    app.use("strato.adapters.azure.triggers", "start_input", "bad_request")
     for i, trigger in enumerate(https):
         name = app.functions.take(f"{root.name}_start" if i == 0 else f"{root.name}_start_{i + 1}")
         python = app.module.take(name)
@@ -611,7 +611,7 @@ def _starters(app: App, block: Block) -> None:
     params = {p.name for p in root.params}
     objects = [t for t in root.triggers if isinstance(t, ir.ObjectCreated)]
     for i, trigger in enumerate(objects):
-        app.use("adapters.azure.triggers", "object_created_input")
+        app.use("strato.adapters.azure.triggers", "object_created_input")
         name = app.functions.take(f"{root.name}_object_created" if i == 0 else f"{root.name}_object_created_{i + 1}")
         python = app.module.take(name)
         fields = tuple(f for f in ir.ObjectCreated.EVENT_FIELDS if f in params)

@@ -52,9 +52,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from framework.errors import StratoError
-from framework.ir import PipelineIR
-from framework.runtime import RunResult
+from strato.errors import StratoError
+from strato.ir import PipelineIR
+from strato.runtime import RunResult
 
 from .orchestration import error_from_text
 
@@ -692,7 +692,7 @@ class Emulation:
 
     def run(self, params: dict[str, Any], run_id: str | None = None) -> RunResult:
         """Run the root pipeline with ``params``; the run id is the orchestration's instance id."""
-        from framework.runtime.runner import new_run_id
+        from strato.runtime.runner import new_run_id
 
         with self.activate():
             instance = self.host.run_orchestration(self.orchestrator, params, run_id or new_run_id())

@@ -9,7 +9,7 @@ plain generators used with ``yield from``; the Durable SDK sees only the tasks t
   work at once with ``context.task_any``. A node may fan out with :class:`Parallel`.
 * :func:`activity` / :func:`activity_with_timeout` call an activity and turn a Durable failure back
   into a :class:`TaskError` carrying the task's exception class name (see ``shim.py``).
-* :func:`retry_timer` is the backoff of ``framework.options.Retry`` (``delay_for``), with jitter
+* :func:`retry_timer` is the backoff of ``strato.options.Retry`` (``delay_for``), with jitter
   seeded from the run id, the call's key and the attempt, as the local runner does.
 """
 
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from framework.ir import address
-from framework.options import Retry
+from strato.ir import address
+from strato.options import Retry
 
 from .shim import ERROR_MARKER, is_blob_ref, with_path
 
@@ -100,7 +100,7 @@ class Run:
 
 # -------------------------------------------------------------------------------------- values
 def pick(value: Any, path: Sequence[str | int]) -> Any:
-    """``framework.ir.address``, except that addressing into an offloaded value stays a reference."""
+    """``strato.ir.address``, except that addressing into an offloaded value stays a reference."""
     for index, key in enumerate(path):
         if is_blob_ref(value):
             return with_path(value, list(path[index:]))
@@ -349,7 +349,7 @@ def run_dag(context: Any, nodes: dict[str, tuple[Callable[[Results], Step], tupl
     """Run every node once its own dependencies are done; return ``{node: result}``.
 
     ``nodes`` maps a node id to its step and the ids it depends on (data, ``wait_for`` and what its
-    guard reads), as ``framework.graph.dependencies`` gives them.
+    guard reads), as ``strato.graph.dependencies`` gives them.
     """
     scheduler = _Scheduler(context)
     results: Results = {}

@@ -2,7 +2,7 @@
 
 An activity calls :func:`run_task`. It imports the task's function by module and qualname (once per
 worker), resolves blob references in its arguments, runs it through
-``framework.runtime.invoke.invoke`` (the type checks every backend applies) and returns the JSON
+``strato.runtime.invoke.invoke`` (the type checks every backend applies) and returns the JSON
 result, or a reference to it in Blob Storage when it is larger than ``STRATO_OFFLOAD_BYTES``
 (64 KiB by default): the orchestration history then stays small.
 
@@ -138,7 +138,7 @@ def store_from_environment(env: Mapping[str, str] | None = None) -> BlobStore:
 
 # ------------------------------------------------------------------------------ configuration
 def import_function(task: TaskRef) -> Callable[..., Any]:
-    """The task's plain function, as ``framework.runtime.import_task`` finds it."""
+    """The task's plain function, as ``strato.runtime.import_task`` finds it."""
     obj: Any = importlib.import_module(task.module)
     for part in task.qualname.split("."):
         obj = getattr(obj, part)
@@ -225,7 +225,7 @@ def offload(value: Any) -> Any:
 
 def resolve(value: Any) -> Any:
     """Replace every reference inside ``value`` by the JSON it points at (missing parts are null)."""
-    from framework.ir import address
+    from strato.ir import address
 
     if is_blob_ref(value):
         body = value[BLOB_KEY]
@@ -240,7 +240,7 @@ def resolve(value: Any) -> Any:
 # ------------------------------------------------------------------------------------ activities
 def run_task(task: TaskRef, args: dict[str, Any]) -> Any:
     """An activity's body: load, resolve, invoke, offload; a failure raises :class:`TaskFailure`."""
-    from framework.runtime.invoke import error_of, invoke
+    from strato.runtime.invoke import error_of, invoke
 
     try:
         fn = _load(task)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from framework import ir
-from framework.errors import Diagnostic
-from framework.options import Schedule
+from strato import ir
+from strato.errors import Diagnostic
+from strato.options import Schedule
 
 UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/GMT", "GMT", "Etc/GMT+0", "Etc/GMT-0", "Etc/GMT0",
                        "GMT0", "GMT+0", "GMT-0", "Etc/Greenwich", "Greenwich", "Etc/Universal", "Universal",

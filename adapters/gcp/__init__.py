@@ -1,5 +1,5 @@
 """Google Cloud: pipelines as Cloud Workflows (YAML), tasks as Cloud Functions (2nd gen, HTTP),
-emulated in Strato's own Workflows interpreter (``adapters.gcp.interpreter``)."""
+emulated in Strato's own Workflows interpreter (``strato.adapters.gcp.interpreter``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from framework import ir
-from framework.errors import DefinitionError, Diagnostic
-from framework.runtime import RunResult
+from strato import ir
+from strato.errors import DefinitionError, Diagnostic
+from strato.runtime import RunResult
 
 from ..base import CompileResult, compiled_or_raise, task_loader
 

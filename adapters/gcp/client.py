@@ -2,7 +2,7 @@
 
 Uses the Workflow Executions API through ``google-cloud-workflows``: create an execution with the
 run's input as its JSON argument, poll it until it leaves ``ACTIVE``/``QUEUED``, and report it as a
-:class:`~framework.runtime.RunResult` with the same ``{"error", "cause"}`` mapping as emulation.
+:class:`~strato.runtime.RunResult` with the same ``{"error", "cause"}`` mapping as emulation.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from framework.runtime import RunResult
+from strato.runtime import RunResult
 
 from .naming import workflow_name
 

@@ -3,12 +3,12 @@
 Each (sub)workflow keeps ``params`` (the input with defaults applied) and ``results`` (node id ->
 result; ``null`` when the node's guard was false). Tasks are ``http.post`` calls to their Cloud
 Function with ``auth: OIDC``; the body carries the arguments as IR values plus only the results they
-reference and the params, and the shim resolves them with ``framework.ir.resolve_value``, so
+reference and the params, and the shim resolves them with ``strato.ir.resolve_value``, so
 addressing means exactly what it means on the local runner. Values the workflow itself needs (map
 items, sub-pipeline inputs, the output, condition operands) are read with the ``strato_get`` helper
 subworkflow, which gives ``null`` for a missing key or index instead of raising.
 
-The DAG becomes ``parallel`` branches (``shared: [results]``) through :mod:`adapters.structure`;
+The DAG becomes ``parallel`` branches (``shared: [results]``) through :mod:`strato.adapters.structure`;
 ``map`` a ``parallel for`` collecting into a shared map by index; guards ``switch``; waits
 ``sys.sleep``; retries ``try``/``retry`` with a predicate subworkflow on the Strato error name;
 catches ``except`` calling the handler's function with ``{"error", "cause"}``.
@@ -22,10 +22,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework import ir
-from framework.errors import Diagnostic
-from framework.graph import dependencies, guard_chain
-from framework.options import ObjectCreated, expand_error_names
+from strato import ir
+from strato.errors import Diagnostic
+from strato.graph import dependencies, guard_chain
+from strato.options import ObjectCreated, expand_error_names
 
 from ..structure import Block, Par, Seq, Step, structure
 from .concurrency import ConcurrencyError, Planner, call_order
@@ -175,7 +175,7 @@ def literal_data(value: Any) -> Any:
 
 
 def _address(base: str, path: tuple[ir.PathItem, ...]) -> str:
-    """Null-safe addressing as an expression (``framework.ir.address``): runs of keys through strato_get."""
+    """Null-safe addressing as an expression (``strato.ir.address``): runs of keys through strato_get."""
     expr, run = base, []
     for part in path:
         if isinstance(part, int) and part < 0:
@@ -214,7 +214,7 @@ def value_template(value: ir.Value) -> Any:
 
 
 def condition_expr(cond: ir.Condition) -> str:
-    """A condition with ``framework.ir.compare``'s meaning; never raises on a missing value or null."""
+    """A condition with ``strato.ir.compare``'s meaning; never raises on a missing value or null."""
     if isinstance(cond, ir.AllOf):
         return " and ".join(f"({condition_expr(c)})" for c in cond.items)
     if isinstance(cond, ir.AnyOf):

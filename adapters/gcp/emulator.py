@@ -6,7 +6,7 @@ variable at a transport that reaches the shim: in-process through ``functions_fr
 and WSGI (``backend="wsgi"``, the default), or over real HTTP to functions-framework's server on
 127.0.0.1 (``backend="http"``). A task's ``timeout`` is enforced in real time around the call, as the
 Workflows HTTP client would, and surfaces as ``TimeoutError`` -> ``TaskTimeout``. Offloaded results go
-to a :class:`~adapters.gcp.payloads.LocalStore` under the work directory (``gs://strato-payloads/...``
+to a :class:`~strato.adapters.gcp.payloads.LocalStore` under the work directory (``gs://strato-payloads/...``
 URIs, no network), exactly as the deployed shim writes them to Cloud Storage.
 """
 
@@ -18,15 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from framework import ir
-from framework.runtime import RunResult
-from framework.runtime.runner import new_run_id
+from strato import ir
+from strato.runtime import RunResult
+from strato.runtime.runner import new_run_id
 
 from .naming import FUNCTIONS_URL_ENV
 
 EMULATED_FUNCTIONS_URL = "https://functions.strato.invalid"
 BACKENDS = ("wsgi", "http")
-MAIN_PY = "from adapters.gcp.shim import handler  # noqa: F401 - the function's entry point\n"
+MAIN_PY = "from strato.adapters.gcp.shim import handler  # noqa: F401 - the function's entry point\n"
 
 
 def workflow_error(value: Any) -> dict[str, str]:

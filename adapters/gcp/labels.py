@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from framework import ir
-from framework.errors import Diagnostic
+from strato import ir
+from strato.errors import Diagnostic
 
 MAX_LABELS, MAX_LENGTH = 64, 63
 MAX_TASK_TIMEOUT = 1800  # a Workflows HTTP call waits at most 1800 s

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from framework import ir
+from strato import ir
 
 FUNCTIONS_URL_ENV = "STRATO_FUNCTIONS_URL"
 MAX_FUNCTION_NAME = 63

@@ -1,14 +1,14 @@
 """The Cloud Function (2nd gen, HTTP) that runs a task for a workflow.
 
-Deployed once per task with the entry point ``handler`` (``main.py``: ``from adapters.gcp.shim import
+Deployed once per task with the entry point ``handler`` (``main.py``: ``from strato.adapters.gcp.shim import
 handler``). The workflow posts the task's arguments as IR values plus the results they reference
 and the params; the shim resolves them with the local runner's code and calls the task through
-``framework.runtime.invoke``. A failure answers HTTP 500 with ``{"error": ClassName, "cause": message}``
+``strato.runtime.invoke``. A failure answers HTTP 500 with ``{"error": ClassName, "cause": message}``
 so the workflow's retry predicate and ``except`` read the class name from ``e.body.error``.
 
 Results referenced by a call (and map items) are materialised when they were offloaded to Cloud
 Storage, and a large result is offloaded in turn, keeping inline the paths the workflow reads
-(``keep``); see :mod:`adapters.gcp.payloads`. ``{"op": "resolve", ...}`` resolves a value the
+(``keep``); see :mod:`strato.adapters.gcp.payloads`. ``{"op": "resolve", ...}`` resolves a value the
 workflow needs whole (the output, a sub-pipeline's input) with its envelopes materialised.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from framework import ir
-from framework.runtime.invoke import error_of, invoke
+from strato import ir
+from strato.runtime.invoke import error_of, invoke
 
 from .payloads import ResultTooLarge, materialise, offload
 
@@ -30,7 +30,7 @@ Loader = Callable[[str, str], Callable[..., Any]]
 
 
 def _import(name: str, target: str) -> Callable[..., Any]:
-    from framework.runtime import import_task
+    from strato.runtime import import_task
 
     module, _, qualname = target.partition(":")
     return import_task(ir.TaskSpec(name, module, qualname, ()))

@@ -11,9 +11,9 @@ import json
 import re
 from typing import Any
 
-from framework import ir
-from framework.errors import Diagnostic
-from framework.options import Http, ObjectCreated, Schedule
+from strato import ir
+from strato.errors import Diagnostic
+from strato.options import Http, ObjectCreated, Schedule
 
 from .naming import workflow_name
 

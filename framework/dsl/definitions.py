@@ -1,7 +1,7 @@
 """``@task`` and ``@pipeline``: pure definitions, kept apart from execution.
 
 A task stays a plain Python callable outside a pipeline. Inside a pipeline body, calling it records
-a node and returns a :class:`~framework.dsl.handles.Handle`.
+a node and returns a :class:`~strato.dsl.handles.Handle`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """AWS: a Strato pipeline as Step Functions state machines, Lambda functions and their triggers.
 
     import pulumi
-    from infra.aws import StratoPipeline
+    from strato.infra.aws import StratoPipeline
 
     deployed = StratoPipeline("daily-sales", "pipelines/daily_sales.py:daily_sales",
                               code=pulumi.FileArchive("build/package"))

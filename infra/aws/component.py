@@ -4,7 +4,7 @@ What it creates, all children of the component and tagged with the pipeline's ta
 
 - a private, encrypted S3 bucket for results and map lists that travel by reference (objects under
   ``strato/payloads/`` expire after ``payload_days``);
-- one Lambda function per task (``adapters.aws.shim.handler``) plus the runtime function that
+- one Lambda function per task (``strato.adapters.aws.shim.handler``) plus the runtime function that
   resolves values, or a Step Functions Activity for ``runtime="worker"`` tasks;
 - the state machines (the pipeline, its sub-pipelines and any parts), their definitions filled in
   with the ARNs above;
@@ -24,14 +24,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from adapters.aws import Adapter
-from adapters.aws.compiler import to_compact_json
-from adapters.aws.naming import function_name, machine_name, substitute
-from adapters.aws.triggers import http_endpoint, input_transformer, object_created_rule, schedule_spec
-from adapters.base import task_specs
-from framework.dsl.definitions import PipelineDefinition
-from framework.ir import PipelineIR
-from framework.options import Http, ObjectCreated
+from strato.adapters.aws import Adapter
+from strato.adapters.aws.compiler import to_compact_json
+from strato.adapters.aws.naming import function_name, machine_name, substitute
+from strato.adapters.aws.triggers import http_endpoint, input_transformer, object_created_rule, schedule_spec
+from strato.adapters.base import task_specs
+from strato.dsl.definitions import PipelineDefinition
+from strato.ir import PipelineIR
+from strato.options import Http, ObjectCreated
 
 from .. import deployable_ir
 
@@ -99,7 +99,7 @@ class StratoPipeline(pulumi.ComponentResource):
             timeout = min(900, math.ceil(spec.timeout) + 5) if spec and spec.timeout else (900 if spec else 60)
             functions[task] = aws.lambda_.Function(
                 f"{name}-{task}", name=resource_name, role=task_role.arn, runtime=lambda_runtime,
-                handler="adapters.aws.shim.handler", code=code, timeout=timeout,
+                handler="strato.adapters.aws.shim.handler", code=code, timeout=timeout,
                 memory_size=(spec.memory if spec and spec.memory else default_memory if spec else 256),
                 environment=environment, tags=task_tags, opts=child)
 

@@ -1,7 +1,7 @@
 """Azure: a Strato pipeline as a Durable Functions app on a Linux Consumption plan, with its storage and triggers.
 
     import pulumi
-    from infra.azure import StratoPipeline
+    from strato.infra.azure import StratoPipeline
 
     deployed = StratoPipeline("daily-sales", "pipelines/daily_sales.py:daily_sales",
                               pulumi.FileArchive("build/package"),

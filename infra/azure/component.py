@@ -16,7 +16,7 @@ What it creates, all children of the component and tagged with the pipeline's ta
   ``ObjectCreated`` trigger, delivering ``BlobCreated`` events for its container, prefix and suffix
   to the generated Event Grid function. Schedules are timer triggers inside the app.
 
-Why shared key access stays on: the shim's blob store (``adapters.azure.shim.AzureBlobStore``) is
+Why shared key access stays on: the shim's blob store (``strato.adapters.azure.shim.AzureBlobStore``) is
 built from a connection string, and the SAS in it is signed with an account key; uploading the
 package blob also uses a key. The Functions host itself uses no key.
 """
@@ -37,12 +37,12 @@ import pulumi_azure_native.keyvault as keyvault
 import pulumi_azure_native.storage as storage
 import pulumi_azure_native.web as web
 
-from adapters.azure import Adapter
-from adapters.azure.shim import DEFAULT_CONTAINER
-from adapters.azure.triggers import BLOB_CREATED, ncrontab
-from framework.dsl.definitions import PipelineDefinition
-from framework.ir import PipelineIR
-from framework.options import ObjectCreated
+from strato.adapters.azure import Adapter
+from strato.adapters.azure.shim import DEFAULT_CONTAINER
+from strato.adapters.azure.triggers import BLOB_CREATED, ncrontab
+from strato.dsl.definitions import PipelineDefinition
+from strato.ir import PipelineIR
+from strato.options import ObjectCreated
 
 from .. import deployable_ir
 
@@ -62,7 +62,8 @@ ROLES = {
 # an identity-based connection: blobs (keys, leases, large messages), queues (control and work items),
 # tables (history, instances, diagnostics).
 HOST_STORAGE_ROLES = ("Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor")
-RESERVED_SETTINGS = frozenset({"WEBSITE_TIME_ZONE", "TZ"})  # timer triggers must stay in UTC (adapters.azure.triggers)
+# Timer triggers must stay in UTC (strato.adapters.azure.triggers).
+RESERVED_SETTINGS = frozenset({"WEBSITE_TIME_ZONE", "TZ"})
 
 
 def compiled_app(ir: PipelineIR) -> dict[str, str]:

@@ -5,8 +5,8 @@ What it creates, all children of the component and labelled with the pipeline's 
 - a payload bucket (uniform bucket-level access, public access prevention enforced, objects under
   ``strato/payloads/`` deleted after ``payload_days``) and a source bucket holding the functions' code;
 - one Cloud Functions (2nd gen) HTTP function per task and catch handler, named as the compiled
-  workflow calls it (``adapters.gcp.naming.function_names``), entry point ``handler`` (the shim);
-- the workflow (``adapters.gcp.naming.workflow_name``, as ``strato invoke`` finds it) with the
+  workflow calls it (``strato.adapters.gcp.naming.function_names``), entry point ``handler`` (the shim);
+- the workflow (``strato.adapters.gcp.naming.workflow_name``, as ``strato invoke`` finds it) with the
   compiled YAML and ``STRATO_FUNCTIONS_URL`` set to the functions' base URL;
 - a Cloud Scheduler job for the schedule and an Eventarc trigger per ``ObjectCreated``, both starting
   executions through the Workflow Executions API, and a start path per ``Http`` trigger.
@@ -37,20 +37,20 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_gcp as gcp
 
-from adapters.base import task_specs
-from adapters.gcp import Adapter
-from adapters.gcp.labels import label_problems
-from adapters.gcp.naming import FUNCTIONS_URL_ENV, function_names, workflow_name
-from adapters.gcp.payloads import BUCKET_ENV, PREFIX
-from adapters.gcp.triggers import eventarc_trigger, http_endpoint, scheduler_job
-from framework.dsl.definitions import PipelineDefinition
-from framework.errors import DefinitionError
-from framework.ir import PipelineIR
-from framework.options import Http, ObjectCreated
+from strato.adapters.base import task_specs
+from strato.adapters.gcp import Adapter
+from strato.adapters.gcp.labels import label_problems
+from strato.adapters.gcp.naming import FUNCTIONS_URL_ENV, function_names, workflow_name
+from strato.adapters.gcp.payloads import BUCKET_ENV, PREFIX
+from strato.adapters.gcp.triggers import eventarc_trigger, http_endpoint, scheduler_job
+from strato.dsl.definitions import PipelineDefinition
+from strato.errors import DefinitionError
+from strato.ir import PipelineIR
+from strato.options import Http, ObjectCreated
 
 from .. import deployable_ir
 
-ENTRY_POINT = "handler"  # main.py: ``from adapters.gcp.shim import handler``
+ENTRY_POINT = "handler"  # main.py: ``from strato.adapters.gcp.shim import handler``
 DEFAULT_TASK_TIMEOUT = 1800  # what the compiled workflow waits for a task without a timeout
 MAX_FUNCTION_TIMEOUT = 3600  # 2nd gen HTTP functions
 TIMEOUT_MARGIN = 5  # the workflow's own timeout fires first, so a slow task is a TaskTimeout

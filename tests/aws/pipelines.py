@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from framework import Catch, Retry, otherwise, pipeline, task, wait, when
+from strato import Catch, Retry, otherwise, pipeline, task, wait, when
 
 CALLS: dict[str, int] = {}
 LOCK = threading.Lock()

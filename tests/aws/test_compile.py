@@ -12,11 +12,11 @@ pytest.importorskip("statelint")
 
 from statelint.linter import Linter
 
-from adapters.aws import Adapter
-from adapters.aws.compiler import compile_pipeline, error_names
-from adapters.aws.emulator import Deployment
-from adapters.aws.naming import state_name
-from framework.loader import load
+from strato.adapters.aws import Adapter
+from strato.adapters.aws.compiler import compile_pipeline, error_names
+from strato.adapters.aws.emulator import Deployment
+from strato.adapters.aws.naming import state_name
+from strato.loader import load
 
 from ..conftest import ROOT, Cli
 from . import pipelines
@@ -109,7 +109,7 @@ def test_long_state_names_are_shortened_deterministically() -> None:
 def test_aws_tag_rules_are_located_errors(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "tagged.py"
     bad.write_text(
-        "from framework import pipeline, task\n\n"
+        "from strato import pipeline, task\n\n"
         "@task(tags={'aws:owner': 'me', 'cost': 'a<b'})\ndef t() -> int:\n    return 1\n\n"
         "@pipeline(tags={f'k{i}': 'v' for i in range(51)})\ndef tagged():\n    return t()\n")
     result = cli("compile", f"{bad}:tagged", "--target", "aws", "--out", str(tmp_path / "out"))
@@ -120,7 +120,7 @@ def test_aws_tag_rules_are_located_errors(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_parts_of_a_split_pipeline_are_valid_machines(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.aws import compiler
+    from strato.adapters.aws import compiler
 
     monkeypatch.setattr(compiler, "PART_EVENTS", 60)
     deployed = _deployed(pipelines.long_pipeline.ir)

@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("moto")
 
-from adapters.aws.compiler import compile_pipeline
-from adapters.aws.emulator import VirtualTimers, emulate
-from framework.runtime import RunResult, RunStore, SystemClock, VirtualClock, prepare_input, resolver_for
-from framework.runtime import run_pipeline as run_locally
+from strato.adapters.aws.compiler import compile_pipeline
+from strato.adapters.aws.emulator import VirtualTimers, emulate
+from strato.runtime import RunResult, RunStore, SystemClock, VirtualClock, prepare_input, resolver_for
+from strato.runtime import run_pipeline as run_locally
 
 from ..conftest import EXAMPLE_RUNS, Cli, assert_emulation_matches_run
 from . import pipelines
@@ -123,8 +123,8 @@ def test_large_results_travel_through_s3(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_an_s3_upload_starts_the_pipeline_through_eventbridge() -> None:
-    from adapters.aws.emulator import Deployment, ObjectCreatedHarness, deployed_on_moto
-    from framework.loader import load
+    from strato.adapters.aws.emulator import Deployment, ObjectCreatedHarness, deployed_on_moto
+    from strato.loader import load
 
     from ..conftest import ROOT
 
@@ -150,7 +150,7 @@ def test_worker_tasks_run_through_the_same_shim_on_moto() -> None:
 
 
 def test_a_pipeline_too_large_for_one_machine_runs_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.aws import compiler
+    from strato.adapters.aws import compiler
 
     monkeypatch.setattr(compiler, "PART_EVENTS", 60)  # as if each state machine held only a dozen tasks
     machines = compile_pipeline(pipelines.long_pipeline.ir).machines
@@ -162,7 +162,7 @@ def test_a_pipeline_too_large_for_one_machine_runs_in_parts(monkeypatch: pytest.
 
 def test_a_wide_map_keeps_the_parent_history_small() -> None:
     """Computed items run as a Distributed Map: each item's events live in its own child execution."""
-    from adapters.aws.emulator import REGION, Deployment, deployed_on_moto, run_execution
+    from strato.adapters.aws.emulator import REGION, Deployment, deployed_on_moto, run_execution
 
     definition = pipelines.mapping
     ir = definition.ir

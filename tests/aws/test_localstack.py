@@ -19,8 +19,8 @@ import pytest
 
 pytest.importorskip("boto3")
 
-from adapters.aws.compiler import compile_pipeline
-from framework.runtime import resolver_for
+from strato.adapters.aws.compiler import compile_pipeline
+from strato.runtime import resolver_for
 
 from ..conftest import ROOT, Cli, assert_emulation_matches_run
 from . import pipelines
@@ -71,7 +71,7 @@ def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def on_localstack(pipeline: Any, params: dict, endpoint: str) -> Any:
-    from adapters.aws.emulator import emulate
+    from strato.adapters.aws.emulator import emulate
 
     ir = pipeline.ir
     resolver = resolver_for(pipeline.trace().definitions)
@@ -102,7 +102,7 @@ def test_strato_worker_serves_activities(cli: Cli, localstack: str) -> None:
     """`strato worker` registers the pipeline's worker activities and answers them."""
     import boto3
 
-    proc = subprocess.Popen([sys.executable, "-m", "framework", "worker",
+    proc = subprocess.Popen([sys.executable, "-m", "strato", "worker",
                              "tests/aws/pipelines.py:with_worker", "--target", "aws", "--endpoint", localstack],
                             cwd=ROOT, env=cli.env(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                                                   AWS_DEFAULT_REGION="us-east-1"),

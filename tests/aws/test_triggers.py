@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from adapters.aws.triggers import (
+from strato import ObjectCreated, Schedule
+from strato.adapters.aws.triggers import (
     TriggerError,
     event_input,
     input_transformer,
@@ -14,8 +15,7 @@ from adapters.aws.triggers import (
     schedule_expression,
     schedule_spec,
 )
-from framework import ObjectCreated, Schedule
-from framework.loader import load
+from strato.loader import load
 
 from ..conftest import ROOT
 
@@ -40,7 +40,7 @@ def test_day_of_month_and_week_together_cannot_be_expressed(cli, tmp_path) -> No
     with pytest.raises(TriggerError, match="restricts both"):
         schedule_expression(Schedule(cron="0 0 1 * 1"))
     bad = tmp_path / "both.py"
-    bad.write_text("from framework import pipeline\n\n@pipeline(schedule='0 0 1 * 1')\ndef both():\n    return 1\n")
+    bad.write_text("from strato import pipeline\n\n@pipeline(schedule='0 0 1 * 1')\ndef both():\n    return 1\n")
     result = cli("compile", f"{bad}:both", "--target", "aws", "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and "both.py:3: pipeline 'both' (aws): cron '0 0 1 * 1'" in result.stderr
 

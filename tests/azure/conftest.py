@@ -16,9 +16,9 @@ class Emulated:
     """A pipeline compiled and loaded in a replay host on a virtual clock starting at ``T0``."""
 
     def __init__(self, definition: Any, work_dir: Path, **options: Any):
-        from adapters.azure.emulator import emulation
-        from framework.runtime import resolver_for
-        from framework.validate import validated
+        from strato.adapters.azure.emulator import emulation
+        from strato.runtime import resolver_for
+        from strato.validate import validated
 
         self.definition = definition
         self.checked = validated(definition)
@@ -28,7 +28,7 @@ class Emulated:
         self.host = self.emulation.host
 
     def run(self, input: dict[str, Any] | None = None, run_id: str = "run-1") -> Any:
-        from framework.runtime import prepare_input
+        from strato.runtime import prepare_input
 
         params = prepare_input(self.ir, input or {}, self.definition.fn)
         return self.emulation.run(params, run_id)
@@ -51,7 +51,7 @@ def emulated(tmp_path: Path) -> Any:
 
 def run_locally(definition: Any, input: dict[str, Any] | None = None) -> Any:
     """The embedded runner's result (virtual clock: retries do not sleep)."""
-    from framework.runtime import RunStore, VirtualClock, run_pipeline
+    from strato.runtime import RunStore, VirtualClock, run_pipeline
 
     return run_pipeline(definition, input or {}, store=RunStore.memory(), clock=VirtualClock())
 

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from framework import Catch, Http, ObjectCreated, Retry, Schedule, otherwise, pipeline, task, wait, when
+from strato import Catch, Http, ObjectCreated, Retry, Schedule, otherwise, pipeline, task, wait, when
 
 CALLS: dict[str, int] = {}  # tag -> calls so far: tasks that fail a given number of times
 

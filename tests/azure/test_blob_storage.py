@@ -19,7 +19,7 @@ pytest.importorskip("azure.functions")
 pytest.importorskip("azure.durable_functions")
 pytest.importorskip("azure.storage.blob")
 
-from adapters.azure.shim import AzureBlobStore, LocalBlobStore, store_from_environment
+from strato.adapters.azure.shim import AzureBlobStore, LocalBlobStore, store_from_environment
 from tests.aws import pipelines as aws_pipelines
 from tests.azure import pipelines
 from tests.azure.conftest import run_locally

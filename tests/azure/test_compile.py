@@ -15,13 +15,13 @@ import pytest
 pytest.importorskip("azure.functions")
 pytest.importorskip("azure.durable_functions")
 
-from adapters.azure import Adapter
-from adapters.azure.emulator import load_app
-from adapters.azure.triggers import ScheduleError, ncrontab
-from framework import Schedule
-from framework.ir import from_json
-from framework.loader import load
-from framework.validate import validated
+from strato import Schedule
+from strato.adapters.azure import Adapter
+from strato.adapters.azure.emulator import load_app
+from strato.adapters.azure.triggers import ScheduleError, ncrontab
+from strato.ir import from_json
+from strato.loader import load
+from strato.validate import validated
 from tests.conftest import ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -169,7 +169,7 @@ def test_schedules_azure_cannot_express(schedule: Schedule, message: str) -> Non
 def test_check_reports_tags_and_timezone_where_they_are_written() -> None:
     from dataclasses import replace
 
-    from framework import pipeline, task
+    from strato import pipeline, task
 
     @task(tags={"team/name": "x"})
     def tagged() -> int:
@@ -201,7 +201,7 @@ def test_cli_compile_writes_the_app_and_refuses_what_azure_cannot_run(cli: Any, 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(tmp_path / "build" / "daily_sales" / f) for f in FILES]
     source = tmp_path / "paris.py"
-    source.write_text("from framework import Schedule, pipeline, task\n\n\n@task\ndef one() -> int:\n    return 1\n\n\n"
+    source.write_text("from strato import Schedule, pipeline, task\n\n\n@task\ndef one() -> int:\n    return 1\n\n\n"
                       "@pipeline(schedule=Schedule(cron='0 2 * * *', timezone='Europe/Paris'))\n"
                       "def paris():\n    return one()\n")
     refused = cli("compile", f"{source}:paris", "--target", "azure", "--out", str(tmp_path / "none"))
@@ -211,11 +211,12 @@ def test_cli_compile_writes_the_app_and_refuses_what_azure_cannot_run(cli: Any, 
 
 
 def test_importing_the_adapter_stays_cheap() -> None:
-    code = ("import sys, adapters.azure, adapters.azure.orchestration, adapters.azure.shim, adapters.azure.triggers; "
+    code = ("import sys, strato.adapters.azure, strato.adapters.azure.orchestration, strato.adapters.azure.shim, "
+            "strato.adapters.azure.triggers; "
             "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('azure', 'aiohttp')}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
-    from framework.targets import get_adapter
+    from strato.targets import get_adapter
 
     assert get_adapter("azure").target == "azure"
 

@@ -10,7 +10,7 @@ import pytest
 df = pytest.importorskip("azure.durable_functions")
 func = pytest.importorskip("azure.functions")
 
-from adapters.azure.emulator import ReplayHost  # noqa: E402
+from strato.adapters.azure.emulator import ReplayHost  # noqa: E402
 from tests.azure import pipelines  # noqa: E402
 from tests.azure.conftest import T0  # noqa: E402
 

@@ -180,7 +180,7 @@ def test_large_results_travel_by_reference(emulated: Any) -> None:
 def test_examples_match_the_local_runner_in_process(emulated: Any, ref: str, input: dict) -> None:
     import os
 
-    from framework.loader import load
+    from strato.loader import load
     from tests.conftest import ROOT
 
     cwd = os.getcwd()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.gcp.interpreter import Execution, run_workflow
+from strato.adapters.gcp.interpreter import Execution, run_workflow
 
 
 def run(source: str | dict | list, args: Any = None, **kwargs: Any) -> Execution:

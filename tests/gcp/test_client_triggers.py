@@ -16,10 +16,17 @@ from google.cloud.workflows.executions_v1.services.executions.transports.base im
     ExecutionsTransport,
 )
 
-from adapters.gcp.client import invoke, workflow_path
-from adapters.gcp.triggers import TriggerError, event_input, event_matches, schedule_cron, scheduler_job, trigger_specs
-from framework.loader import load
-from framework.options import ObjectCreated, Schedule
+from strato.adapters.gcp.client import invoke, workflow_path
+from strato.adapters.gcp.triggers import (
+    TriggerError,
+    event_input,
+    event_matches,
+    schedule_cron,
+    scheduler_job,
+    trigger_specs,
+)
+from strato.loader import load
+from strato.options import ObjectCreated, Schedule
 
 State = executions_v1.Execution.State
 

@@ -13,12 +13,12 @@ pytest.importorskip("jsonschema")
 
 import yaml
 
-from adapters.gcp import Adapter
-from adapters.gcp.compiler import MAX_SOURCE_BYTES, _Helpers, compile_pipeline, condition_expr, value_expr
-from adapters.gcp.interpreter import load_workflow, run_workflow, schema_errors
-from adapters.gcp.naming import function_name, function_names
-from framework import ir
-from framework.loader import load
+from strato import ir
+from strato.adapters.gcp import Adapter
+from strato.adapters.gcp.compiler import MAX_SOURCE_BYTES, _Helpers, compile_pipeline, condition_expr, value_expr
+from strato.adapters.gcp.interpreter import load_workflow, run_workflow, schema_errors
+from strato.adapters.gcp.naming import function_name, function_names
+from strato.loader import load
 
 from ..aws import pipelines
 from ..conftest import ROOT, Cli
@@ -142,7 +142,7 @@ def test_a_non_series_parallel_graph_warns_which_task_waits_longer(cli: Cli, tmp
 
 
 def test_wide_graphs_nest_parallel_steps_of_at_most_ten_branches() -> None:
-    from framework import pipeline
+    from strato import pipeline
 
     @pipeline
     def wide():
@@ -170,8 +170,8 @@ def test_wide_graphs_nest_parallel_steps_of_at_most_ten_branches() -> None:
 
 
 def _echo_transport() -> Any:
-    from adapters.gcp.interpreter import FunctionTransport
-    from adapters.gcp.shim import handle
+    from strato.adapters.gcp.interpreter import FunctionTransport
+    from strato.adapters.gcp.shim import handle
 
     return FunctionTransport(lambda request: handle(request.json, lambda name, _: getattr(pipelines, name).fn))
 
@@ -216,8 +216,8 @@ def test_addressing_is_null_safe_like_framework_ir_address() -> None:
 
 # ---------------------------------------------------------------------------------------- limits
 def test_the_source_limit_is_a_clear_error(tmp_path: Path) -> None:
-    from framework import pipeline
-    from framework.errors import DefinitionError
+    from strato import pipeline
+    from strato.errors import DefinitionError
 
     @pipeline
     def bloated():
@@ -235,7 +235,7 @@ def test_the_source_limit_is_a_clear_error(tmp_path: Path) -> None:
 def test_gcp_label_rules_are_located_errors(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "labelled.py"
     bad.write_text(
-        "from framework import pipeline, task\n\n"
+        "from strato import pipeline, task\n\n"
         "@task(tags={'Owner': 'me', 'cost': 'A.B', '9lives': 'x'})\ndef t() -> int:\n    return 1\n\n"
         "@pipeline(tags={f'k{i}': 'v' for i in range(65)})\ndef labelled():\n    return t()\n")
     result = cli("compile", f"{bad}:labelled", "--target", "gcp", "--out", str(tmp_path / "out"))
@@ -263,9 +263,9 @@ def test_function_names_are_valid_and_distinct() -> None:
 # ---------------------------------------------------------------------------- concurrent branches
 def _peak(source: str, params: dict) -> tuple[Any, int]:
     """Run with every task taking 10 virtual seconds; the most task calls that were in flight at once."""
-    from adapters.gcp.interpreter import FunctionTransport
-    from adapters.gcp.interpreter import VirtualClock as WorkflowsClock
-    from adapters.gcp.shim import handle
+    from strato.adapters.gcp.interpreter import FunctionTransport
+    from strato.adapters.gcp.interpreter import VirtualClock as WorkflowsClock
+    from strato.adapters.gcp.shim import handle
 
     clock = WorkflowsClock(start=0)
     spans: list[tuple[float, float]] = []
@@ -284,7 +284,7 @@ def _peak(source: str, params: dict) -> tuple[Any, int]:
 
 @pytest.mark.parametrize("ref", [*EXAMPLES, "tests/pipelines/contract.py:daily_sales"])
 def test_examples_are_within_the_concurrency_limit_unchanged(ref: str) -> None:
-    from adapters.gcp.concurrency import Planner
+    from strato.adapters.gcp.concurrency import Planner
 
     compiled = compile_pipeline(load(ref).definition.ir)
     assert not [w for w in compiled.warnings if "at a time" in w.message]
@@ -292,8 +292,8 @@ def test_examples_are_within_the_concurrency_limit_unchanged(ref: str) -> None:
 
 
 def test_parallel_maps_are_bounded_to_twenty_concurrent_iterations() -> None:
-    from adapters.gcp.concurrency import Planner
-    from framework import pipeline
+    from strato import pipeline
+    from strato.adapters.gcp.concurrency import Planner
 
     @pipeline
     def fan_out(xs: list):
@@ -315,8 +315,8 @@ def test_parallel_maps_are_bounded_to_twenty_concurrent_iterations() -> None:
 
 
 def test_wide_nested_parallel_steps_get_a_concurrency_limit() -> None:
-    from adapters.gcp.concurrency import Planner
-    from framework import pipeline
+    from strato import pipeline
+    from strato.adapters.gcp.concurrency import Planner
 
     @pipeline
     def wide():
@@ -338,9 +338,9 @@ def test_wide_nested_parallel_steps_get_a_concurrency_limit() -> None:
 
 def test_parallel_steps_nested_beyond_the_limit_are_a_located_error(monkeypatch: pytest.MonkeyPatch,
                                                                      tmp_path: Path) -> None:
-    from adapters.gcp import compiler
-    from framework import pipeline
-    from framework.errors import DefinitionError
+    from strato import pipeline
+    from strato.adapters.gcp import compiler
+    from strato.errors import DefinitionError
 
     @pipeline
     def wide():

@@ -11,12 +11,12 @@ import pytest
 
 pytest.importorskip("functions_framework")
 
-from adapters.gcp.compiler import compile_pipeline
-from adapters.gcp.emulator import emulate, workflow_error
-from adapters.gcp.interpreter import VirtualClock as WorkflowsClock
-from framework import ObjectCreated, pipeline, task
-from framework.runtime import RunResult, RunStore, SystemClock, VirtualClock, prepare_input, resolver_for
-from framework.runtime import run_pipeline as run_locally
+from strato import ObjectCreated, pipeline, task
+from strato.adapters.gcp.compiler import compile_pipeline
+from strato.adapters.gcp.emulator import emulate, workflow_error
+from strato.adapters.gcp.interpreter import VirtualClock as WorkflowsClock
+from strato.runtime import RunResult, RunStore, SystemClock, VirtualClock, prepare_input, resolver_for
+from strato.runtime import run_pipeline as run_locally
 
 from ..aws import pipelines
 from ..conftest import EXAMPLE_RUNS, Cli, assert_emulation_matches_run
@@ -90,7 +90,7 @@ def test_map_concurrency_switch_and_sleep(tmp_path: Path) -> None:
 
 def test_map_items_run_at_most_concurrency_limit_at_a_time() -> None:
     """Each item takes 10 virtual seconds: 6 items two at a time start at 0, 0, 10, 10, 20, 20."""
-    from adapters.gcp.interpreter import FunctionTransport, run_workflow
+    from strato.adapters.gcp.interpreter import FunctionTransport, run_workflow
 
     source = compile_pipeline(pipelines.mapping.ir).source
     clock = WorkflowsClock(start=0)
@@ -130,7 +130,7 @@ def test_a_non_series_parallel_graph_gives_the_same_result(tmp_path: Path) -> No
 
 def test_large_results_travel_through_cloud_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """~350 KB, over a workflow's 512 KB of variables once held twice: offloaded, ``count`` kept inline."""
-    from adapters.gcp.payloads import LocalStore
+    from strato.adapters.gcp.payloads import LocalStore
 
     monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "10000")
     store = LocalStore(tmp_path / "bucket-root", "payloads-test")
@@ -150,8 +150,8 @@ def test_large_results_travel_through_cloud_storage(tmp_path: Path, monkeypatch:
 
 def test_the_shim_offloads_and_keeps_what_the_workflow_reads(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.gcp.payloads import REF, LocalStore, using_store
-    from adapters.gcp.shim import handle
+    from strato.adapters.gcp.payloads import REF, LocalStore, using_store
+    from strato.adapters.gcp.shim import handle
 
     monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "1000")
     load = lambda name, _: getattr(pipelines, name).fn  # noqa: E731
@@ -186,7 +186,7 @@ def test_every_result_offloaded_gives_the_same_output(tmp_path: Path, monkeypatc
 
 
 def test_the_cloud_storage_store_uses_google_cloud_storage() -> None:
-    from adapters.gcp.payloads import GcsStore
+    from strato.adapters.gcp.payloads import GcsStore
 
     class Blob:
         def __init__(self, objects: dict, key: str):
@@ -220,7 +220,7 @@ def test_the_cloud_storage_store_uses_google_cloud_storage() -> None:
 
 
 def test_without_a_payload_bucket_a_result_too_large_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.gcp.shim import handle
+    from strato.adapters.gcp.shim import handle
 
     monkeypatch.delenv("STRATO_PAYLOAD_BUCKET", raising=False)
     code, error = handle({"task": "big_table", "fn": "x:big_table", "args": {"rows": {"literal": 3000}},
@@ -240,7 +240,7 @@ def test_the_shim_answers_failures_as_structured_json() -> None:
     import functions_framework  # noqa: F401 - the shim's entry point runs under it
     from flask import Flask
 
-    from adapters.gcp.shim import handler, using_loader
+    from strato.adapters.gcp.shim import handler, using_loader
 
     app = Flask("shim-test")
     with using_loader(lambda name, _: pipelines.parse.fn), app.test_request_context(
@@ -278,8 +278,8 @@ def cloud_event(bucket: str, name: str, size: str = "120") -> dict[str, Any]:
 
 
 def test_a_cloud_event_argument_becomes_the_pipelines_parameters(tmp_path: Path) -> None:
-    from adapters.gcp.triggers import event_input
-    from framework.loader import load
+    from strato.adapters.gcp.triggers import event_input
+    from strato.loader import load
 
     from ..conftest import ROOT
 
@@ -312,7 +312,7 @@ def on_drop(bucket: str, key: str, size: int = 0, mode: str = "slow", tag: str =
                                                      ("in/aXb.json", "5", "slow")])
 def test_the_matching_trigger_s_input_and_the_size_are_applied(tmp_path: Path, name: str, size: str,
                                                                       mode: str) -> None:
-    from adapters.gcp.triggers import event_input, event_matches
+    from strato.adapters.gcp.triggers import event_input, event_matches
 
     event = cloud_event("drops", name, size)
     result, _ = on_gcp(on_drop, event, tmp_path, raw=True)

@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from adapters.gcp.interpreter import VirtualClock, WorkflowSyntaxError, load_workflow, parse_expression, run_workflow
+from strato.adapters.gcp.interpreter import (
+    VirtualClock,
+    WorkflowSyntaxError,
+    load_workflow,
+    parse_expression,
+    run_workflow,
+)
 
 from .helpers import ev, ev_error, result, tags
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from adapters.gcp.interpreter import (
+from strato.adapters.gcp.interpreter import (
     FunctionTransport,
     HttpRequest,
     HttpResponse,

@@ -11,7 +11,7 @@ pytest.importorskip("google.cloud.workflows")
 from click.testing import CliRunner
 from google.cloud.workflows import executions_v1
 
-from framework.cli import main
+from strato.cli import main
 
 from ..conftest import ROOT
 from .test_client_triggers import State, _client

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.gcp.interpreter import VirtualClock, WorkflowSyntaxError, load_workflow
+from strato.adapters.gcp.interpreter import VirtualClock, WorkflowSyntaxError, load_workflow
 
 from .helpers import failure, result, run, tags
 

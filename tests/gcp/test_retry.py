@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from adapters.gcp.interpreter import (
+from strato.adapters.gcp.interpreter import (
     FunctionTransport,
     HttpRequest,
     HttpResponse,

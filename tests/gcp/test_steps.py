@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from adapters.gcp.interpreter import VirtualClock, WorkflowSyntaxError, load_workflow, run_workflow
+from strato.adapters.gcp.interpreter import VirtualClock, WorkflowSyntaxError, load_workflow, run_workflow
 
 from .helpers import failure, result, run, tags
 

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from adapters.gcp.interpreter import WorkflowSyntaxError, load_workflow, run_workflow, schema_errors, workflow_schema
+from strato.adapters.gcp.interpreter import (
+    WorkflowSyntaxError,
+    load_workflow,
+    run_workflow,
+    schema_errors,
+    workflow_schema,
+)
 
 from .helpers import result
 from .test_parallel import SHARED

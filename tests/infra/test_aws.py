@@ -65,7 +65,7 @@ def recorder() -> Recorder:
 
 
 def deploy(ref: str) -> Any:
-    from infra.aws import StratoPipeline
+    from strato.infra.aws import StratoPipeline
 
     return StratoPipeline("app", ref, code=pulumi.AssetArchive({}))
 
@@ -79,7 +79,7 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
         assert set(functions) == {f"strato-daily_sales-{t}" for t in ("alert", "clean", "extract", "load",
                                                                         "summarize", "runtime")}
         clean = functions["strato-daily_sales-clean"]
-        assert clean["handler"] == "adapters.aws.shim.handler" and clean["timeout"] == 65  # 60 s timeout + 5
+        assert clean["handler"] == "strato.adapters.aws.shim.handler" and clean["timeout"] == 65  # 60 s timeout + 5
         assert clean["tags"]["owner"] == "data-eng" and clean["tags"]["layer"] == "staging"
         assert clean["environment"]["variables"]["STRATO_PAYLOAD_BUCKET"] == "app-payloads-bucket"
 

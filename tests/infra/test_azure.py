@@ -96,16 +96,16 @@ def recorder() -> Recorder:
 
 def package_for(ref: str) -> Any:
     """A package holding the pipeline's compiled app, as a user builds it."""
-    from adapters.azure import Adapter
-    from infra import deployable_ir
-    from infra.azure.component import compiled_app
+    from strato.adapters.azure import Adapter
+    from strato.infra import deployable_ir
+    from strato.infra.azure.component import compiled_app
 
     files = compiled_app(deployable_ir(ref, Adapter()))
     return pulumi.AssetArchive({name: pulumi.StringAsset(text) for name, text in files.items()})
 
 
 def deploy(ref: str, **kwargs: Any) -> Any:
-    from infra.azure import StratoPipeline
+    from strato.infra.azure import StratoPipeline
 
     return StratoPipeline("app", ref, package_for(ref), resource_group_name=GROUP, location="westeurope", **kwargs)
 
@@ -224,7 +224,7 @@ def test_events_from_an_existing_account_create_no_containers(recorder: Recorder
 
 
 def test_a_stale_package_or_a_time_zone_setting_is_refused(recorder: Recorder) -> None:
-    from infra.azure import StratoPipeline
+    from strato.infra.azure import StratoPipeline
 
     stale = pulumi.AssetArchive({"function_app.py": pulumi.StringAsset("# an older app\n"),
                                  "host.json": pulumi.StringAsset("{}")})
@@ -235,9 +235,9 @@ def test_a_stale_package_or_a_time_zone_setting_is_refused(recorder: Recorder) -
 
 
 def test_a_package_directory_is_checked_and_named_by_its_content(tmp_path: Any) -> None:
-    from adapters.azure import Adapter
-    from infra import deployable_ir
-    from infra.azure.component import check_package, compiled_app
+    from strato.adapters.azure import Adapter
+    from strato.infra import deployable_ir
+    from strato.infra.azure.component import check_package, compiled_app
 
     app = compiled_app(deployable_ir(INGEST_FILE, Adapter()))
     for name, text in app.items():

@@ -12,10 +12,10 @@ import pytest
 pulumi = pytest.importorskip("pulumi")
 pytest.importorskip("pulumi_gcp")
 
-from adapters.gcp import Adapter  # noqa: E402
-from adapters.gcp.naming import function_names  # noqa: E402
-from framework import Http, pipeline, task  # noqa: E402
-from framework.loader import load  # noqa: E402
+from strato import Http, pipeline, task  # noqa: E402
+from strato.adapters.gcp import Adapter  # noqa: E402
+from strato.adapters.gcp.naming import function_names  # noqa: E402
+from strato.loader import load  # noqa: E402
 
 from ..conftest import ROOT  # noqa: E402
 
@@ -74,7 +74,7 @@ def recorder() -> Recorder:
 
 
 def deploy(ref: Any, **kwargs: Any) -> Any:
-    from infra.gcp import StratoPipeline
+    from strato.infra.gcp import StratoPipeline
 
     return StratoPipeline("app", ref, source=pulumi.AssetArchive({}), region=REGION, **kwargs)
 
@@ -223,7 +223,7 @@ def test_http_triggers_start_through_an_impersonated_account(recorder: Recorder)
 
 
 def test_the_functions_base_url_must_reach_every_function() -> None:
-    from infra.gcp import functions_base_url
+    from strato.infra.gcp import functions_base_url
 
     assert functions_base_url({"a": f"{BASE_URL}/a", "b": f"{BASE_URL}/b"}) == BASE_URL
     with pytest.raises(ValueError, match="not '<base>/b'"):
@@ -233,7 +233,7 @@ def test_the_functions_base_url_must_reach_every_function() -> None:
 
 
 def test_service_account_ids_are_valid() -> None:
-    from infra.gcp import account_id
+    from strato.infra.gcp import account_id
 
     for name, role in [("app", "tasks"), ("x", "flow"), ("1-Daily_Sales", "workflow"), ("a" * 40, "schedule")]:
         value = account_id(name, role)

@@ -1,6 +1,6 @@
 """A pipeline with one of each mistake `strato validate` must report (line numbers are asserted)."""
 
-from framework import Retry, Schedule, pipeline, task, when
+from strato import Retry, Schedule, pipeline, task, when
 
 
 @task(retry=Retry(max_retries=-1, backoff=0.5, on="ValueError"), timeout=0, memory=64, tags={"env": 3})

@@ -1,6 +1,6 @@
 """The DSL contract's own example (DESIGN.md), with task bodies filled in, as a new user writes it."""
 
-from framework import Catch, ObjectCreated, Retry, Schedule, otherwise, pipeline, task, wait, when
+from strato import Catch, ObjectCreated, Retry, Schedule, otherwise, pipeline, task, wait, when
 
 
 def on_bad_rows(error: dict) -> dict:

@@ -1,6 +1,6 @@
 """A pipeline that fails: for exit codes and error reporting."""
 
-from framework import Retry, pipeline, task
+from strato import Retry, pipeline, task
 
 
 @task(retry=Retry(max_retries=1, delay=0.01))

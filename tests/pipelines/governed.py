@@ -1,6 +1,6 @@
 """Pipelines checked by shared governance policies."""
 
-from framework import AllowedValues, RequireTags, pipeline, policy, task
+from strato import AllowedValues, RequireTags, pipeline, policy, task
 
 TEAM_POLICIES = [RequireTags("owner", "data-classification"),
                  AllowedValues("data-classification", ["public", "internal"])]

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from framework import pipeline, task, wait
+from strato import pipeline, task, wait
 
 
 def _log(entry: str) -> None:

@@ -5,7 +5,7 @@ expression parser and evaluator (no Python ``eval``), the step syntax (subworkfl
 switch, for, parallel, try/retry/except, raise, return, jumps), a subset of the standard library,
 a virtual clock for ``sys.sleep`` and retry backoff, and pluggable HTTP transports.
 
-    from adapters.gcp.interpreter import run_workflow, FunctionTransport
+    from strato.adapters.gcp.interpreter import run_workflow, FunctionTransport
     execution = run_workflow(source_yaml, {"day": "2024-03-01"}, transport=FunctionTransport(handler))
     execution.state, execution.result, execution.error, execution.sleeps
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pulumi
 
-from infra.aws import StratoPipeline
+from strato.infra.aws import StratoPipeline
 
 ROOT = Path(__file__).resolve().parents[3]
 

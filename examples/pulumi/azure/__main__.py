@@ -20,7 +20,7 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native.resources as resources
 
-from infra.azure import StratoPipeline
+from strato.infra.azure import StratoPipeline
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -1,8 +1,8 @@
 """`pulumi up` deploys examples/daily_sales.py to Google Cloud.
 
 The functions' source is assembled here from this repository (Cloud Build installs the requirements
-on deploy): the task module, Strato's ``framework`` and ``adapters`` packages, a ``main.py`` exposing
-the shim's ``handler`` and a ``requirements.txt``. In this folder:
+on deploy): the task module, the ``strato`` package (``framework/``, with ``adapters/`` as
+``strato/adapters``), a ``main.py`` exposing the shim's ``handler`` and a ``requirements.txt``. In this folder:
 
     pulumi stack init dev
     pulumi config set gcp:project my-project
@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pulumi
 
-from infra.gcp import StratoPipeline
+from strato.infra.gcp import StratoPipeline
 
 ROOT = Path(__file__).resolve().parents[3]
 REQUIREMENTS = ["click>=8.1", "rich>=13", "croniter>=2", "pydantic>=2.6", "tzdata", "google-cloud-storage>=2.10",
                 "functions-framework>=3.5", "PyYAML>=6"]
 
 source = pulumi.AssetArchive({
-    "main.py": pulumi.StringAsset("from adapters.gcp.shim import handler\n\n__all__ = [\"handler\"]\n"),
+    "main.py": pulumi.StringAsset("from strato.adapters.gcp.shim import handler\n\n__all__ = [\"handler\"]\n"),
     "requirements.txt": pulumi.StringAsset("\n".join(REQUIREMENTS) + "\n"),
-    "framework": pulumi.FileArchive(str(ROOT / "framework")),
-    "adapters": pulumi.FileArchive(str(ROOT / "adapters")),
+    "strato": pulumi.FileArchive(str(ROOT / "framework")),  # the repository's folders, as installed
+    "strato/adapters": pulumi.FileArchive(str(ROOT / "adapters")),
     "daily_sales.py": pulumi.FileAsset(str(ROOT / "examples" / "daily_sales.py")),
     "data": pulumi.FileArchive(str(ROOT / "examples" / "data")),
 })

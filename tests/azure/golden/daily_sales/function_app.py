@@ -11,7 +11,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from adapters.azure.orchestration import (
+from strato.adapters.azure.orchestration import (
     Results,
     Run,
     Step,
@@ -26,10 +26,10 @@ from adapters.azure.orchestration import (
     retry_timer,
     run_dag,
 )
-from adapters.azure.shim import TaskRef, resolve_activity, run_task
-from adapters.azure.triggers import bad_request, start_input
-from framework.ir import compare
-from framework.options import Retry, error_matches
+from strato.adapters.azure.shim import TaskRef, resolve_activity, run_task
+from strato.adapters.azure.triggers import bad_request, start_input
+from strato.ir import compare
+from strato.options import Retry, error_matches
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -11,11 +11,11 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from adapters.azure.orchestration import Results, Run, Step, TaskError, activity, finish, inline, pick, run_dag
-from adapters.azure.shim import TaskRef, resolve_activity, run_task
-from adapters.azure.triggers import bad_request, object_created_input, start_input
-from framework.ir import compare
-from framework.options import error_matches
+from strato.adapters.azure.orchestration import Results, Run, Step, TaskError, activity, finish, inline, pick, run_dag
+from strato.adapters.azure.shim import TaskRef, resolve_activity, run_task
+from strato.adapters.azure.triggers import bad_request, object_created_input, start_input
+from strato.ir import compare
+from strato.options import error_matches
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
