@@ -6,7 +6,12 @@ runs those artifacts in the cloud's emulator on this machine and returns the sam
 :class:`~strato.runtime.RunResult` the local runner gives, so outputs can be compared directly.
 
 Adapters are found by ``strato.targets.get_adapter``: an entry point in the ``strato.adapters``
-group, or the built-in ``adapters.<target>`` package exposing ``Adapter``.
+group, or the built-in ``strato.adapters.<target>`` package exposing ``Adapter``. What only some
+targets can do (serve workers, start a deployed run) are the capability protocols below, which the
+CLI checks with ``isinstance`` rather than by target name.
+
+What the three clouds do alike (offload envelopes, blob stores, the task catalog, emulation
+overrides, inline reads, errors) lives in :mod:`strato.adapters.common`.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from strato.errors import DefinitionError, Diagnostic
 from strato.ir import PipelineIR, TaskSpec
 from strato.runtime import RunResult
+
+from .common.emulation import TaskLoader
+from .common.errors import CompileError, UnknownTask
 
 Resolver = Callable[[TaskSpec], Callable[..., Any]]
 
@@ -31,8 +39,10 @@ class CompileResult:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
+@runtime_checkable
 class Adapter(Protocol):
     target: str
+    backends: tuple[str, ...]  # the emulators ``emulate`` accepts as ``backend``; the first is the default
 
     def check(self, pipeline: PipelineIR) -> list[Diagnostic]:
         """Cloud-specific rules, as located diagnostics (errors stop compilation)."""
@@ -53,6 +63,21 @@ class Adapter(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsWorker(Protocol):
+    """A target whose tasks can run on workers this machine serves (e.g. Step Functions Activities)."""
+
+    def serve_worker(self, pipeline: PipelineIR, resolver: Resolver, *, endpoint: str | None = None,
+                     threads: int = 2) -> None: ...
+
+
+@runtime_checkable
+class SupportsInvoke(Protocol):
+    """A target that can start a run of the deployed pipeline and follow it to its end."""
+
+    def invoke(self, pipeline: PipelineIR, params: dict[str, Any], **options: Any) -> RunResult: ...
+
+
 def task_specs(pipeline: PipelineIR) -> dict[str, TaskSpec]:
     """Every task of a pipeline and of its sub-pipelines, by name."""
     return {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
@@ -68,8 +93,18 @@ def task_loader(pipeline: PipelineIR, resolver: Resolver) -> Callable[[str, str]
     return load
 
 
-class CompileError(Exception):
-    """The pipeline uses something a target cannot express; the message says what and what to do."""
+def emulated_loader(pipeline: PipelineIR, resolver: Resolver) -> TaskLoader:
+    """The task loader an emulation installs (:func:`strato.adapters.common.emulation.emulating`):
+    a task of ``pipeline`` by name, through ``resolver``; any other name is refused, as when deployed."""
+    specs = task_specs(pipeline)
+
+    def load(name: str) -> Callable[..., Any]:
+        spec = specs.get(name)
+        if spec is None:
+            raise UnknownTask(f"task {name[:80]!r} is not a task of pipeline {pipeline.name!r}; nothing was run")
+        return resolver(spec)
+
+    return load
 
 
 def compiled_or_raise(pipeline: PipelineIR, target: str, compile_fn: Callable[[PipelineIR], Any]) -> Any:
@@ -82,3 +117,7 @@ def compiled_or_raise(pipeline: PipelineIR, target: str, compile_fn: Callable[[P
         raise DefinitionError(compiled.errors)
     return compiled
 
+
+
+__all__ = ["Adapter", "CompileError", "CompileResult", "Resolver", "SupportsInvoke", "SupportsWorker",
+           "compiled_or_raise", "emulated_loader", "task_specs"]
