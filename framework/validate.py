@@ -75,7 +75,7 @@ def _trigger_inputs(p: ir.PipelineIR) -> list[Diagnostic]:
     if p.schedule is not None:
         sources.append(("schedule", set(p.schedule.input or {}), p.schedule))
     for trigger in p.triggers:
-        if isinstance(trigger, ir.ObjectCreated):
+        if isinstance(trigger, ir.ObjectCreatedSpec):
             sources.append(("ObjectCreated trigger", set(trigger.EVENT_FIELDS) | set(trigger.input or {}), trigger))
     for label, supplied, obj in sources:
         missing = [name for name in required if name not in supplied]

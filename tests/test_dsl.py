@@ -7,7 +7,7 @@ import pytest
 from strato import Catch, Retry, StratoError, otherwise, pipeline, task, wait, when
 from strato import ir as IR
 from strato.errors import TraceError
-from strato.options import error_matches, expand_error_names
+from strato.ir import error_matches, expand_error_names
 
 
 @task

@@ -227,7 +227,7 @@ class TaskDefinition:
             writes = tuple(self.writes) if not isinstance(self.writes, str) else (self.writes,)
             self._spec = ir.TaskSpec(
                 self.name, self.fn.__module__, self.fn.__qualname__, self._param_specs, self._returns,
-                self.retry if isinstance(self.retry, Retry) else None,
+                self.retry.spec() if isinstance(self.retry, Retry) else None,
                 float(self.timeout) if isinstance(self.timeout, (int, float)) else None,
                 self.memory if isinstance(self.memory, int) else None, catch,
                 dict(self.tags) if isinstance(self.tags, dict) else {}, reads, writes, self.runtime,
@@ -326,6 +326,12 @@ class PipelineDefinition:
         for problem in self.problems():
             tracer.sink.items.append(problem)
         return tracer.run()
+
+    def schedule_spec(self) -> ir.ScheduleSpec | None:
+        return self.schedule.spec() if isinstance(self.schedule, Schedule) else None  # else reported
+
+    def trigger_specs(self) -> tuple[ir.TriggerSpec, ...]:
+        return tuple(t.spec() for t in self.triggers if isinstance(t, (ObjectCreated, Http)))  # others reported
 
     @property
     def ir(self) -> ir.PipelineIR:

@@ -287,7 +287,7 @@ class Tracer:
         result = ir.PipelineIR(
             name=pipe.name, module=pipe.fn.__module__, qualname=pipe.fn.__qualname__, params=pipe.param_specs,
             nodes=tuple(nodes), output=output, tasks=specs, branches=tuple(branches), subpipelines=subpipelines,
-            schedule=pipe.schedule, triggers=tuple(pipe.triggers), tags=dict(pipe.tags or {}),
+            schedule=pipe.schedule_spec(), triggers=pipe.trigger_specs(), tags=dict(pipe.tags or {}),
             doc=inspect.getdoc(pipe.fn), location=pipe.location,
         )
         return Traced(result, self.sink.items, self.definitions)

@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import ir
 from ..graph import dependencies, guard_chain
-from ..options import error_matches
+from ..ir import error_matches
 from .clock import TICK, SystemClock
 from .invoke import error_of, invoke
 from .store import FAILED, RUNNING, SKIPPED, SUCCEEDED, RunRecord, RunStore
