@@ -244,7 +244,7 @@ class _Progress:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
         from .runtime.runner import RunHooks
 
@@ -261,7 +261,8 @@ class _Progress:
             def call_finished(self, key: str, task: str, status: str) -> None:
                 outer.progress.advance(outer.task_id)
 
-        self.total, self.task_id = 0, None
+        self.total = 0
+        self.task_id = TaskID(0)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("tasks"), TimeElapsedColumn(), console=Console(stderr=True),
                                  transient=True)

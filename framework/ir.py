@@ -340,7 +340,7 @@ def expand_error_names(on: tuple[str, ...]) -> tuple[str, ...]:
     for name in on:
         cls = getattr(builtins, name, None)
         if isinstance(cls, type) and issubclass(cls, BaseException):
-            stack: list[type] = [cls]
+            stack: list[type[BaseException]] = [cls]
             while stack:
                 current = stack.pop()
                 for sub in current.__subclasses__():
@@ -632,19 +632,19 @@ def node_to_dict(node: Node, with_locations: bool = True) -> dict:
     return out
 
 
-def node_from_dict(data: dict) -> Node:
-    common = dict(after=tuple(data.get("after", ())), guard=_guard_from(data.get("guard")),
-                  location=Location.from_dict(data.get("location")))
+def node_from_dict(data: dict[str, Any]) -> Node:
+    after: tuple[str, ...] = tuple(data.get("after", ()))
+    guard, location = _guard_from(data.get("guard")), Location.from_dict(data.get("location"))
     kind = data["kind"]
     if kind == "task":
-        return TaskNode(data["id"], data["task"], _args_from(data["args"]), **common)
+        return TaskNode(data["id"], data["task"], _args_from(data["args"]), after, guard, location)
     if kind == "map":
         return MapNode(data["id"], data["task"], value_from_dict(data["items"]), data["item_param"],
-                       _args_from(data["args"]), data.get("max_concurrency"), **common)
+                       _args_from(data["args"]), data.get("max_concurrency"), after, guard, location)
     if kind == "wait":
-        return WaitNode(data["id"], data["seconds"], **common)
+        return WaitNode(data["id"], data["seconds"], after, guard, location)
     if kind == "pipeline":
-        return SubPipelineNode(data["id"], data["pipeline"], _args_from(data["args"]), **common)
+        return SubPipelineNode(data["id"], data["pipeline"], _args_from(data["args"]), after, guard, location)
     raise ValueError(f"unknown node kind {kind!r}")
 
 

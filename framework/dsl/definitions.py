@@ -79,7 +79,7 @@ class TaskDefinition(Generic[P, R]):
                  tags: dict[str, str] | None = None, reads: Sequence[str] = (), writes: Sequence[str] = (),
                  runtime: str = "function", location: Location | None = None):
         self.fn: Callable[P, R] = fn
-        self.name: str = name or getattr(fn, "__name__", "task")
+        self.name: str = name if name else getattr(fn, "__name__", "task")
         self.retry, self.timeout, self.memory, self.catch = retry, timeout, memory, catch
         self.tags = tags or {}
         self.reads, self.writes, self.runtime = reads, writes, runtime
@@ -314,7 +314,7 @@ class PipelineDefinition(Generic[P, R]):
                  tags: dict[str, str] | None = None, policies: Iterable[Policy] = (),
                  location: Location | None = None):
         self.fn: Callable[P, R] = fn
-        self.name: str = name or getattr(fn, "__name__", "pipeline")
+        self.name: str = name if name else getattr(fn, "__name__", "pipeline")
         self.location = location or _definition_location(fn)
         self.schedule = Schedule(cron=schedule, location=self.location) if isinstance(schedule, str) else schedule
         self.triggers = list(triggers or ())

@@ -11,6 +11,7 @@ handler), ``sub/node`` (a node inside sub-pipeline call ``sub``).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import os
@@ -46,7 +47,8 @@ class _Workers:
     """
 
     def __init__(self, size: int):
-        self.size, self.jobs = size, queue.SimpleQueue()
+        self.size = size
+        self.jobs: queue.SimpleQueue[tuple[Callable[..., None] | None, tuple[Any, ...]]] = queue.SimpleQueue()
         self.threads = self.idle = 0
         self.lock = threading.Lock()
 
@@ -284,7 +286,7 @@ class Execution:
                 item_key = f"{key}[{index}]"
                 self.store.start_unit(self.run_id, item_key, "item", spec.name, self.clock.now())
                 self._call(scope.pipeline, item_key, spec, {node.item_param: items[index], **broadcast},
-                           lambda r, i=index, k=item_key: item_done(i, k, r),
+                           functools.partial(item_done, index, item_key),
                            lambda e: self._node_failed(scope, key, e))
 
         def item_done(index: int, item_key: str, result: Any) -> None:
