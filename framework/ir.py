@@ -2,7 +2,10 @@
 
 A :class:`PipelineIR` is frozen, serialises to versioned JSON (``to_json``/``from_json`` round-trip
 exactly) and has a stable content hash that ignores source locations. Runners and compilers consume
-the IR, never the user's Python function.
+the IR, never the user's Python function: a task is found by its module and qualname. The IR is
+self-contained: retries, schedules and triggers are IR specs (:class:`RetrySpec`,
+:class:`ScheduleSpec`, :data:`TriggerSpec`) that the DSL builds from its options, with the behaviour
+backends share (:meth:`RetrySpec.delay_for`, :func:`error_matches`, :func:`expand_error_names`).
 
 Graph model: a pipeline is a flat list of nodes. A node depends on the nodes its arguments refer to
 (:class:`Ref`), on the nodes in ``after`` (``wait_for``), and on the nodes its guard's conditions read.
