@@ -62,7 +62,7 @@ def emulated_rows(repeat: int) -> list[tuple[str, ...]]:
     ]
     for label, definition, params in cases:
         ir = definition.ir
-        resolver = resolver_for(definition.trace().definitions)
+        resolver = resolver_for(definition.trace().ir)
         deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _, ir=ir, r=resolver: r(ir.tasks[name]))
         with deployed_on_moto(deployment) as (_, _, sfn):
             seconds, result = median_time(

@@ -3,14 +3,44 @@
 Everything a pipeline author imports lives here::
 
     from strato import task, pipeline, Retry, Catch, when, otherwise, wait, Schedule, ObjectCreated, Http
+
+The DSL is loaded on first use (PEP 562), so ``import strato.ir`` or ``strato.runtime.results`` in a
+cloud function or an adapter does not load it.
 """
 
-from .dsl import otherwise, pipeline, task, wait, when
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import DefinitionError, Diagnostic, StratoError, TaskTimeout
 from .governance import CLASSIFICATIONS, AllowedValues, Policy, RequireTags, policy
 from .options import Catch, Http, ObjectCreated, Retry, Schedule
 
+if TYPE_CHECKING:
+    from .dsl import otherwise, pipeline, task, wait, when
+
 __version__ = "0.1.0"
+
+_DSL = ("otherwise", "pipeline", "task", "wait", "when")
+_SUBMODULES = ("cli", "dsl", "errors", "governance", "graph", "ir", "loader", "options", "runtime", "targets",
+               "validate")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DSL:
+        value = getattr(importlib.import_module(".dsl", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_DSL, *_SUBMODULES})
+
 
 __all__ = [
     "CLASSIFICATIONS", "AllowedValues", "Catch", "DefinitionError", "Diagnostic", "Http", "ObjectCreated", "Policy",

@@ -183,7 +183,7 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
     passes_target_rules(checked.ir, adapter)
     params = prepare_input(checked.ir, data, loaded.definition.fn)
     with tempfile.TemporaryDirectory(prefix="strato-emulate-") as tmp:
-        result = adapter.emulate(checked.ir, params, resolver_for(checked.definitions), backend=backend,
+        result = adapter.emulate(checked.ir, params, resolver_for(checked.ir), backend=backend,
                                  endpoint=endpoint, work_dir=Path(work_dir) if work_dir else Path(tmp))
     _report(result, as_json, started)
 
@@ -204,7 +204,7 @@ def worker(ref: str, target: str, endpoint: str | None, threads: int) -> None:
     loaded = load(ref)
     checked = validated(loaded.definition)
     click.echo(f"serving the worker tasks of {checked.ir.name!r} on {target}; Ctrl-C stops", err=True)
-    get_adapter(target).serve_worker(checked.ir, resolver_for(checked.definitions), endpoint=endpoint, threads=threads)
+    get_adapter(target).serve_worker(checked.ir, resolver_for(checked.ir), endpoint=endpoint, threads=threads)
 
 
 @main.command()
@@ -244,7 +244,7 @@ class _Progress:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
         from .runtime.runner import RunHooks
 
@@ -261,7 +261,8 @@ class _Progress:
             def call_finished(self, key: str, task: str, status: str) -> None:
                 outer.progress.advance(outer.task_id)
 
-        self.total, self.task_id = 0, None
+        self.total = 0
+        self.task_id = TaskID(0)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("tasks"), TimeElapsedColumn(), console=Console(stderr=True),
                                  transient=True)
@@ -345,7 +346,7 @@ def resume(run_id: str, as_json: bool, workers: int | None) -> None:
                           f"{record.ir_hash[:12]}, now {checked.ir.hash[:12]}); a run resumes only the graph it "
                           "started with. Task code may change; the wiring may not")
     result = _run_with_display(lambda hooks: Runner(store, workers=workers, hooks=hooks).resume(
-        record, checked.ir, resolver_for(checked.definitions)))
+        record, checked.ir, resolver_for(checked.ir)))
     _report(result, as_json, started)
 
 

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import FrameType
 
 _FRAMEWORK_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -43,7 +44,7 @@ def display_path(path: str) -> str:
 
 def caller_location(skip_framework: bool = True) -> Location | None:
     """The first frame outside the framework package: where the user wrote the call."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         generated = filename.startswith("<frozen") or (filename == "<string>" and frame.f_code.co_name == "__init__")

@@ -36,7 +36,14 @@ def data_inputs(node: ir.Node) -> set[str]:
 
 
 def dependencies(pipeline: ir.PipelineIR) -> dict[str, tuple[str, ...]]:
-    """Every node's direct dependencies: data it reads, ``wait_for``, and what its guard reads."""
+    """Every node's direct dependencies: data it reads, ``wait_for``, and what its guard reads.
+
+    Computed once per IR and shared: callers must not mutate the result.
+    """
+    return pipeline.dependencies
+
+
+def compute_dependencies(pipeline: ir.PipelineIR) -> dict[str, tuple[str, ...]]:
     deps = {}
     guard_cache: dict[ir.Guard | None, set[str]] = {None: set()}
     for node in pipeline.nodes:

@@ -2,7 +2,10 @@
 
 A :class:`PipelineIR` is frozen, serialises to versioned JSON (``to_json``/``from_json`` round-trip
 exactly) and has a stable content hash that ignores source locations. Runners and compilers consume
-the IR, never the user's Python function.
+the IR, never the user's Python function: a task is found by its module and qualname. The IR is
+self-contained: retries, schedules and triggers are IR specs (:class:`RetrySpec`,
+:class:`ScheduleSpec`, :data:`TriggerSpec`) that the DSL builds from its options, with the behaviour
+backends share (:meth:`RetrySpec.delay_for`, :func:`error_matches`, :func:`expand_error_names`).
 
 Graph model: a pipeline is a flat list of nodes. A node depends on the nodes its arguments refer to
 (:class:`Ref`), on the nodes in ``after`` (``wait_for``), and on the nodes its guard's conditions read.
@@ -15,14 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 from ._gc import paused_gc
 from .errors import Location
-from .options import Http, ObjectCreated, Retry, Schedule, trigger_from_dict
 
 SCHEMA_VERSION = 1
 PathItem = Union[str, int]
@@ -327,6 +330,154 @@ class CatchSpec:
     on: tuple[str, ...] | None = None
 
 
+def expand_error_names(on: tuple[str, ...]) -> tuple[str, ...]:
+    """The names an ``on=`` filter matches: each name plus its built-in subclasses.
+
+    ``on=("OSError",)`` matches ``FileNotFoundError`` and ``ConnectionError`` as ``except OSError``
+    would. Matching is by class name on every backend, so a user-defined subclass must be named
+    itself. Sorted, so compiled artifacts are deterministic.
+    """
+    import builtins
+
+    found = set(on)
+    for name in on:
+        cls = getattr(builtins, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            stack: list[type[BaseException]] = [cls]
+            while stack:
+                current = stack.pop()
+                for sub in current.__subclasses__():
+                    if getattr(builtins, sub.__name__, None) is sub:
+                        found.add(sub.__name__)
+                        stack.append(sub)
+    return tuple(sorted(found))
+
+
+def error_matches(error: str, on: tuple[str, ...] | None) -> bool:
+    """Whether an error of class name ``error`` is selected by an ``on=`` filter (None: any)."""
+    return on is None or error in expand_error_names(on)
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    """How a task is retried: ``max_retries`` retries after the first attempt.
+
+    The n-th retry waits ``min(delay * backoff**(n-1), max_delay)`` seconds; with ``jitter`` a
+    uniformly random part of that ("full jitter", as Step Functions does). ``on`` names the
+    exception classes retried (``None``: any error; ``"TaskTimeout"`` for timeouts).
+    """
+
+    max_retries: int = 3
+    delay: float = 1.0
+    backoff: float = 2.0
+    max_delay: float | None = None
+    jitter: bool = False
+    on: tuple[str, ...] | None = None
+
+    def delay_for(self, retry_number: int) -> float:
+        """Seconds before retry ``retry_number`` (1-based), before jitter."""
+        seconds = float(self.delay) * float(self.backoff) ** (retry_number - 1)
+        return min(seconds, float(self.max_delay)) if self.max_delay is not None else seconds
+
+    def matches(self, error: str) -> bool:
+        return error_matches(error, self.on)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_retries": self.max_retries, "delay": self.delay, "backoff": self.backoff,
+                "max_delay": self.max_delay, "jitter": self.jitter,
+                "on": list(self.on) if self.on is not None else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetrySpec:
+        on = data.get("on")
+        return cls(data["max_retries"], data["delay"], data["backoff"], data.get("max_delay"),
+                   data.get("jitter", False), tuple(on) if on is not None else None)
+
+
+_EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def every_seconds(every: str | None) -> int | None:
+    """Seconds in an interval such as ``"15m"``, ``"2h"`` or ``"1d"``; None when it is not one."""
+    match = _EVERY.match(every) if isinstance(every, str) else None
+    return int(match.group(1)) * _EVERY_UNITS[match.group(2)] if match else None
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """When a pipeline starts by itself: a 5-field unix ``cron`` in ``timezone`` (IANA), or ``every``.
+
+    ``input`` holds parameter values for scheduled runs. ``location`` is for diagnostics only: it
+    is neither serialised nor compared.
+    """
+
+    cron: str | None = None
+    timezone: str = "UTC"
+    every: str | None = None
+    input: dict[str, Any] | None = None
+    location: Location | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def every_seconds(self) -> int | None:
+        return every_seconds(self.every)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cron": self.cron, "timezone": self.timezone, "every": self.every, "input": self.input}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScheduleSpec:
+        return cls(data.get("cron"), data.get("timezone", "UTC"), data.get("every"), data.get("input"))
+
+
+@dataclass(frozen=True)
+class ObjectCreatedSpec:
+    """Start a run when an object whose key has ``prefix`` and ``suffix`` is created in ``bucket``.
+
+    The run's input gets the event fields (:attr:`EVENT_FIELDS`) for parameters of those names and
+    ``input`` for the others.
+    """
+
+    bucket: str
+    prefix: str = ""
+    suffix: str = ""
+    input: dict[str, Any] | None = None
+    location: Location | None = field(default=None, compare=False, repr=False)
+
+    EVENT_FIELDS: ClassVar[tuple[str, ...]] = ("bucket", "key", "size")
+    KIND: ClassVar[str] = "object_created"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.KIND, "bucket": self.bucket, "prefix": self.prefix, "suffix": self.suffix,
+                "input": self.input}
+
+
+@dataclass(frozen=True)
+class HttpSpec:
+    """Start a run with an HTTPS request whose JSON body is the input; ``auth`` is "iam" or "none"."""
+
+    path: str | None = None
+    auth: str = "iam"
+    location: Location | None = field(default=None, compare=False, repr=False)
+
+    KIND: ClassVar[str] = "http"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.KIND, "path": self.path, "auth": self.auth}
+
+
+TriggerSpec = Union[ObjectCreatedSpec, HttpSpec]
+
+
+def trigger_from_dict(data: dict[str, Any]) -> TriggerSpec:
+    kind = data["type"]
+    if kind == ObjectCreatedSpec.KIND:
+        return ObjectCreatedSpec(data["bucket"], data.get("prefix", ""), data.get("suffix", ""), data.get("input"))
+    if kind == HttpSpec.KIND:
+        return HttpSpec(data.get("path"), data.get("auth", "iam"))
+    raise ValueError(f"unknown trigger type {kind!r}")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What a backend needs to run a task: where its code is and how to treat failures."""
@@ -336,7 +487,7 @@ class TaskSpec:
     qualname: str
     params: tuple[ParamSpec, ...]
     returns: str | None = None
-    retry: Retry | None = None
+    retry: RetrySpec | None = None
     timeout: float | None = None
     memory: int | None = None
     catch: CatchSpec | None = None
@@ -359,8 +510,8 @@ class PipelineIR:
     tasks: dict[str, TaskSpec]
     branches: tuple[Branch, ...] = ()
     subpipelines: dict[str, PipelineIR] = field(default_factory=dict)
-    schedule: Schedule | None = None
-    triggers: tuple[ObjectCreated | Http, ...] = ()
+    schedule: ScheduleSpec | None = None
+    triggers: tuple[TriggerSpec, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     doc: str | None = None
     location: Location | None = field(default=None, compare=False)
@@ -377,12 +528,27 @@ class PipelineIR:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params if not p.required}
 
-    def to_json(self, indent: int | None = None) -> str:
-        return to_json(self, indent)
+    # Derived once per IR: the IR is frozen, and runners, compilers and the run store ask often.
+    @cached_property
+    def _json_texts(self) -> dict[int | None, str]:
+        return {}
 
-    @property
+    def to_json(self, indent: int | None = None) -> str:
+        texts = self._json_texts
+        if indent not in texts:
+            texts[indent] = to_json(self, indent)
+        return texts[indent]
+
+    @cached_property
     def hash(self) -> str:
         return content_hash(self)
+
+    @cached_property
+    def dependencies(self) -> dict[str, tuple[str, ...]]:
+        """Every node's direct dependencies (see :func:`strato.graph.dependencies`); shared, do not mutate."""
+        from .graph import compute_dependencies
+
+        return compute_dependencies(self)
 
 
 # ------------------------------------------------------------------------------ serialisation
@@ -469,19 +635,19 @@ def node_to_dict(node: Node, with_locations: bool = True) -> dict:
     return out
 
 
-def node_from_dict(data: dict) -> Node:
-    common = dict(after=tuple(data.get("after", ())), guard=_guard_from(data.get("guard")),
-                  location=Location.from_dict(data.get("location")))
+def node_from_dict(data: dict[str, Any]) -> Node:
+    after: tuple[str, ...] = tuple(data.get("after", ()))
+    guard, location = _guard_from(data.get("guard")), Location.from_dict(data.get("location"))
     kind = data["kind"]
     if kind == "task":
-        return TaskNode(data["id"], data["task"], _args_from(data["args"]), **common)
+        return TaskNode(data["id"], data["task"], _args_from(data["args"]), after, guard, location)
     if kind == "map":
         return MapNode(data["id"], data["task"], value_from_dict(data["items"]), data["item_param"],
-                       _args_from(data["args"]), data.get("max_concurrency"), **common)
+                       _args_from(data["args"]), data.get("max_concurrency"), after, guard, location)
     if kind == "wait":
-        return WaitNode(data["id"], data["seconds"], **common)
+        return WaitNode(data["id"], data["seconds"], after, guard, location)
     if kind == "pipeline":
-        return SubPipelineNode(data["id"], data["pipeline"], _args_from(data["args"]), **common)
+        return SubPipelineNode(data["id"], data["pipeline"], _args_from(data["args"]), after, guard, location)
     raise ValueError(f"unknown node kind {kind!r}")
 
 
@@ -509,7 +675,7 @@ def task_from_dict(d: dict) -> TaskSpec:
     catch = d.get("catch")
     return TaskSpec(
         d["name"], d["module"], d["qualname"], tuple(_param_from(p) for p in d["params"]), d.get("returns"),
-        Retry.from_dict(d["retry"]) if d.get("retry") else None, d.get("timeout"), d.get("memory"),
+        RetrySpec.from_dict(d["retry"]) if d.get("retry") else None, d.get("timeout"), d.get("memory"),
         CatchSpec(catch["handler"], tuple(catch["on"]) if catch.get("on") is not None else None) if catch else None,
         dict(d.get("tags", {})), tuple(d.get("reads", ())), tuple(d.get("writes", ())), d.get("runtime", "function"),
         d.get("doc"), Location.from_dict(d.get("location")),
@@ -547,7 +713,7 @@ def from_dict(d: dict) -> PipelineIR:
         branches=tuple(Branch(b["id"], condition_from_dict(b["condition"]), _guard_from(b.get("guard")),
                               Location.from_dict(b.get("location"))) for b in d.get("branches", ())),
         subpipelines={k: from_dict(v) for k, v in d.get("subpipelines", {}).items()},
-        schedule=Schedule.from_dict(d["schedule"]) if d.get("schedule") else None,
+        schedule=ScheduleSpec.from_dict(d["schedule"]) if d.get("schedule") else None,
         triggers=tuple(trigger_from_dict(t) for t in d.get("triggers", ())),
         tags=dict(d.get("tags", {})), doc=d.get("doc"), location=Location.from_dict(d.get("location")),
         schema_version=version,

@@ -1,8 +1,8 @@
 """Option objects of the DSL: retries, catches, schedules and event triggers.
 
-They are plain frozen data. Constructing one never raises: problems are reported by
+They are what a pipeline author writes. Constructing one never raises: problems are reported by
 :meth:`problems` so that ``strato validate`` can list every mistake at once, located where the
-object was written.
+object was written. Tracing turns each into its IR spec (:meth:`spec`); backends read only those.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import ir
 from .errors import Diagnostic, Location, caller_location
+from .ir import error_matches, expand_error_names
 
 _ERROR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-_EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _number(value: Any) -> bool:
@@ -37,12 +37,6 @@ def _error_names(on: Any, field_name: str, subject: str, loc: Location | None) -
     return []
 
 
-def _unlocated(option: Any) -> Any:
-    """An option rebuilt from data (IR JSON) has no source location, not the caller's."""
-    object.__setattr__(option, "location", None)
-    return option
-
-
 _ALIASES = {"IOError": "OSError", "EnvironmentError": "OSError"}  # Python names these classes OSError
 
 
@@ -55,34 +49,6 @@ def _normalise_on(on: Any) -> tuple[str, ...] | None:
         names = (n.__name__ if isinstance(n, type) else n for n in on)
         return tuple(dict.fromkeys(_ALIASES.get(n, n) if isinstance(n, str) else n for n in names))
     return on  # reported by problems()
-
-
-def expand_error_names(on: tuple[str, ...]) -> tuple[str, ...]:
-    """The names an ``on=`` filter matches: each name plus its built-in subclasses.
-
-    ``on=("OSError",)`` matches ``FileNotFoundError`` and ``ConnectionError`` as ``except OSError``
-    would. Matching is by class name on every backend, so a user-defined subclass must be named
-    itself. Sorted, so compiled artifacts are deterministic.
-    """
-    import builtins
-
-    found = set(on)
-    for name in on:
-        cls = getattr(builtins, name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            stack = [cls]
-            while stack:
-                current = stack.pop()
-                for sub in current.__subclasses__():
-                    if getattr(builtins, sub.__name__, None) is sub:
-                        found.add(sub.__name__)
-                        stack.append(sub)
-    return tuple(sorted(found))
-
-
-def error_matches(error: str, on: tuple[str, ...] | None) -> bool:
-    """Whether an error of class name ``error`` is selected by an ``on=`` filter (None: any)."""
-    return on is None or error in expand_error_names(on)
 
 
 @dataclass(frozen=True)
@@ -107,10 +73,12 @@ class Retry:
         if self.location is None:
             object.__setattr__(self, "location", caller_location())
 
+    def spec(self) -> ir.RetrySpec:
+        return ir.RetrySpec(self.max_retries, self.delay, self.backoff, self.max_delay, self.jitter, self.on)
+
     def delay_for(self, retry_number: int) -> float:
         """Seconds before retry ``retry_number`` (1-based), before jitter."""
-        seconds = float(self.delay) * float(self.backoff) ** (retry_number - 1)
-        return min(seconds, float(self.max_delay)) if self.max_delay is not None else seconds
+        return self.spec().delay_for(retry_number)
 
     def problems(self, subject: str) -> list[Diagnostic]:
         loc, out = self.location, []
@@ -128,17 +96,6 @@ class Retry:
             out.append(Diagnostic(f"retry.jitter must be True or False, got {self.jitter!r}", loc, subject))
         out.extend(_error_names(self.on, "retry.on", subject, loc))
         return out
-
-    def to_dict(self) -> dict:
-        return {"max_retries": self.max_retries, "delay": self.delay, "backoff": self.backoff,
-                "max_delay": self.max_delay, "jitter": self.jitter,
-                "on": list(self.on) if self.on is not None else None}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Retry:
-        on = data.get("on")
-        return _unlocated(cls(data["max_retries"], data["delay"], data["backoff"], data.get("max_delay"),
-                              data.get("jitter", False), tuple(on) if on is not None else None))
 
 
 @dataclass(frozen=True)
@@ -186,8 +143,10 @@ class Schedule:
 
     @property
     def every_seconds(self) -> int | None:
-        match = _EVERY.match(self.every) if isinstance(self.every, str) else None
-        return int(match.group(1)) * _EVERY_UNITS[match.group(2)] if match else None
+        return ir.every_seconds(self.every)
+
+    def spec(self) -> ir.ScheduleSpec:
+        return ir.ScheduleSpec(self.cron, self.timezone, self.every, self.input, self.location)
 
     def problems(self, subject: str = "schedule") -> list[Diagnostic]:
         loc, out = self.location, []
@@ -208,13 +167,6 @@ class Schedule:
             out.append(Diagnostic(f"schedule input must be a dict of parameter values, got {self.input!r}",
                                   loc, subject))
         return out
-
-    def to_dict(self) -> dict:
-        return {"cron": self.cron, "timezone": self.timezone, "every": self.every, "input": self.input}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Schedule:
-        return _unlocated(cls(data.get("cron"), data.get("timezone", "UTC"), data.get("every"), data.get("input")))
 
 
 def _cron_problems(cron: Any, loc: Location | None, subject: str) -> list[Diagnostic]:
@@ -258,7 +210,7 @@ class ObjectCreated:
     input: dict[str, Any] | None = None
     location: Location | None = field(default=None, compare=False, repr=False)
 
-    EVENT_FIELDS = ("bucket", "key", "size")
+    EVENT_FIELDS = ir.ObjectCreatedSpec.EVENT_FIELDS
 
     def __post_init__(self) -> None:
         if self.location is None:
@@ -274,9 +226,8 @@ class ObjectCreated:
                 out.append(Diagnostic(f"{name} must be a string", self.location, subject))
         return out
 
-    def to_dict(self) -> dict:
-        return {"type": "object_created", "bucket": self.bucket, "prefix": self.prefix, "suffix": self.suffix,
-                "input": self.input}
+    def spec(self) -> ir.ObjectCreatedSpec:
+        return ir.ObjectCreatedSpec(self.bucket, self.prefix, self.suffix, self.input, self.location)
 
 
 @dataclass(frozen=True)
@@ -300,18 +251,10 @@ class Http:
             out.append(Diagnostic(f"path must look like '/sales/daily', got {self.path!r}", self.location, subject))
         return out
 
-    def to_dict(self) -> dict:
-        return {"type": "http", "path": self.path, "auth": self.auth}
+    def spec(self) -> ir.HttpSpec:
+        return ir.HttpSpec(self.path, self.auth, self.location)
 
 
 Trigger = ObjectCreated | Http
 
-
-def trigger_from_dict(data: dict) -> Trigger:
-    kind = data["type"]
-    if kind == "object_created":
-        return _unlocated(ObjectCreated(data["bucket"], data.get("prefix", ""), data.get("suffix", ""),
-                                        data.get("input")))
-    if kind == "http":
-        return _unlocated(Http(data.get("path"), data.get("auth", "iam")))
-    raise ValueError(f"unknown trigger type {kind!r}")
+__all__ = ["Catch", "Http", "ObjectCreated", "Retry", "Schedule", "Trigger", "error_matches", "expand_error_names"]

@@ -12,16 +12,15 @@ from .governance import Policy
 from .graph import dependencies, find_cycle
 
 if TYPE_CHECKING:
-    from .dsl.definitions import PipelineDefinition, TaskDefinition
+    from .dsl.definitions import PipelineDefinition
 
 
 @dataclass
 class Validated:
-    """A pipeline that passed validation: its IR, warnings and the task code it runs."""
+    """A pipeline that passed validation: its IR (all a backend needs, task code included) and warnings."""
 
     ir: ir.PipelineIR
     warnings: list[Diagnostic]
-    definitions: dict[str, TaskDefinition]
 
 
 def check_ir(pipeline: ir.PipelineIR) -> list[Diagnostic]:
@@ -75,7 +74,7 @@ def _trigger_inputs(p: ir.PipelineIR) -> list[Diagnostic]:
     if p.schedule is not None:
         sources.append(("schedule", set(p.schedule.input or {}), p.schedule))
     for trigger in p.triggers:
-        if isinstance(trigger, ir.ObjectCreated):
+        if isinstance(trigger, ir.ObjectCreatedSpec):
             sources.append(("ObjectCreated trigger", set(trigger.EVENT_FIELDS) | set(trigger.input or {}), trigger))
     for label, supplied, obj in sources:
         missing = [name for name in required if name not in supplied]
@@ -99,7 +98,7 @@ def validate(definition: PipelineDefinition, policies: Iterable[Policy] = ()) ->
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
     warnings = [d for d in diagnostics if d.severity != "error"]
-    return Validated(traced.ir, warnings, traced.definitions), diagnostics
+    return Validated(traced.ir, warnings), diagnostics
 
 
 def _position(d: Diagnostic) -> tuple[str, int]:

@@ -9,6 +9,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"framework": "strato", "adapters": "strato.adapters", "infra": "strato.infra"}
 CLOUD_SDKS = ("boto3", "botocore", "moto", "google", "azure", "pulumi", "functions_framework", "yaml")
@@ -70,3 +72,22 @@ def test_import_strato_stays_light() -> None:
             "'boto3', 'yaml') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["strato.runtime.invoke", "strato.runtime.results", "strato.runtime",
+                                    "strato.ir"])
+def test_what_adapters_and_shims_import_stays_light(module: str) -> None:
+    """Run results, inputs and task invocation load neither the runner, SQLite, the DSL nor the CLI's libraries."""
+    heavy = ("sqlite3", "strato.runtime.runner", "strato.runtime.store", "strato.dsl", "rich", "click")
+    code = f"import sys, {module}; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
+    assert out.strip() == "[]"
+
+
+def test_the_runtime_facade_still_offers_the_runner_lazily() -> None:
+    code = ("import sys, strato.runtime as r; assert 'strato.runtime.runner' not in sys.modules; "
+            "from strato.runtime import RunResult, Runner, RunStore, VirtualClock, import_task, prepare_input; "
+            "assert 'strato.runtime.runner' in sys.modules and r.RunResult is RunResult; "
+            "import strato.runtime.runner as runner; assert runner.new_run_id is r.new_run_id; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert out.stdout.strip() == "ok", out.stderr

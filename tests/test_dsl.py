@@ -7,7 +7,7 @@ import pytest
 from strato import Catch, Retry, StratoError, otherwise, pipeline, task, wait, when
 from strato import ir as IR
 from strato.errors import TraceError
-from strato.options import error_matches, expand_error_names
+from strato.ir import error_matches, expand_error_names
 
 
 @task
@@ -220,3 +220,42 @@ def test_a_tasks_function_used_as_a_plain_handler_keeps_the_tasks_options() -> N
 
     for definition in (p, q):
         assert definition.ir.tasks["fallback"].retry is not None
+
+
+def test_traced_refs_hold_final_ids_only() -> None:
+    """Values are built once, after ids are final: every Ref names a node of the pipeline by its id."""
+    from strato import ir as IR
+    from strato import otherwise, pipeline, when
+
+    @pipeline
+    def p(day: str):
+        first = stamp(day)
+        named = stamp.alias("stamp")(first)  # an explicit name takes "stamp"; the earlier call becomes stamp_2
+        with when(first["n"] > 1):
+            later = stamp.map([first, named["x"]])
+        with otherwise():
+            stamp({"nested": [first, {"deep": named}]}, wait_for=[named])
+        return {"a": later, "b": [named]}
+
+    graph = p.ir
+    ids = [n.id for n in graph.nodes]
+    assert ids == ["stamp_2", "stamp", "stamp_3", "stamp_4"]
+    refs: list[IR.Ref] = []
+
+    def collect(value: IR.Value) -> None:
+        if isinstance(value, IR.Ref):
+            refs.append(value)
+        for child in getattr(value, "items", ()):
+            collect(child)
+        for _, child in getattr(value, "entries", ()):
+            collect(child)
+
+    for node in graph.nodes:
+        for value in getattr(node, "args", {}).values():
+            collect(value)
+        if isinstance(node, IR.MapNode):
+            collect(node.items)
+    collect(graph.output)
+    refs.extend(op for b in graph.branches for op in IR.condition_operands(b.condition) if isinstance(op, IR.Ref))
+    assert refs and all(type(r.node) is str and r.node in ids for r in refs)
+    assert graph.node_by_id["stamp_4"].after == ("stamp",)

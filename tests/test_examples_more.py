@@ -26,7 +26,7 @@ from examples.file_ingestion import (
     write_jsonl,
 )
 from examples.revenue_report import build_report, check_rates, fetch_rates, read_sales, revenue_report, session_tag
-from strato import ObjectCreated
+from strato.ir import ObjectCreatedSpec
 from strato.runtime import RunStore, VirtualClock, run_pipeline
 
 from .conftest import ROOT, Cli
@@ -190,7 +190,7 @@ def test_ingestion_reads_and_writes_where_its_parameters_say(tmp_path: Path) -> 
 
 
 def test_ingestion_is_started_by_new_csv_objects_in_landing() -> None:
-    assert ingest_file.ir.triggers == (ObjectCreated(bucket="landing", prefix="incoming/", suffix=".csv"),)
+    assert ingest_file.ir.triggers == (ObjectCreatedSpec(bucket="landing", prefix="incoming/", suffix=".csv"),)
 
 
 # ------------------------------------------------------------------------------ revenue report, CLI

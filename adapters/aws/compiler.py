@@ -20,7 +20,7 @@ from typing import Any
 from strato import ir
 from strato.errors import Diagnostic
 from strato.graph import dependencies, guard_chain
-from strato.options import Retry, expand_error_names
+from strato.ir import RetrySpec, expand_error_names
 
 from ..base import CompileError
 from ..structure import Block, Par, Seq, Step, nodes_of, structure
@@ -348,7 +348,7 @@ class _Machine:
         self.events += 5 + (2 * spec.retry.max_retries if spec.retry else 0)
         return state
 
-    def _retrier(self, retry: Retry, spec: ir.TaskSpec, node: ir.Node) -> dict[str, Any]:
+    def _retrier(self, retry: RetrySpec, spec: ir.TaskSpec, node: ir.Node) -> dict[str, Any]:
         interval = max(1, math.ceil(retry.delay))
         if interval != retry.delay:
             self._round_warning(node, f"task {spec.name!r} retry delay {retry.delay:g}s becomes {interval}s: "

@@ -283,7 +283,7 @@ class ObjectCreatedHarness:
         self.queue = self.sqs.create_queue(QueueName="strato-object-created")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
-        self.triggers = [t for t in deployment.root.triggers if isinstance(t, ir.ObjectCreated)]
+        self.triggers = [t for t in deployment.root.triggers if isinstance(t, ir.ObjectCreatedSpec)]
         for i, trigger in enumerate(self.triggers):
             buckets = [b["Name"] for b in self.s3.list_buckets()["Buckets"]]
             if trigger.bucket not in buckets:

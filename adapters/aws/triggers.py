@@ -9,7 +9,7 @@ from typing import Any
 
 from strato import ir
 from strato.errors import Diagnostic
-from strato.options import Http, ObjectCreated, Schedule
+from strato.ir import HttpSpec, ObjectCreatedSpec, ScheduleSpec
 
 _UNIX_DAYS = {"0": "1", "1": "2", "2": "3", "3": "4", "4": "5", "5": "6", "6": "7", "7": "1"}
 
@@ -31,7 +31,7 @@ def _dow(field: str) -> str:
     return ",".join(one(part) for part in field.split(","))
 
 
-def schedule_expression(schedule: Schedule) -> str:
+def schedule_expression(schedule: ScheduleSpec) -> str:
     """``cron(...)`` or ``rate(...)`` for EventBridge Scheduler."""
     if schedule.every is not None:
         minutes = (schedule.every_seconds or 60) // 60
@@ -59,7 +59,7 @@ def schedule_spec(pipeline: ir.PipelineIR) -> dict[str, Any] | None:
             "Input": json.dumps(pipeline.schedule.input or {}, sort_keys=True)}
 
 
-def object_created_rule(trigger: ObjectCreated) -> dict[str, Any]:
+def object_created_rule(trigger: ObjectCreatedSpec) -> dict[str, Any]:
     """The EventBridge pattern for S3 "Object Created" events in the bucket, prefix and suffix."""
     key: list[dict[str, str]] = []
     if trigger.prefix and trigger.suffix:
@@ -75,7 +75,7 @@ def object_created_rule(trigger: ObjectCreated) -> dict[str, Any]:
     return {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail}
 
 
-def event_input(pipeline: ir.PipelineIR, trigger: ObjectCreated, event: dict[str, Any]) -> dict[str, Any]:
+def event_input(pipeline: ir.PipelineIR, trigger: ObjectCreatedSpec, event: dict[str, Any]) -> dict[str, Any]:
     """The run input an S3 "Object Created" event gives: event fields for parameters of those names."""
     names = {p.name for p in pipeline.params}
     detail = event.get("detail", {})
@@ -84,7 +84,7 @@ def event_input(pipeline: ir.PipelineIR, trigger: ObjectCreated, event: dict[str
     return {**(trigger.input or {}), **{k: v for k, v in fields.items() if k in names}}
 
 
-def input_transformer(pipeline: ir.PipelineIR, trigger: ObjectCreated) -> dict[str, Any]:
+def input_transformer(pipeline: ir.PipelineIR, trigger: ObjectCreatedSpec) -> dict[str, Any]:
     """The same mapping as an EventBridge InputTransformer, for the rule's state machine target."""
     names = {p.name for p in pipeline.params}
     paths = {k: v for k, v in {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key",
@@ -94,7 +94,7 @@ def input_transformer(pipeline: ir.PipelineIR, trigger: ObjectCreated) -> dict[s
     return {"InputPathsMap": paths, "InputTemplate": "{" + body + "}"}
 
 
-def http_endpoint(pipeline: ir.PipelineIR, trigger: Http) -> dict[str, Any]:
+def http_endpoint(pipeline: ir.PipelineIR, trigger: HttpSpec) -> dict[str, Any]:
     """An HTTPS endpoint (API Gateway -> StartExecution) whose JSON body is the run's input."""
     return {"path": trigger.path or f"/pipelines/{pipeline.name}", "method": "POST",
             "authorization": "AWS_IAM" if trigger.auth == "iam" else "NONE"}

@@ -90,8 +90,7 @@ HELPERS = {
                                      "sub_pipeline", "wait_timer"),
     "strato.adapters.azure.shim": ("TaskRef", "resolve_activity", "run_task"),
     "strato.adapters.azure.triggers": ("bad_request", "object_created_input", "start_input"),
-    "strato.ir": ("compare",),
-    "strato.options": ("Retry", "error_matches"),
+    "strato.ir": ("RetrySpec", "compare", "error_matches"),
 }
 
 
@@ -279,10 +278,10 @@ def _tasks_section(app: App, block: Block) -> None:
         block.stmt(f"{activity.ref} = ", Call("TaskRef", [Raw(py_str(spec.name)), Raw(py_str(spec.module)),
                                                           Raw(py_str(spec.qualname))]))
         if activity.retry is not None:
-            app.use("strato.options", "Retry")
+            app.use("strato.ir", "RetrySpec")
             retry = spec.retry
             assert retry is not None
-            block.stmt(f"{activity.retry} = ", Call("Retry", kwargs=[
+            block.stmt(f"{activity.retry} = ", Call("RetrySpec", kwargs=[
                 ("max_retries", literal(retry.max_retries)), ("delay", literal(float(retry.delay))),
                 ("backoff", literal(float(retry.backoff))),
                 ("max_delay", literal(None if retry.max_delay is None else float(retry.max_delay))),
@@ -362,7 +361,7 @@ def _caller(app: App, activity: Activity, block: Block, name: str, catch: ir.Cat
         return
     app.use("strato.adapters.azure.orchestration", "TaskError")
     if spec.retry is not None or (catch is not None and catch.on is not None):
-        app.use("strato.options", "error_matches")
+        app.use("strato.ir", "error_matches")
     body = inner
     if catch is not None:
         inner.line("try:")
@@ -565,8 +564,7 @@ def _starters(app: App, block: Block) -> None:
     function, _ = app.orchestrators[root.name]
     const = app.constants[root.name]
     _section(block, "starting runs: HTTP, schedule, blob events")
-    https = [t for t in root.triggers if isinstance(t, ir.Http)] or [ir.Http(f"/pipelines/{root.name}", "iam",
-                                                                              location=None)]
+    https = [t for t in root.triggers if isinstance(t, ir.HttpSpec)] or [ir.HttpSpec(f"/pipelines/{root.name}")]
     app.use("strato.adapters.azure.triggers", "start_input", "bad_request")
     for i, trigger in enumerate(https):
         name = app.functions.take(f"{root.name}_start" if i == 0 else f"{root.name}_start_{i + 1}")
@@ -609,12 +607,12 @@ def _starters(app: App, block: Block) -> None:
         inner.docstring(f"Start a run on the schedule ({what}, {schedule.timezone}): NCRONTAB {expression!r}.")
         inner.line(f"await client.start_new({py_str(function)}, client_input={const['schedule_input']})")
     params = {p.name for p in root.params}
-    objects = [t for t in root.triggers if isinstance(t, ir.ObjectCreated)]
+    objects = [t for t in root.triggers if isinstance(t, ir.ObjectCreatedSpec)]
     for i, trigger in enumerate(objects):
         app.use("strato.adapters.azure.triggers", "object_created_input")
         name = app.functions.take(f"{root.name}_object_created" if i == 0 else f"{root.name}_object_created_{i + 1}")
         python = app.module.take(name)
-        fields = tuple(f for f in ir.ObjectCreated.EVENT_FIELDS if f in params)
+        fields = tuple(f for f in ir.ObjectCreatedSpec.EVENT_FIELDS if f in params)
         block.line()
         block.line()
         block.line(f"@app.function_name(name={py_str(name)})")

@@ -9,7 +9,7 @@ plain generators used with ``yield from``; the Durable SDK sees only the tasks t
   work at once with ``context.task_any``. A node may fan out with :class:`Parallel`.
 * :func:`activity` / :func:`activity_with_timeout` call an activity and turn a Durable failure back
   into a :class:`TaskError` carrying the task's exception class name (see ``shim.py``).
-* :func:`retry_timer` is the backoff of ``strato.options.Retry`` (``delay_for``), with jitter
+* :func:`retry_timer` is the backoff of ``strato.ir.RetrySpec`` (``delay_for``), with jitter
   seeded from the run id, the call's key and the attempt, as the local runner does.
 """
 
@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from strato.ir import address
-from strato.options import Retry
+from strato.ir import RetrySpec, address
 
 from .shim import ERROR_MARKER, is_blob_ref, with_path
 
@@ -184,7 +183,7 @@ def sub_pipeline(context: Any, run: Run, name: str, key: str, params: dict[str, 
         raise TaskError.from_failure(exc) from None
 
 
-def retry_delay(run: Run, key: str, attempt: int, retry: Retry) -> float:
+def retry_delay(run: Run, key: str, attempt: int, retry: RetrySpec) -> float:
     """Seconds before retry ``attempt`` (1-based): ``Retry.delay_for``, with seeded full jitter.
 
     The jitter seed is ``"{run id}/{key}/{attempt}"``, the local runner's, so the same run id gives
@@ -196,7 +195,7 @@ def retry_delay(run: Run, key: str, attempt: int, retry: Retry) -> float:
     return delay
 
 
-def retry_timer(context: Any, run: Run, key: str, attempt: int, retry: Retry) -> Any:
+def retry_timer(context: Any, run: Run, key: str, attempt: int, retry: RetrySpec) -> Any:
     """The durable timer that waits before the next attempt."""
     return context.create_timer(context.current_utc_datetime + timedelta(seconds=retry_delay(run, key, attempt,
                                                                                               retry)))

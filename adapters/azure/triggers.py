@@ -21,7 +21,7 @@ from typing import Any
 
 from strato import ir
 from strato.errors import Diagnostic
-from strato.options import Schedule
+from strato.ir import ScheduleSpec
 
 UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/GMT", "GMT", "Etc/GMT+0", "Etc/GMT-0", "Etc/GMT0",
                        "GMT0", "GMT+0", "GMT-0", "Etc/Greenwich", "Greenwich", "Etc/Universal", "Universal",
@@ -42,7 +42,7 @@ class ScheduleError(ValueError):
 
 
 # ------------------------------------------------------------------------------------ schedules
-def ncrontab(schedule: Schedule) -> str:
+def ncrontab(schedule: ScheduleSpec) -> str:
     """The timer trigger's 6-field NCRONTAB (``second minute hour day month day-of-week``), in UTC."""
     if schedule.timezone not in UTC_ZONES:
         raise ScheduleError(
@@ -63,7 +63,7 @@ def ncrontab(schedule: Schedule) -> str:
     return " ".join(["0", *out])
 
 
-def _every(schedule: Schedule) -> str:
+def _every(schedule: ScheduleSpec) -> str:
     seconds = schedule.every_seconds
     if seconds is None or seconds < 60 or seconds % 60:
         raise ScheduleError(f"every={schedule.every!r}: schedules run in whole minutes")

@@ -25,7 +25,7 @@ from typing import Any
 from strato import ir
 from strato.errors import Diagnostic
 from strato.graph import dependencies, guard_chain
-from strato.options import ObjectCreated, expand_error_names
+from strato.ir import ObjectCreatedSpec, expand_error_names
 
 from ..structure import Block, Par, Seq, Step, structure
 from .concurrency import ConcurrencyError, Planner, call_order
@@ -410,7 +410,7 @@ class _Subworkflow:
 
     def build(self) -> dict[str, Any]:
         p = self.p
-        triggers = [t for t in p.triggers if isinstance(t, ObjectCreated)] if p is self.root else []
+        triggers = [t for t in p.triggers if isinstance(t, ObjectCreatedSpec)] if p is self.root else []
         if triggers:
             steps: list[dict[str, Any]] = [
                 _step(self.steps("init"), {"assign": [{"defaults": literal_data(p.defaults())}]}),
@@ -438,7 +438,7 @@ class _Subworkflow:
             steps.append(_step(self.steps("output"), _ret(value_template(p.output))))
         return {"params": ["input"], "steps": steps}
 
-    def _event_input(self, triggers: list[ObjectCreated]) -> list[dict[str, Any]]:
+    def _event_input(self, triggers: list[ObjectCreatedSpec]) -> list[dict[str, Any]]:
         """Steps turning an Eventarc CloudEvent argument into the run input, as ``triggers.event_input`` does.
 
         Eventarc starts the workflow with the CloudEvent itself (``type``, ``data.bucket``, ``data.name``,

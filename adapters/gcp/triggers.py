@@ -13,7 +13,7 @@ from typing import Any
 
 from strato import ir
 from strato.errors import Diagnostic
-from strato.options import Http, ObjectCreated, Schedule
+from strato.ir import HttpSpec, ObjectCreatedSpec, ScheduleSpec
 
 from .naming import workflow_name
 
@@ -26,7 +26,7 @@ class TriggerError(ValueError):
     """A schedule or trigger Google Cloud cannot express."""
 
 
-def schedule_cron(schedule: Schedule) -> str:
+def schedule_cron(schedule: ScheduleSpec) -> str:
     """Unix cron for Cloud Scheduler; ``every`` must divide an hour or a day evenly to be one cron line."""
     if schedule.every is None:
         return schedule.cron or ""
@@ -57,13 +57,13 @@ def scheduler_job(pipeline: ir.PipelineIR) -> dict[str, Any] | None:
                                             "scope": "https://www.googleapis.com/auth/cloud-platform"}}}
 
 
-def path_pattern(trigger: ObjectCreated) -> str:
+def path_pattern(trigger: ObjectCreatedSpec) -> str:
     """The object-name pattern for a prefix and suffix (Eventarc path-pattern syntax, ``**`` any depth)."""
     head, _, partial = trigger.prefix.rpartition("/")
     return f"{'/' + head + '/' if head else '/'}**/{partial}*{trigger.suffix}"
 
 
-def eventarc_trigger(pipeline: ir.PipelineIR, trigger: ObjectCreated) -> dict[str, Any]:
+def eventarc_trigger(pipeline: ir.PipelineIR, trigger: ObjectCreatedSpec) -> dict[str, Any]:
     """An Eventarc trigger on object finalisation in the bucket, destined for the workflow.
 
     The event's object name is matched against ``path_pattern`` (prefix and suffix); the run input is
@@ -76,13 +76,13 @@ def eventarc_trigger(pipeline: ir.PipelineIR, trigger: ObjectCreated) -> dict[st
             "service_account": "{service_account}"}
 
 
-def event_matches(trigger: ObjectCreated, event: dict[str, Any]) -> bool:
+def event_matches(trigger: ObjectCreatedSpec, event: dict[str, Any]) -> bool:
     data = event.get("data", event)
     name = data.get("name") or ""
     return data.get("bucket") == trigger.bucket and name.startswith(trigger.prefix) and name.endswith(trigger.suffix)
 
 
-def event_input(pipeline: ir.PipelineIR, trigger: ObjectCreated, event: dict[str, Any]) -> dict[str, Any]:
+def event_input(pipeline: ir.PipelineIR, trigger: ObjectCreatedSpec, event: dict[str, Any]) -> dict[str, Any]:
     """The run input a Cloud Storage CloudEvent gives: event fields for parameters of those names.
 
     The compiled workflow does the same to the CloudEvent Eventarc passes as its argument (see
@@ -96,7 +96,7 @@ def event_input(pipeline: ir.PipelineIR, trigger: ObjectCreated, event: dict[str
     return {**(trigger.input or {}), **{k: v for k, v in fields.items() if k in names}}
 
 
-def http_endpoint(pipeline: ir.PipelineIR, trigger: Http) -> dict[str, Any]:
+def http_endpoint(pipeline: ir.PipelineIR, trigger: HttpSpec) -> dict[str, Any]:
     """Starting a run over HTTPS: the Executions API, IAM-authenticated (``roles/workflows.invoker``)."""
     return {"path": trigger.path or f"/pipelines/{pipeline.name}", "method": "POST",
             "target": EXECUTIONS_URL.replace("{workflow}", workflow_name(pipeline.name)),
@@ -108,8 +108,8 @@ def http_endpoint(pipeline: ir.PipelineIR, trigger: Http) -> dict[str, Any]:
 def trigger_specs(pipeline: ir.PipelineIR) -> dict[str, Any]:
     """Everything infra needs to start the workflow: schedule, events and endpoints."""
     return {"schedule": scheduler_job(pipeline),
-            "events": [eventarc_trigger(pipeline, t) for t in pipeline.triggers if isinstance(t, ObjectCreated)],
-            "http": [http_endpoint(pipeline, t) for t in pipeline.triggers if isinstance(t, Http)]}
+            "events": [eventarc_trigger(pipeline, t) for t in pipeline.triggers if isinstance(t, ObjectCreatedSpec)],
+            "http": [http_endpoint(pipeline, t) for t in pipeline.triggers if isinstance(t, HttpSpec)]}
 
 
 def trigger_problems(pipeline: ir.PipelineIR) -> list[Diagnostic]:
@@ -121,7 +121,7 @@ def trigger_problems(pipeline: ir.PipelineIR) -> list[Diagnostic]:
             out.append(Diagnostic(str(exc), pipeline.schedule.location or pipeline.location,
                                   f"pipeline {pipeline.name!r} (gcp)"))
     for trigger in pipeline.triggers:
-        if isinstance(trigger, Http) and trigger.auth == "none":
+        if isinstance(trigger, HttpSpec) and trigger.auth == "none":
             out.append(Diagnostic("Http(auth='none'): starting a workflow execution always needs IAM on Google "
                                   "Cloud; the endpoint will require roles/workflows.invoker", trigger.location
                                   or pipeline.location, f"pipeline {pipeline.name!r} (gcp)", "warning"))

@@ -6,11 +6,11 @@ import math
 from typing import Any
 
 from ..errors import TraceError, caller_location
-from .handles import Condition, Handle
-from .tracing import Draft, current_tracer
+from .handles import Handle
+from .tracing import Draft, Tracer, current_tracer
 
 
-def _tracer(what: str) -> Any:
+def _tracer(what: str) -> Tracer:
     tracer = current_tracer()
     if tracer is None:
         raise TraceError(f"{what} can only be used inside a @pipeline body")
@@ -24,16 +24,15 @@ class when:
     ``&``, ``|`` and ``~``. Results of tasks in a branch that did not run are ``null`` downstream.
     """
 
-    def __init__(self, condition: Condition | Handle):
+    def __init__(self, condition: object):  # object: a comparison of results type-checks as bool
         self.condition = condition
         self.location = caller_location()
 
     def __enter__(self) -> None:
-        tracer = _tracer("when()")
-        self._branch = tracer.open_when(self.condition, self.location)
-        self._tracer = tracer
+        self._tracer = _tracer("when()")
+        self._branch = self._tracer.open_when(self.condition, self.location)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._tracer.close_when(self._branch)
 
 
@@ -44,17 +43,10 @@ class otherwise:
         self.location = caller_location()
 
     def __enter__(self) -> None:
-        tracer = _tracer("otherwise()")
-        self._tracer = tracer
-        self._branch = tracer.open_otherwise(self.location)
-        if self._branch is None:  # reported; trace the body under a guard that never holds
-            from .. import ir
+        self._tracer = _tracer("otherwise()")
+        self._tracer.open_otherwise(self.location)
 
-            never = ir.Branch(f"when_{len(tracer.branches) + 1}", ir.Compare(ir.Literal(None), "!=", None))  # type: ignore[arg-type]
-            tracer.branches.append(never)
-            tracer.guards.append(ir.Guard(never.id, True))
-
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._tracer.close_otherwise()
 
 
@@ -66,6 +58,6 @@ def wait(seconds: float, *, wait_for: Any = None, name: str | None = None) -> Ha
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
         tracer.sink.error(f"wait(seconds=...) takes a number of seconds >= 0, got {seconds!r}", loc, subject)
         seconds = 0
-    draft = Draft("wait", "wait", name, loc, tracer.guards[-1] if tracer.guards else None,
-                  after=tracer.wait_for(wait_for, loc, subject), seconds=float(seconds))
+    draft = Draft("wait", "wait", name, loc, tracer.guard, after=tracer.wait_for(wait_for, loc, subject),
+                  seconds=float(seconds))
     return tracer.add(draft)

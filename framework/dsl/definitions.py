@@ -1,7 +1,9 @@
 """``@task`` and ``@pipeline``: pure definitions, kept apart from execution.
 
 A task stays a plain Python callable outside a pipeline. Inside a pipeline body, calling it records
-a node and returns a :class:`~strato.dsl.handles.Handle`.
+a node and returns a :class:`~strato.dsl.handles.Handle`. For a type checker, both decorators keep
+the function's signature (``ParamSpec``), and a call inside a pipeline is typed as the value its
+handle stands for, so the wiring between tasks is type-checked too.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .. import ir
 from ..errors import DefinitionError, Diagnostic, Location, StratoError, TraceError, caller_location
 from ..governance import Policy, tag_problems
 from ..options import Catch, Http, ObjectCreated, Retry, Schedule
+from ..runtime.tasks import register_task_function
 from .handles import Handle
-from .tracing import Draft, Traced, current_tracer
+from .tracing import Draft, Traced, Tracer, current_tracer
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 RESERVED = ("wait_for",)
 RUNTIMES = ("function", "worker")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
@@ -32,7 +36,7 @@ def _annotation(annotation: Any) -> str | None:
     return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
 
 
-def _params(fn: Callable[..., Any]) -> tuple[list[inspect.Parameter], str | None]:
+def _params(fn: Callable[..., object]) -> tuple[list[inspect.Parameter], str | None]:
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -40,8 +44,8 @@ def _params(fn: Callable[..., Any]) -> tuple[list[inspect.Parameter], str | None
     return list(signature.parameters.values()), _annotation(signature.return_annotation)
 
 
-def _bind(params: Sequence[ir.ParamSpec], args: tuple, kwargs: dict, subject: str, loc: Location | None,
-          problems: list[Diagnostic]) -> dict[str, Any]:
+def _bind(params: Sequence[ir.ParamSpec], args: tuple[Any, ...], kwargs: dict[str, Any], subject: str,
+          loc: Location | None, problems: list[Diagnostic]) -> dict[str, Any]:
     """Match call arguments to parameters, reporting every mismatch (not just the first)."""
     bound: dict[str, Any] = {}
     names = [p.name for p in params]
@@ -63,15 +67,19 @@ def _bind(params: Sequence[ir.ParamSpec], args: tuple, kwargs: dict, subject: st
     return bound
 
 
-class TaskDefinition:
-    """A function declared with ``@task``, with its execution options."""
+class TaskDefinition(Generic[P, R]):
+    """A function declared with ``@task``, with its execution options.
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, retry: Retry | None = None,
+    Registered by module and qualname when declared, so runners find its code from the IR alone,
+    even when no import can (a script run as ``__main__``, a function's locals).
+    """
+
+    def __init__(self, fn: Callable[P, R], *, name: str | None = None, retry: Retry | None = None,
                  timeout: float | None = None, memory: int | None = None, catch: Catch | None = None,
                  tags: dict[str, str] | None = None, reads: Sequence[str] = (), writes: Sequence[str] = (),
                  runtime: str = "function", location: Location | None = None):
-        self.fn = fn
-        self.name = name or getattr(fn, "__name__", "task")
+        self.fn: Callable[P, R] = fn
+        self.name: str = name if name else getattr(fn, "__name__", "task")
         self.retry, self.timeout, self.memory, self.catch = retry, timeout, memory, catch
         self.tags = tags or {}
         self.reads, self.writes, self.runtime = reads, writes, runtime
@@ -83,15 +91,20 @@ class TaskDefinition:
             for p in self._parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
         self._spec: ir.TaskSpec | None = None
-        self._handler: TaskDefinition | None = None
+        self._handler: TaskDefinition[Any, Any] | None = None
         self.implicit = False
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
+        register_task_function(self.name, fn)
 
     @property
     def subject(self) -> str:
         return f"task {self.name!r}"
 
     # plain Python or a node --------------------------------------------------------------------
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    @overload
+    def __call__(self, *args: Any, wait_for: Any, **kwargs: Any) -> R: ...  # in a pipeline: ordering only
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         tracer = current_tracer()
         if tracer is None:
@@ -101,15 +114,19 @@ class TaskDefinition:
             return self.fn(*args, **kwargs)
         return self._record(tracer, None, args, kwargs)
 
-    def alias(self, name: str) -> _NamedCall:
+    def alias(self, name: str) -> _NamedCall[P, R]:
         """Name one call explicitly: ``extract.alias("extract_eu")(day)``."""
         return _NamedCall(self, name, caller_location())
 
-    def map(self, items: Any, *, max_concurrency: int | None = None, wait_for: Any = None, **broadcast: Any) -> Handle:
-        """Call the task once per element of ``items`` (its first parameter); results keep input order."""
-        return self._record_map(None, items, max_concurrency, wait_for, broadcast)
+    def map(self, items: Any, *, max_concurrency: int | None = None, wait_for: Any = None,
+            **broadcast: Any) -> list[R]:
+        """Call the task once per element of ``items`` (its first parameter); results keep input order.
 
-    def _record(self, tracer: Any, explicit: str | None, args: tuple, kwargs: dict) -> Handle:
+        Returns a handle on that list (typed as the list it stands for).
+        """
+        return self._record_map(None, items, max_concurrency, wait_for, broadcast)  # type: ignore[return-value]
+
+    def _record(self, tracer: Tracer, explicit: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Handle:
         loc = caller_location()
         wait_for = kwargs.pop("wait_for", None)
         name = tracer.register_task(self, loc)
@@ -118,12 +135,12 @@ class TaskDefinition:
         bound = _bind(self._param_specs, args, kwargs, subject, loc, problems)
         tracer.sink.extend(problems)
         values = {k: tracer.to_value(v, f"argument {k!r}", loc, subject) for k, v in bound.items()}
-        draft = Draft("task", self.name, explicit, loc, tracer.guards[-1] if tracer.guards else None, values,
-                      tracer.wait_for(wait_for, loc, subject), task=name)
+        draft = Draft("task", self.name, explicit, loc, tracer.guard, values, tracer.wait_for(wait_for, loc, subject),
+                      task=name)
         return tracer.add(draft)
 
     def _record_map(self, explicit: str | None, items: Any, max_concurrency: Any, wait_for: Any,
-                    broadcast: dict) -> Handle:
+                    broadcast: dict[str, Any]) -> Handle:
         tracer = current_tracer()
         if tracer is None:
             raise TraceError(f"{self.subject}.map() fans out inside a @pipeline; outside one, use a list "
@@ -152,13 +169,12 @@ class TaskDefinition:
         if isinstance(items_value, ir.Literal) and not isinstance(items_value.value, list):
             tracer.sink.error(f"map() needs a list (or a result holding one), got {items_value.value!r}", loc, subject)
         values = {k: tracer.to_value(v, f"argument {k!r}", loc, subject) for k, v in bound.items()}
-        draft = Draft("map", self.name, explicit, loc, tracer.guards[-1] if tracer.guards else None, values,
-                      tracer.wait_for(wait_for, loc, subject), task=name, items=items_value, item_param=item_param,
-                      max_concurrency=max_concurrency)
+        draft = Draft("map", self.name, explicit, loc, tracer.guard, values, tracer.wait_for(wait_for, loc, subject),
+                      task=name, items=items_value, item_param=item_param, max_concurrency=max_concurrency)
         return tracer.add(draft)
 
     # checks and spec -------------------------------------------------------------------------
-    def catch_handler(self) -> TaskDefinition | None:
+    def catch_handler(self) -> TaskDefinition[Any, Any] | None:
         if self.catch is None or not callable(self.catch.handler):
             return None
         if self._handler is None:
@@ -171,7 +187,8 @@ class TaskDefinition:
         return self._handler
 
     def problems(self) -> list[Diagnostic]:
-        subject, loc, out = self.subject, self.location, []
+        subject, loc = self.subject, self.location
+        out: list[Diagnostic] = []
         if self.name == "<lambda>":
             out.append(Diagnostic("a lambda cannot be a task or catch handler: clouds load tasks by name; define it "
                                   "with def", loc, subject))
@@ -227,7 +244,7 @@ class TaskDefinition:
             writes = tuple(self.writes) if not isinstance(self.writes, str) else (self.writes,)
             self._spec = ir.TaskSpec(
                 self.name, self.fn.__module__, self.fn.__qualname__, self._param_specs, self._returns,
-                self.retry if isinstance(self.retry, Retry) else None,
+                self.retry.spec() if isinstance(self.retry, Retry) else None,
                 float(self.timeout) if isinstance(self.timeout, (int, float)) else None,
                 self.memory if isinstance(self.memory, int) else None, catch,
                 dict(self.tags) if isinstance(self.tags, dict) else {}, reads, writes, self.runtime,
@@ -239,12 +256,16 @@ class TaskDefinition:
         return f"<task {self.name}>"
 
 
-class _NamedCall:
+class _NamedCall(Generic[P, R]):
     """A task call with an explicit name (``task.alias("name")``)."""
 
-    def __init__(self, task: TaskDefinition, name: str, location: Location | None):
+    def __init__(self, task: TaskDefinition[P, R], name: str, location: Location | None):
         self.task, self.name, self.location = task, name, location
 
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    @overload
+    def __call__(self, *args: Any, wait_for: Any, **kwargs: Any) -> R: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         tracer = current_tracer()
         if tracer is None:
@@ -252,24 +273,25 @@ class _NamedCall:
         self._check(tracer)
         return self.task._record(tracer, self.name, args, kwargs)
 
-    def map(self, items: Any, *, max_concurrency: int | None = None, wait_for: Any = None, **broadcast: Any) -> Handle:
+    def map(self, items: Any, *, max_concurrency: int | None = None, wait_for: Any = None,
+            **broadcast: Any) -> list[R]:
         tracer = current_tracer()
         if tracer is not None:
             self._check(tracer)
-        return self.task._record_map(self.name, items, max_concurrency, wait_for, broadcast)
+        return self.task._record_map(self.name, items, max_concurrency, wait_for, broadcast)  # type: ignore[return-value]
 
-    def _check(self, tracer: Any) -> None:
+    def _check(self, tracer: Tracer) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             tracer.sink.error(f"call name {self.name!r} must start with a letter or '_' and use letters, digits, '_' "
                               "or '-' (at most 64)", self.location, self.task.subject)
 
 
 @overload
-def task(fn: F) -> TaskDefinition: ...
+def task(fn: Callable[P, R]) -> TaskDefinition[P, R]: ...
 @overload
 def task(*, name: str | None = ..., retry: Retry | None = ..., timeout: float | None = ..., memory: int | None = ...,
          catch: Catch | None = ..., tags: dict[str, str] | None = ..., reads: Sequence[str] = ...,
-         writes: Sequence[str] = ..., runtime: str = ...) -> Callable[[F], TaskDefinition]: ...
+         writes: Sequence[str] = ..., runtime: str = ...) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
 def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Declare a task: a plain function of JSON-serialisable values, run as one step of a pipeline.
 
@@ -284,15 +306,15 @@ def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     return lambda f: TaskDefinition(f, **options)
 
 
-class PipelineDefinition:
+class PipelineDefinition(Generic[P, R]):
     """A function declared with ``@pipeline``: its body wires tasks together and is traced into IR."""
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None,
+    def __init__(self, fn: Callable[P, R], *, name: str | None = None,
                  schedule: Schedule | str | None = None, triggers: Iterable[ObjectCreated | Http] = (),
                  tags: dict[str, str] | None = None, policies: Iterable[Policy] = (),
                  location: Location | None = None):
-        self.fn = fn
-        self.name = name or fn.__name__
+        self.fn: Callable[P, R] = fn
+        self.name: str = name if name else getattr(fn, "__name__", "pipeline")
         self.location = location or _definition_location(fn)
         self.schedule = Schedule(cron=schedule, location=self.location) if isinstance(schedule, str) else schedule
         self.triggers = list(triggers or ())
@@ -306,13 +328,13 @@ class PipelineDefinition:
             for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
         self._traced: Traced | None = None
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @property
     def subject(self) -> str:
         return f"pipeline {self.name!r}"
 
-    def trace(self, stack: tuple[PipelineDefinition, ...] = ()) -> Traced:
+    def trace(self, stack: tuple[PipelineDefinition[Any, Any], ...] = ()) -> Traced:
         """Trace the body into IR, collecting every definition problem found on the way."""
         from .tracing import Tracer
 
@@ -322,10 +344,16 @@ class PipelineDefinition:
             self._traced = self._trace(Tracer(self, ()))
         return self._traced
 
-    def _trace(self, tracer: Any) -> Traced:
+    def _trace(self, tracer: Tracer) -> Traced:
         for problem in self.problems():
             tracer.sink.items.append(problem)
         return tracer.run()
+
+    def schedule_spec(self) -> ir.ScheduleSpec | None:
+        return self.schedule.spec() if isinstance(self.schedule, Schedule) else None  # else reported
+
+    def trigger_specs(self) -> tuple[ir.TriggerSpec, ...]:
+        return tuple(t.spec() for t in self.triggers if isinstance(t, (ObjectCreated, Http)))  # others reported
 
     @property
     def ir(self) -> ir.PipelineIR:
@@ -336,7 +364,8 @@ class PipelineDefinition:
         return traced.ir
 
     def problems(self) -> list[Diagnostic]:
-        subject, loc, out = self.subject, self.location, []
+        subject, loc = self.subject, self.location
+        out: list[Diagnostic] = []
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             out.append(Diagnostic(f"pipeline name {self.name!r} must start with a letter or '_' and use letters, "
                                   "digits, '_' or '-' (at most 64)", loc, subject))
@@ -365,6 +394,10 @@ class PipelineDefinition:
                                       f"got {item!r}", loc, subject))
         return out
 
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    @overload
+    def __call__(self, *args: Any, wait_for: Any, **kwargs: Any) -> R: ...  # a sub-pipeline: ordering only
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         tracer = current_tracer()
         if tracer is None:
@@ -379,14 +412,20 @@ class PipelineDefinition:
         tracer.sink.extend(problems)
         name = tracer.register_pipeline(self, loc)
         values = {k: tracer.to_value(v, f"argument {k!r}", loc, subject) for k, v in bound.items()}
-        draft = Draft("pipeline", self.name, None, loc, tracer.guards[-1] if tracer.guards else None, values,
-                      tracer.wait_for(wait_for, loc, subject), pipeline=name or self.name)
+        draft = Draft("pipeline", self.name, None, loc, tracer.guard, values, tracer.wait_for(wait_for, loc, subject),
+                      pipeline=name or self.name)
         return tracer.add(draft)
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
 
 
+@overload
+def pipeline(fn: Callable[P, R]) -> PipelineDefinition[P, R]: ...
+@overload
+def pipeline(*, name: str | None = ..., schedule: Schedule | str | None = ...,
+             triggers: Iterable[ObjectCreated | Http] = ..., tags: dict[str, str] | None = ...,
+             policies: Iterable[Policy] = ...) -> Callable[[Callable[P, R]], PipelineDefinition[P, R]]: ...
 def pipeline(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Declare a pipeline. Options: ``name``, ``schedule`` (Schedule or cron string), ``triggers``
     (ObjectCreated, Http), ``tags``, ``policies``.
@@ -402,7 +441,7 @@ def pipeline(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     return lambda f: PipelineDefinition(f, **options)
 
 
-def _definition_location(fn: Callable[..., Any]) -> Location | None:
+def _definition_location(fn: Callable[..., object]) -> Location | None:
     code = getattr(fn, "__code__", None)
     if code is None:
         return caller_location()

@@ -7,6 +7,7 @@ value now (``if handle:``, iteration, ``len``) is a mistake and says what to wri
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Location, TraceError, caller_location
@@ -65,7 +66,7 @@ class Handle:
         raise TraceError(f"{self.describe()} has no value while the pipeline is traced; branch with "
                          "`with when(handle > 0): ...` instead of `if`")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         raise TraceError(f"{self.describe()} cannot be iterated while the pipeline is traced; fan out over a "
                          "list with task.map(handle) instead of a for loop")
 

@@ -1,8 +1,10 @@
 """Tracing: run a pipeline body once with handles, record every call as an IR node.
 
-Calls are first recorded as drafts; ids are assigned when tracing ends (explicit names first, then
-``task``, ``task_2``, ... in call order), so a later explicit name never renames an earlier call.
-Mistakes are collected as diagnostics, so one trace reports all of them.
+A call is recorded as a :class:`Draft` numbered in call order; handles and values refer to calls by
+that number (:class:`PendingRef`). Node ids are assigned when tracing ends (explicit names first,
+then ``task``, ``task_2``, ... in call order, so a later explicit name never renames an earlier
+call), and only then are IR values built, each once, with final ids. Mistakes are collected as
+diagnostics, so one trace reports all of them.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import inspect
 import os
 import traceback
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 from .. import ir
 from .._gc import paused_gc
@@ -31,6 +34,86 @@ def current_tracer() -> Tracer | None:
     return _current.get()
 
 
+# ------------------------------------------------------------------ values before ids are final
+@dataclass(frozen=True, slots=True)
+class PendingRef:
+    """A call's result, by the call's number in trace order (its id is not known yet)."""
+
+    call: int
+    path: tuple[ir.PathItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingList:
+    items: tuple[PendingValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDict:
+    entries: tuple[tuple[str, PendingValue], ...]
+
+
+PendingValue = Union[ir.Literal, ir.Param, PendingRef, PendingList, PendingDict]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCompare:
+    left: PendingRef | ir.Param
+    op: str
+    right: Any
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAll:
+    items: tuple[PendingCondition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAny:
+    items: tuple[PendingCondition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingNot:
+    item: PendingCondition
+
+
+PendingCondition = Union[PendingCompare, PendingAll, PendingAny, PendingNot]
+ALWAYS: PendingCondition = PendingAll(())  # stands in for a condition already reported as invalid
+NEVER: PendingCondition = PendingAny(())
+NULL = ir.Literal(None)
+
+
+def lower_value(value: PendingValue, ids: Sequence[str]) -> ir.Value:
+    """The IR value, with each call number replaced by the call's final id."""
+    if isinstance(value, PendingRef):
+        return ir.Ref(ids[value.call], value.path)
+    if isinstance(value, PendingList):
+        return ir.ListOf(tuple(lower_value(v, ids) for v in value.items))
+    if isinstance(value, PendingDict):
+        return ir.DictOf(tuple((k, lower_value(v, ids)) for k, v in value.entries))
+    return value
+
+
+def lower_condition(cond: PendingCondition, ids: Sequence[str]) -> ir.Condition:
+    if isinstance(cond, PendingCompare):
+        left = cond.left if isinstance(cond.left, ir.Param) else ir.Ref(ids[cond.left.call], cond.left.path)
+        return ir.Compare(left, cond.op, cond.right)
+    if isinstance(cond, PendingAll):
+        return ir.AllOf(tuple(lower_condition(c, ids) for c in cond.items))
+    if isinstance(cond, PendingAny):
+        return ir.AnyOf(tuple(lower_condition(c, ids) for c in cond.items))
+    return ir.Not(lower_condition(cond.item, ids))
+
+
+@dataclass(frozen=True)
+class PendingBranch:
+    id: str
+    condition: PendingCondition
+    guard: ir.Guard | None
+    location: Location | None
+
+
 @dataclass(eq=False)
 class Draft:
     """A call recorded during tracing, before ids are final."""
@@ -40,14 +123,15 @@ class Draft:
     explicit: str | None
     location: Location | None
     guard: ir.Guard | None
-    args: dict[str, Any] = field(default_factory=dict)  # IR values whose Refs still point at drafts
-    after: list[Any] = field(default_factory=list)  # drafts, or explicit names (str) resolved at the end
+    args: dict[str, PendingValue] = field(default_factory=dict)
+    after: list[int | str] = field(default_factory=list)  # call numbers, or explicit names resolved at the end
     task: str | None = None
     pipeline: str | None = None
-    items: Any = None
-    item_param: str | None = None
+    items: PendingValue = NULL
+    item_param: str = ""
     max_concurrency: int | None = None
     seconds: float = 0.0
+    index: int = -1  # the call's number, set when recorded
     id: str = ""
 
     @property
@@ -57,11 +141,10 @@ class Draft:
 
 @dataclass
 class Traced:
-    """What tracing a pipeline produced: its IR (when no errors), diagnostics and task definitions."""
+    """What tracing a pipeline produced: its IR (built even with errors) and every diagnostic."""
 
     ir: ir.PipelineIR  # built even when there are errors, so later checks can still report theirs
     diagnostics: list[Diagnostic]
-    definitions: dict[str, TaskDefinition]  # every task of the pipeline and of its sub-pipelines
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -69,19 +152,23 @@ class Traced:
 
 
 class Tracer:
-    def __init__(self, pipeline: PipelineDefinition, stack: tuple[PipelineDefinition, ...]):
+    def __init__(self, pipeline: PipelineDefinition[Any, Any], stack: tuple[PipelineDefinition[Any, Any], ...]):
         self.pipeline = pipeline
         self.stack = stack + (pipeline,)
         self.sink = DiagnosticSink()
         self.drafts: list[Draft] = []
-        self.tasks: dict[str, TaskDefinition] = {}
-        self.definitions: dict[str, TaskDefinition] = {}
+        self.tasks: dict[str, TaskDefinition[Any, Any]] = {}
         self.subpipelines: dict[str, ir.PipelineIR] = {}
-        self.sub_sources: dict[str, PipelineDefinition] = {}
-        self.branches: list[ir.Branch] = []
+        self.sub_sources: dict[str, PipelineDefinition[Any, Any]] = {}
+        self.branches: list[PendingBranch] = []
         self.guards: list[ir.Guard] = []
-        self.closed_when: dict[int, ir.Branch | None] = {}
+        self.closed_when: dict[int, PendingBranch | None] = {}
         self.subject = f"pipeline {pipeline.name!r}"
+
+    @property
+    def guard(self) -> ir.Guard | None:
+        """The guard of a call made now: the innermost open block's."""
+        return self.guards[-1] if self.guards else None
 
     # ---------------------------------------------------------------------------------- tracing
     def run(self) -> Traced:
@@ -106,13 +193,14 @@ class Tracer:
         return self.finish(out_value)
 
     def add(self, draft: Draft) -> Handle:
+        draft.index = len(self.drafts)
         self.drafts.append(draft)
         self.closed_when[len(self.guards)] = None
         return Handle(self, draft)
 
     # ------------------------------------------------------------------------------- values
-    def to_value(self, obj: Any, where: str, loc: Location | None, subject: str) -> ir.Value:
-        """Turn an argument (handles, literals, nested lists/dicts) into an IR value."""
+    def to_value(self, obj: Any, where: str, loc: Location | None, subject: str) -> PendingValue:
+        """Turn an argument (handles, literals, nested lists/dicts) into a value; JSON is copied now."""
         if isinstance(obj, Handle):
             if obj._tracer is not self:
                 self.sink.error(f"{where} uses {obj.describe()}, which belongs to pipeline "
@@ -120,8 +208,8 @@ class Tracer:
                                 loc, subject)
                 return ir.Literal(None)
             if obj._draft is not None:
-                return ir.Ref(obj._draft, obj._path)  # type: ignore[arg-type]  # fixed up in finish()
-            return ir.Param(obj._param, obj._path)  # type: ignore[arg-type]
+                return PendingRef(obj._draft.index, obj._path)
+            return ir.Param(obj._param or "", obj._path)
         if obj is None or isinstance(obj, (str, bool, int)):
             return ir.Literal(obj)
         if isinstance(obj, float):
@@ -131,9 +219,8 @@ class Tracer:
             return ir.Literal(obj)
         if isinstance(obj, (list, tuple)):
             items = tuple(self.to_value(v, f"{where}[{i}]", loc, subject) for i, v in enumerate(obj))
-            if all(isinstance(v, ir.Literal) for v in items):
-                return ir.Literal([v.value for v in items])  # type: ignore[union-attr]
-            return ir.ListOf(items)
+            literals = [v.value for v in items if isinstance(v, ir.Literal)]
+            return ir.Literal(literals) if len(literals) == len(items) else PendingList(items)
         if isinstance(obj, dict):
             entries = []
             for key, v in obj.items():
@@ -141,9 +228,8 @@ class Tracer:
                     self.sink.error(f"{where} has a non-string key {key!r}; JSON object keys are strings", loc, subject)
                     continue
                 entries.append((key, self.to_value(v, f"{where}[{key!r}]", loc, subject)))
-            if all(isinstance(v, ir.Literal) for _, v in entries):
-                return ir.Literal({k: v.value for k, v in entries})  # type: ignore[union-attr]
-            return ir.DictOf(tuple(entries))
+            literal = {k: v.value for k, v in entries if isinstance(v, ir.Literal)}
+            return ir.Literal(literal) if len(literal) == len(entries) else PendingDict(tuple(entries))
         if isinstance(obj, Condition):
             self.sink.error(f"{where} is a condition; conditions belong in `with when(...)`. To pass a flag, compute "
                             "it in a task", loc, subject)
@@ -155,7 +241,7 @@ class Tracer:
                             "list, dict or a task's result)", loc, subject)
         return ir.Literal(None)
 
-    def wait_for(self, wait_for: Any, loc: Location | None, subject: str) -> list[Any]:
+    def wait_for(self, wait_for: Any, loc: Location | None, subject: str) -> list[int | str]:
         if wait_for is None:
             return []
         if isinstance(wait_for, (Handle, str)):
@@ -163,10 +249,10 @@ class Tracer:
         if not isinstance(wait_for, (list, tuple)):
             self.sink.error(f"wait_for must be a list of task results (or call names), got {wait_for!r}", loc, subject)
             return []
-        out: list[Any] = []
+        out: list[int | str] = []
         for item in wait_for:
             if isinstance(item, Handle) and item._tracer is self and item._draft is not None:
-                out.append(item._draft)
+                out.append(item._draft.index)
             elif isinstance(item, str):
                 out.append(item)
             elif isinstance(item, Handle) and item._draft is None:
@@ -177,59 +263,64 @@ class Tracer:
         return out
 
     # ------------------------------------------------------------------------------- branches
-    def open_when(self, condition: Any, loc: Location | None) -> ir.Branch:
-        cond = self.to_condition(condition, loc)
-        branch = ir.Branch(f"when_{len(self.branches) + 1}", cond, self.guards[-1] if self.guards else None, loc)
+    def _branch(self, condition: PendingCondition, loc: Location | None) -> PendingBranch:
+        branch = PendingBranch(f"when_{len(self.branches) + 1}", condition, self.guard, loc)
         self.branches.append(branch)
+        return branch
+
+    def open_when(self, condition: Any, loc: Location | None) -> PendingBranch:
+        branch = self._branch(self.to_condition(condition, loc), loc)
         self.closed_when[len(self.guards)] = None
         self.guards.append(ir.Guard(branch.id, True))
         return branch
 
-    def close_when(self, branch: ir.Branch) -> None:
+    def close_when(self, branch: PendingBranch) -> None:
         self.guards.pop()
         self.closed_when[len(self.guards)] = branch
 
-    def open_otherwise(self, loc: Location | None) -> ir.Branch | None:
+    def open_otherwise(self, loc: Location | None) -> None:
         branch = self.closed_when.get(len(self.guards))
         if branch is None:
             self.sink.error("otherwise() must directly follow a `with when(...)` block at the same level", loc,
                             self.subject)
-            return None
+            branch = self._branch(NEVER, loc)  # reported; the body is traced under a guard that never holds
+            self.guards.append(ir.Guard(branch.id, True))
+            return
         self.closed_when[len(self.guards)] = None
         self.guards.append(ir.Guard(branch.id, False))
-        return branch
 
     def close_otherwise(self) -> None:
         self.guards.pop()
         self.closed_when[len(self.guards)] = None
 
-    def to_condition(self, cond: Any, loc: Location | None) -> ir.Condition:
-        invalid = ir.Compare(ir.Literal(None), "==", None)  # type: ignore[arg-type]
+    def to_condition(self, cond: Any, loc: Location | None) -> PendingCondition:
         if isinstance(cond, Handle):
             self.sink.error(f"when() needs a comparison with a JSON literal, such as `when(result['count'] > 0)` or "
                             f"`when(result == True)`, not a bare result ({cond.describe()})", loc, self.subject)
-            return invalid
+            return ALWAYS
         if not isinstance(cond, Condition):
             self.sink.error(f"when() needs a comparison of a task result with a JSON literal, got {cond!r}", loc,
                             self.subject)
-            return invalid
+            return ALWAYS
         if cond.problem:
             self.sink.error(cond.problem, cond.location or loc, self.subject)
-            return invalid
+            return ALWAYS
         if cond.op == "all":
-            return ir.AllOf(tuple(self.to_condition(c, loc) for c in cond.items))
+            return PendingAll(tuple(self.to_condition(c, loc) for c in cond.items))
         if cond.op == "any":
-            return ir.AnyOf(tuple(self.to_condition(c, loc) for c in cond.items))
+            return PendingAny(tuple(self.to_condition(c, loc) for c in cond.items))
         if cond.op == "not":
-            return ir.Not(self.to_condition(cond.items[0], loc))
+            return PendingNot(self.to_condition(cond.items[0], loc))
         left = self.to_value(cond.left, "the condition", cond.location or loc, self.subject)
         problem = ir.json_problem(cond.right, "the compared value")
         if problem:
             self.sink.error(f"when() compares with a JSON literal: {problem}", cond.location or loc, self.subject)
-        return ir.Compare(left, cond.op, cond.right)  # type: ignore[arg-type]
+        if not isinstance(left, (PendingRef, ir.Param)):  # a foreign handle, reported by to_value
+            return ALWAYS
+        return PendingCompare(left, cond.op, cond.right)
 
     # ------------------------------------------------------------------------------- tasks
-    def register_task(self, definition: TaskDefinition, loc: Location | None) -> str:
+    def register_task(self, definition: TaskDefinition[Any, Any], loc: Location | None) -> str:
         existing = self.tasks.get(definition.name)
         if existing is not None and existing is not definition and existing.fn is definition.fn:
             if existing.implicit and not definition.implicit:  # the @task with its options wins
@@ -249,7 +340,7 @@ class Tracer:
                     self.register_task(handler, definition.catch.location)
         return definition.name
 
-    def register_pipeline(self, definition: PipelineDefinition, loc: Location | None) -> str | None:
+    def register_pipeline(self, definition: PipelineDefinition[Any, Any], loc: Location | None) -> str | None:
         if definition in self.stack:
             chain = " -> ".join(p.name for p in self.stack + (definition,))
             self.sink.error(f"pipeline {definition.name!r} calls itself ({chain}); sub-pipelines cannot recurse",
@@ -264,17 +355,16 @@ class Tracer:
         traced = definition.trace(self.stack)
         self.sink.extend(traced.diagnostics)
         self.sub_sources[definition.name] = definition
-        self.definitions.update(traced.definitions)
         for name, child in (*traced.ir.subpipelines.items(), (definition.name, _without_children(traced.ir))):
             self.subpipelines.setdefault(name, child)
         return definition.name
 
     # ------------------------------------------------------------------------------- finish
-    def finish(self, output: ir.Value) -> Traced:
+    def finish(self, output: PendingValue) -> Traced:
         ids = self._assign_ids()
-        nodes = [self._node(d, ids) for d in self.drafts]
-        branches = [replace(b, condition=_fix_condition(b.condition)) for b in self.branches]
-        output = _fix(output)
+        known = set(ids)
+        nodes = [self._node(d, ids, known) for d in self.drafts]
+        branches = [ir.Branch(b.id, lower_condition(b.condition, ids), b.guard, b.location) for b in self.branches]
         pipe = self.pipeline
         specs = {}
         pipeline_tags = pipe.tags if isinstance(pipe.tags, dict) else {}  # a non-dict is reported already
@@ -282,17 +372,17 @@ class Tracer:
             spec = definition.spec()
             self.sink.extend(classification_problems(pipeline_tags, spec.tags, f"task {name!r}", spec.location))
             specs[name] = replace(spec, tags={**pipeline_tags, **spec.tags})  # task tags extend the pipeline's
-        self.definitions.update(self.tasks)
         subpipelines = {name: self.subpipelines[name] for name in sorted(self.subpipelines)}
         result = ir.PipelineIR(
             name=pipe.name, module=pipe.fn.__module__, qualname=pipe.fn.__qualname__, params=pipe.param_specs,
-            nodes=tuple(nodes), output=output, tasks=specs, branches=tuple(branches), subpipelines=subpipelines,
-            schedule=pipe.schedule, triggers=tuple(pipe.triggers), tags=dict(pipe.tags or {}),
-            doc=inspect.getdoc(pipe.fn), location=pipe.location,
+            nodes=tuple(nodes), output=lower_value(output, ids), tasks=specs, branches=tuple(branches),
+            subpipelines=subpipelines, schedule=pipe.schedule_spec(), triggers=pipe.trigger_specs(),
+            tags=dict(pipe.tags or {}), doc=inspect.getdoc(pipe.fn), location=pipe.location,
         )
-        return Traced(result, self.sink.items, self.definitions)
+        return Traced(result, self.sink.items)
 
-    def _assign_ids(self) -> dict[str, Draft]:
+    def _assign_ids(self) -> list[str]:
+        """Every call's final id, by call number."""
         taken: dict[str, Draft] = {}
         for d in self.drafts:
             if d.explicit is None:
@@ -316,48 +406,28 @@ class Tracer:
             counters[d.base] = n + 1
             d.id = candidate
             taken[candidate] = d
-        return taken
+        return [d.id for d in self.drafts]
 
-    def _node(self, d: Draft, ids: dict[str, Draft]) -> ir.Node:
+    def _node(self, d: Draft, ids: list[str], known: set[str]) -> ir.Node:
         after: list[str] = []
         for item in d.after:
-            if isinstance(item, Draft):
-                after.append(item.id)
-            elif item in ids:
+            if isinstance(item, int):
+                after.append(ids[item])
+            elif item in known:
                 after.append(item)
             else:
                 self.sink.error(f"wait_for names {item!r}, but no call in pipeline {self.pipeline.name!r} has "
-                                "that name",
-                                d.location, f"{d.display}")
+                                "that name", d.location, d.display)
         after_t = tuple(dict.fromkeys(after))
-        args = {k: _fix(v) for k, v in d.args.items()}
+        args = {k: lower_value(v, ids) for k, v in d.args.items()}
         if d.kind == "task":
-            return ir.TaskNode(d.id, d.task, args, after_t, d.guard, d.location)  # type: ignore[arg-type]
+            return ir.TaskNode(d.id, d.task or d.base, args, after_t, d.guard, d.location)
         if d.kind == "map":
-            return ir.MapNode(d.id, d.task, _fix(d.items), d.item_param, args, d.max_concurrency,  # type: ignore[arg-type]
-                              after_t, d.guard, d.location)
+            return ir.MapNode(d.id, d.task or d.base, lower_value(d.items, ids), d.item_param, args,
+                              d.max_concurrency, after_t, d.guard, d.location)
         if d.kind == "wait":
             return ir.WaitNode(d.id, d.seconds, after_t, d.guard, d.location)
-        return ir.SubPipelineNode(d.id, d.pipeline, args, after_t, d.guard, d.location)  # type: ignore[arg-type]
-
-
-def _fix(value: ir.Value) -> ir.Value:
-    """Replace draft objects in refs by their final ids."""
-    if isinstance(value, ir.Ref) and isinstance(value.node, Draft):
-        return ir.Ref(value.node.id, value.path)
-    if isinstance(value, ir.ListOf):
-        return ir.ListOf(tuple(_fix(v) for v in value.items))
-    if isinstance(value, ir.DictOf):
-        return ir.DictOf(tuple((k, _fix(v)) for k, v in value.entries))
-    return value
-
-
-def _fix_condition(cond: ir.Condition) -> ir.Condition:
-    if isinstance(cond, ir.Compare):
-        return ir.Compare(_fix(cond.left), cond.op, cond.right)  # type: ignore[arg-type]
-    if isinstance(cond, ir.Not):
-        return ir.Not(_fix_condition(cond.item))
-    return type(cond)(tuple(_fix_condition(c) for c in cond.items))
+        return ir.SubPipelineNode(d.id, d.pipeline or d.base, args, after_t, d.guard, d.location)
 
 
 def _without_children(pipeline: ir.PipelineIR) -> ir.PipelineIR:

@@ -11,41 +11,24 @@ handler), ``sub/node`` (a node inside sub-pipeline call ``sub``).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import os
 import queue
 import random
-import secrets
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .. import ir
 from ..graph import dependencies, guard_chain
-from ..options import error_matches
+from ..ir import error_matches
 from .clock import TICK, SystemClock
 from .invoke import error_of, invoke
-from .store import FAILED, RUNNING, SKIPPED, SUCCEEDED, RunRecord, RunStore
-
-Resolver = Callable[[ir.TaskSpec], Callable[..., Any]]
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    status: str
-    output: Any
-    error: dict | None
-
-    def to_dict(self) -> dict:
-        return {"run_id": self.run_id, "status": self.status, "output": self.output, "error": self.error}
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == SUCCEEDED
+from .results import FAILED, RUNNING, SKIPPED, SUCCEEDED, RunResult, new_run_id
+from .store import RunRecord, RunStore
+from .tasks import Resolver, resolver_for
 
 
 class RunHooks:
@@ -57,10 +40,6 @@ class RunHooks:
     def run_finished(self, result: RunResult) -> None: ...
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
-
-
 class _Workers:
     """A bounded pool of daemon threads: a task that hangs past its timeout never blocks exit.
 
@@ -68,7 +47,8 @@ class _Workers:
     """
 
     def __init__(self, size: int):
-        self.size, self.jobs = size, queue.SimpleQueue()
+        self.size = size
+        self.jobs: queue.SimpleQueue[tuple[Callable[..., None] | None, tuple[Any, ...]]] = queue.SimpleQueue()
         self.threads = self.idle = 0
         self.lock = threading.Lock()
 
@@ -306,7 +286,7 @@ class Execution:
                 item_key = f"{key}[{index}]"
                 self.store.start_unit(self.run_id, item_key, "item", spec.name, self.clock.now())
                 self._call(scope.pipeline, item_key, spec, {node.item_param: items[index], **broadcast},
-                           lambda r, i=index, k=item_key: item_done(i, k, r),
+                           functools.partial(item_done, index, item_key),
                            lambda e: self._node_failed(scope, key, e))
 
         def item_done(index: int, item_key: str, result: Any) -> None:
@@ -418,15 +398,18 @@ class Runner:
         self.workers = workers or int(os.environ.get("STRATO_WORKERS", "16"))
         self.hooks = hooks or RunHooks()
 
-    def start(self, pipeline: ir.PipelineIR, params: dict, resolver: Resolver, *, ref: str | None = None,
-              sys_path: list[str] | None = None, run_id: str | None = None) -> RunResult:
+    def start(self, pipeline: ir.PipelineIR, params: dict[str, Any], resolver: Resolver | None = None, *,
+              ref: str | None = None, sys_path: list[str] | None = None, run_id: str | None = None) -> RunResult:
+        """Run ``pipeline``; its tasks are found from the IR unless ``resolver`` says otherwise."""
+        resolver = resolver or resolver_for(pipeline)
         run_id = run_id or new_run_id()
         self.store.create_run(run_id, pipeline.name, ref, sys_path or [], pipeline.to_json(), pipeline.hash, params,
                               self.clock.now())
         return Execution(pipeline, params, resolver, self.store, run_id, self.clock, self.workers, self.hooks).run()
 
-    def resume(self, record: RunRecord, pipeline: ir.PipelineIR, resolver: Resolver) -> RunResult:
+    def resume(self, record: RunRecord, pipeline: ir.PipelineIR, resolver: Resolver | None = None) -> RunResult:
         """Continue a run: finished units keep their results; the rest runs now."""
+        resolver = resolver or resolver_for(pipeline)
         if record.status == SUCCEEDED:
             return RunResult(record.run_id, record.status, record.output, record.error)
         completed = self.store.completed_units(record.run_id)

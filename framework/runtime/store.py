@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .results import FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, ref TEXT, sys_path TEXT, ir TEXT NOT NULL,
@@ -33,7 +35,6 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 """
 
-RUNNING, SUCCEEDED, FAILED, SKIPPED, INTERRUPTED = "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "INTERRUPTED"
 
 
 def strato_home() -> Path:
@@ -227,3 +228,6 @@ class RunStore:
         return [{"key": k, "attempt": a, "status": st, "started_at": iso(s), "ended_at": iso(e),
                  "duration": round(e - s, 6) if s is not None and e is not None else None,
                  "error": json.loads(err) if err else None} for k, a, st, s, e, err in rows]
+
+
+__all__ = ["FAILED", "INTERRUPTED", "RUNNING", "SKIPPED", "SUCCEEDED", "RunRecord", "RunStore", "strato_home"]

@@ -30,8 +30,7 @@ from strato.adapters.aws.naming import function_name, machine_name, substitute
 from strato.adapters.aws.triggers import http_endpoint, input_transformer, object_created_rule, schedule_spec
 from strato.adapters.base import task_specs
 from strato.dsl.definitions import PipelineDefinition
-from strato.ir import PipelineIR
-from strato.options import Http, ObjectCreated
+from strato.ir import HttpSpec, ObjectCreatedSpec, PipelineIR
 
 from .. import deployable_ir
 
@@ -168,7 +167,7 @@ class StratoPipeline(pulumi.ComponentResource):
                 flexible_time_window={"mode": "OFF"},
                 target={"arn": root.arn, "role_arn": role.arn, "input": spec["Input"]}, opts=child))
         events_role = None
-        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, ObjectCreated)):
+        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, ObjectCreatedSpec)):
             events_role = events_role or self._starter_role(f"{name}-events", "events.amazonaws.com", root, tags)
             created.append(aws.s3.BucketNotification(f"{name}-s3-events-{i}", bucket=trigger.bucket,
                                                      eventbridge=True, opts=child))
@@ -179,7 +178,7 @@ class StratoPipeline(pulumi.ComponentResource):
                 f"{name}-object-created-{i}", rule=rule.name, arn=root.arn, role_arn=events_role.arn, opts=child,
                 input_transformer={"input_paths": transformer["InputPathsMap"],
                                    "input_template": transformer["InputTemplate"]})]
-        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, Http)):
+        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, HttpSpec)):
             endpoint = http_endpoint(ir, trigger)
             role = self._starter_role(f"{name}-http-{i}", "apigateway.amazonaws.com", root, tags)
             api = aws.apigatewayv2.Api(f"{name}-http-{i}", protocol_type="HTTP", tags=tags, opts=child)

@@ -41,8 +41,7 @@ from strato.adapters.azure import Adapter
 from strato.adapters.azure.shim import DEFAULT_CONTAINER
 from strato.adapters.azure.triggers import BLOB_CREATED, ncrontab
 from strato.dsl.definitions import PipelineDefinition
-from strato.ir import PipelineIR
-from strato.options import ObjectCreated
+from strato.ir import ObjectCreatedSpec, PipelineIR
 
 from .. import deployable_ir
 
@@ -273,7 +272,7 @@ class StratoPipeline(pulumi.ComponentResource):
         An account has at most one system topic: pass the account of an existing topic's source only
         if it has none yet.
         """
-        objects = [t for t in ir.triggers if isinstance(t, ObjectCreated)]
+        objects = [t for t in ir.triggers if isinstance(t, ObjectCreatedSpec)]
         if not objects:
             return []
         functions = event_grid_functions(function_app)

@@ -45,8 +45,7 @@ from strato.adapters.gcp.payloads import BUCKET_ENV, PREFIX
 from strato.adapters.gcp.triggers import eventarc_trigger, http_endpoint, scheduler_job
 from strato.dsl.definitions import PipelineDefinition
 from strato.errors import DefinitionError
-from strato.ir import PipelineIR
-from strato.options import Http, ObjectCreated
+from strato.ir import HttpSpec, ObjectCreatedSpec, PipelineIR
 
 from .. import deployable_ir
 
@@ -225,7 +224,7 @@ class StratoPipeline(pulumi.ComponentResource):
                              "headers": {"Content-Type": "application/json"},
                              "oauth_token": {"service_account_email": account.email, "scope": CLOUD_PLATFORM}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[grant, workflow])))
-        events = [t for t in ir.triggers if isinstance(t, ObjectCreated)]
+        events = [t for t in ir.triggers if isinstance(t, ObjectCreatedSpec)]
         if events:
             account = self._account("events", f"Strato {ir.name}: starts runs on new objects")
             grants = [self._project_role(f"{name}-events-invoker", "roles/workflows.invoker", account),
@@ -237,7 +236,7 @@ class StratoPipeline(pulumi.ComponentResource):
                     matching_criterias=spec["event_filters"], destination={"workflow": workflow.id},
                     service_account=account.email, labels=self._labels,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=grants)))
-        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, Http)):
+        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, HttpSpec)):
             endpoint = http_endpoint(ir, trigger)
             account = self._account(f"http-{i}", f"Strato {ir.name}: starts runs over HTTPS")
             created.append(self._project_role(f"{name}-http-{i}-invoker", "roles/workflows.invoker", account))

@@ -21,7 +21,7 @@ from . import pipelines
 
 def on_aws(pipeline: Any, params: dict, timers: VirtualTimers | None = None, backend: str = "moto") -> RunResult:
     ir = pipeline.ir
-    resolver = resolver_for(pipeline.trace().definitions)
+    resolver = resolver_for(pipeline.trace().ir)
     specs = {name: spec for p in (ir, *ir.subpipelines.values()) for name, spec in p.tasks.items()}
     return emulate(ir, compile_pipeline(ir).machines, prepare_input(ir, params, pipeline.fn),
                    lambda name, _: resolver(specs[name]), backend, timers)
@@ -130,7 +130,7 @@ def test_an_s3_upload_starts_the_pipeline_through_eventbridge() -> None:
 
     definition = load(str(ROOT / "examples" / "file_ingestion.py") + ":ingest_file").definition
     ir = definition.ir
-    resolver = resolver_for(definition.trace().definitions)
+    resolver = resolver_for(definition.trace().ir)
     deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _: resolver(ir.tasks[name]))
     with deployed_on_moto(deployment) as (session, client_args, sfn):
         harness = ObjectCreatedHarness(session, client_args, deployment)
@@ -166,7 +166,7 @@ def test_a_wide_map_keeps_the_parent_history_small() -> None:
 
     definition = pipelines.mapping
     ir = definition.ir
-    resolver = resolver_for(definition.trace().definitions)
+    resolver = resolver_for(definition.trace().ir)
     deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _: resolver(ir.tasks[name]))
     with deployed_on_moto(deployment) as (_, _, sfn):
         counts = []

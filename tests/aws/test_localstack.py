@@ -74,7 +74,7 @@ def on_localstack(pipeline: Any, params: dict, endpoint: str) -> Any:
     from strato.adapters.aws.emulator import emulate
 
     ir = pipeline.ir
-    resolver = resolver_for(pipeline.trace().definitions)
+    resolver = resolver_for(pipeline.trace().ir)
     specs = {name: spec for p in (ir, *ir.subpipelines.values()) for name, spec in p.tasks.items()}
     return emulate(ir, compile_pipeline(ir).machines, {**ir.defaults(), **params},
                    lambda name, _: resolver(specs[name]), "localstack", endpoint=endpoint)

@@ -24,7 +24,7 @@ class Emulated:
         self.checked = validated(definition)
         self.ir = self.checked.ir
         self.work_dir = work_dir
-        self.emulation = emulation(self.ir, resolver_for(self.checked.definitions), work_dir, start=T0, **options)
+        self.emulation = emulation(self.ir, resolver_for(self.checked.ir), work_dir, start=T0, **options)
         self.host = self.emulation.host
 
     def run(self, input: dict[str, Any] | None = None, run_id: str = "run-1") -> Any:

@@ -25,8 +25,8 @@ from strato.adapters.gcp.triggers import (
     scheduler_job,
     trigger_specs,
 )
+from strato.ir import ObjectCreatedSpec, ScheduleSpec
 from strato.loader import load
-from strato.options import ObjectCreated, Schedule
 
 State = executions_v1.Execution.State
 
@@ -110,12 +110,12 @@ def test_invoke_gives_up_waiting_after_its_timeout() -> None:
 
 
 def test_schedules_become_cloud_scheduler_cron() -> None:
-    assert schedule_cron(Schedule(cron="0 2 * * 1-5")) == "0 2 * * 1-5"
-    assert schedule_cron(Schedule(every="15m")) == "*/15 * * * *"
-    assert schedule_cron(Schedule(every="2h")) == "0 */2 * * *"
-    assert schedule_cron(Schedule(every="1d")) == "0 0 * * *"
+    assert schedule_cron(ScheduleSpec(cron="0 2 * * 1-5")) == "0 2 * * 1-5"
+    assert schedule_cron(ScheduleSpec(every="15m")) == "*/15 * * * *"
+    assert schedule_cron(ScheduleSpec(every="2h")) == "0 */2 * * *"
+    assert schedule_cron(ScheduleSpec(every="1d")) == "0 0 * * *"
     with pytest.raises(TriggerError, match="divide"):
-        schedule_cron(Schedule(every="7m"))
+        schedule_cron(ScheduleSpec(every="7m"))
     ir = load("examples/daily_sales.py:daily_sales").definition.ir
     job = scheduler_job(ir)
     assert job is not None and job["schedule"] == "0 2 * * *" and job["time_zone"] == "UTC"
@@ -131,7 +131,7 @@ def test_object_created_becomes_an_eventarc_trigger() -> None:
     assert {"attribute": "bucket", "value": "landing"} in event["event_filters"]
     assert event["path_pattern"] == "/incoming/**/*.csv"
     trigger = ir.triggers[0]
-    assert isinstance(trigger, ObjectCreated)
+    assert isinstance(trigger, ObjectCreatedSpec)
     cloud_event = {"data": {"bucket": "landing", "name": "incoming/orders-2024-03-01.csv", "size": "120"}}
     assert event_matches(trigger, cloud_event)
     assert not event_matches(trigger, {"data": {"bucket": "landing", "name": "incoming/notes.txt"}})

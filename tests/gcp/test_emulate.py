@@ -26,7 +26,7 @@ def on_gcp(pipeline: Any, params: dict, tmp_path: Path, backend: str = "wsgi", s
            raw: bool = False) -> tuple[RunResult, Any]:
     """Emulate ``pipeline``; ``raw`` passes ``params`` as the execution argument unchanged (a CloudEvent)."""
     ir = pipeline.ir
-    resolver = resolver_for(pipeline.trace().definitions)
+    resolver = resolver_for(pipeline.trace().ir)
     specs = {name: spec for p in (ir, *ir.subpipelines.values()) for name, spec in p.tasks.items()}
     argument = params if raw else prepare_input(ir, params, pipeline.fn)
     return emulate(ir, compile_pipeline(ir).source, argument, lambda name, _: resolver(specs[name]), tmp_path,

@@ -28,8 +28,7 @@ from strato.adapters.azure.orchestration import (
 )
 from strato.adapters.azure.shim import TaskRef, resolve_activity, run_task
 from strato.adapters.azure.triggers import bad_request, start_input
-from strato.ir import compare
-from strato.options import Retry, error_matches
+from strato.ir import RetrySpec, compare, error_matches
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -39,7 +38,7 @@ ALERT_TASK = TaskRef("alert", "daily_sales", "alert")
 CLEAN_TASK = TaskRef("clean", "daily_sales", "clean")
 EXTRACT_TASK = TaskRef("extract", "daily_sales", "extract")
 LOAD_TASK = TaskRef("load", "daily_sales", "load")
-LOAD_RETRY = Retry(max_retries=3, delay=0.5, backoff=2.0, max_delay=None, jitter=False, on=("OperationalError",))
+LOAD_RETRY = RetrySpec(max_retries=3, delay=0.5, backoff=2.0, max_delay=None, jitter=False, on=("OperationalError",))
 SUMMARIZE_TASK = TaskRef("summarize", "daily_sales", "summarize")
 
 

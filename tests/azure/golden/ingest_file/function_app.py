@@ -14,8 +14,7 @@ import azure.functions as func
 from strato.adapters.azure.orchestration import Results, Run, Step, TaskError, activity, finish, inline, pick, run_dag
 from strato.adapters.azure.shim import TaskRef, resolve_activity, run_task
 from strato.adapters.azure.triggers import bad_request, object_created_input, start_input
-from strato.ir import compare
-from strato.options import error_matches
+from strato.ir import compare, error_matches
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -25,7 +25,7 @@ from strato.adapters.azure.orchestration import (
 )
 from strato.adapters.azure.shim import TaskRef, resolve_activity, run_task
 from strato.adapters.azure.triggers import bad_request, start_input
-from strato.options import Retry, error_matches
+from strato.ir import RetrySpec, error_matches
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -36,7 +36,14 @@ READ_SALES_TASK = TaskRef("read_sales", "revenue_report", "read_sales")
 SESSION_TAG_TASK = TaskRef("session_tag", "revenue_report", "session_tag")
 CHECK_RATES_TASK = TaskRef("check_rates", "revenue_report", "check_rates")
 FETCH_RATES_TASK = TaskRef("fetch_rates", "revenue_report", "fetch_rates")
-FETCH_RATES_RETRY = Retry(max_retries=3, delay=0.1, backoff=2.0, max_delay=None, jitter=False, on=("ConnectionError",))
+FETCH_RATES_RETRY = RetrySpec(
+    max_retries=3,
+    delay=0.1,
+    backoff=2.0,
+    max_delay=None,
+    jitter=False,
+    on=("ConnectionError",),
+)
 
 
 # ------------------------------------------------------------------------------------- activities: run one task each
