@@ -93,18 +93,30 @@ def task_loader(pipeline: PipelineIR, resolver: Resolver) -> Callable[[str, str]
     return load
 
 
-def emulated_loader(pipeline: PipelineIR, resolver: Resolver) -> TaskLoader:
-    """The task loader an emulation installs (:func:`strato.adapters.common.emulation.emulating`):
-    a task of ``pipeline`` by name, through ``resolver``; any other name is refused, as when deployed."""
-    specs = task_specs(pipeline)
+class EmulatedTasks:
+    """The task loader an emulation installs (:func:`strato.adapters.common.emulation.emulating`): a
+    task of the pipeline by name, through ``resolver``, with the secrets the IR grants it; any other
+    name is refused, as when deployed."""
 
-    def load(name: str) -> Callable[..., Any]:
-        spec = specs.get(name)
+    def __init__(self, pipeline: PipelineIR, resolver: Resolver):
+        self.pipeline, self.resolver, self.specs = pipeline, resolver, task_specs(pipeline)
+
+    def _spec(self, name: str) -> TaskSpec:
+        spec = self.specs.get(name)
         if spec is None:
-            raise UnknownTask(f"task {name[:80]!r} is not a task of pipeline {pipeline.name!r}; nothing was run")
-        return resolver(spec)
+            raise UnknownTask(f"task {name[:80]!r} is not a task of pipeline {self.pipeline.name!r}; nothing was run")
+        return spec
 
-    return load
+    def __call__(self, name: str) -> Callable[..., Any]:
+        return self.resolver(self._spec(name))
+
+    def secrets(self, name: str) -> tuple[str, ...]:
+        return self._spec(name).secrets
+
+
+def emulated_loader(pipeline: PipelineIR, resolver: Resolver) -> TaskLoader:
+    """See :class:`EmulatedTasks`."""
+    return EmulatedTasks(pipeline, resolver)
 
 
 def compiled_or_raise(pipeline: PipelineIR, target: str, compile_fn: Callable[[PipelineIR], Any]) -> Any:
@@ -119,5 +131,5 @@ def compiled_or_raise(pipeline: PipelineIR, target: str, compile_fn: Callable[[P
 
 
 
-__all__ = ["Adapter", "CompileError", "CompileResult", "Resolver", "SupportsInvoke", "SupportsWorker",
+__all__ = ["Adapter", "CompileError", "CompileResult", "EmulatedTasks", "Resolver", "SupportsInvoke", "SupportsWorker",
            "compiled_or_raise", "emulated_loader", "task_specs"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import DefinitionError, Diagnostic, StratoError, TaskTimeout
 from .governance import CLASSIFICATIONS, AllowedValues, Policy, RequireTags, policy
 from .options import Catch, Http, ObjectCreated, Retry, Schedule
+from .secrets import Secret
 
 if TYPE_CHECKING:
     from .dsl import otherwise, pipeline, task, wait, when
@@ -44,6 +45,6 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CLASSIFICATIONS", "AllowedValues", "Catch", "DefinitionError", "Diagnostic", "Http", "ObjectCreated", "Policy",
-    "RequireTags", "Retry", "Schedule", "StratoError", "TaskTimeout", "otherwise", "pipeline", "policy", "task",
-    "wait", "when",
+    "RequireTags", "Retry", "Schedule", "Secret", "StratoError", "TaskTimeout", "otherwise", "pipeline", "policy",
+    "task", "wait", "when",
 ]

@@ -497,6 +497,7 @@ class TaskSpec:
     runtime: str = "function"  # "function" (serverless) | "worker" (long-running worker process)
     doc: str | None = None
     location: Location | None = field(default=None, compare=False)
+    secrets: tuple[str, ...] = ()  # names of the secrets the task is given (strato.secrets), sorted
 
 
 @dataclass(frozen=True)
@@ -668,6 +669,7 @@ def task_to_dict(spec: TaskSpec, with_locations: bool = True) -> dict:
         if spec.catch else None,
         "tags": dict(sorted(spec.tags.items())), "reads": list(spec.reads), "writes": list(spec.writes),
         "runtime": spec.runtime, "doc": spec.doc, **_loc(spec.location, with_locations),
+        **({"secrets": list(spec.secrets)} if spec.secrets else {}),
     }
 
 
@@ -678,7 +680,7 @@ def task_from_dict(d: dict) -> TaskSpec:
         RetrySpec.from_dict(d["retry"]) if d.get("retry") else None, d.get("timeout"), d.get("memory"),
         CatchSpec(catch["handler"], tuple(catch["on"]) if catch.get("on") is not None else None) if catch else None,
         dict(d.get("tags", {})), tuple(d.get("reads", ())), tuple(d.get("writes", ())), d.get("runtime", "function"),
-        d.get("doc"), Location.from_dict(d.get("location")),
+        d.get("doc"), Location.from_dict(d.get("location")), tuple(d.get("secrets", ())),
     )
 
 

@@ -11,6 +11,7 @@ the names the IR declares for that task, so a payload cannot ask for another sec
 from __future__ import annotations
 
 import contextvars
+import graphlib
 import itertools
 import math
 import os
@@ -19,7 +20,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .ir import PipelineIR
 
 MARKER = "$strato_secret"
 ENV_PREFIX = "STRATO_SECRET_"
@@ -58,6 +62,11 @@ class Secret:
 def env_var(name: str) -> str:
     """``db-password`` -> ``STRATO_SECRET_DB_PASSWORD``."""
     return ENV_PREFIX + name.upper().replace("-", "_")
+
+
+def as_json(value: Any) -> Any:
+    """A :class:`Secret` as its reference (a parameter default, say); anything else unchanged."""
+    return value.to_json() if isinstance(value, Secret) else value
 
 
 def is_secret_ref(value: Any) -> bool:
@@ -180,3 +189,65 @@ def environment_source(env: Mapping[str, str]) -> SecretSource:
         return env[env_var(name)]
 
     return read
+
+
+# ------------------------------------------------------------------------------- grants in the IR
+def _value_secrets(value: Any, param_secrets: Mapping[str, set[str]]) -> set[str]:
+    """Secrets a value hands over: references in its literals, and those of the parameters it reads."""
+    from . import ir
+
+    if isinstance(value, ir.Literal):
+        return set(secret_names(value.value))
+    if isinstance(value, ir.Param):
+        return set(param_secrets.get(value.name, ()))
+    if isinstance(value, ir.ListOf):
+        return {name for item in value.items for name in _value_secrets(item, param_secrets)}
+    if isinstance(value, ir.DictOf):
+        return {name for _, item in value.entries for name in _value_secrets(item, param_secrets)}
+    return set()
+
+
+def with_grants(root: PipelineIR) -> PipelineIR:
+    """``root`` with each task's ``secrets``: the names that reach its arguments, through literals,
+    parameter defaults and the arguments of sub-pipeline calls (a sub-pipeline called from several
+    places is granted the union). What a shim may resolve for a task, and what infra lets it read."""
+    from dataclasses import replace
+
+    from . import ir
+
+    pipelines = {root.name: root, **root.subpipelines}
+    passed: dict[str, dict[str, set[str]]] = {name: {} for name in pipelines}
+    grants: dict[str, dict[str, set[str]]] = {name: {} for name in pipelines}
+    callers: dict[str, set[str]] = {name: set() for name in pipelines}  # a pipeline after all that call it
+    for name, p in pipelines.items():
+        for node in p.nodes:
+            if isinstance(node, ir.SubPipelineNode) and node.pipeline in callers:
+                callers[node.pipeline].add(name)
+    try:
+        order = list(graphlib.TopologicalSorter(callers).static_order())
+    except graphlib.CycleError:  # recursion is refused by validation; grant what can be seen
+        order = list(pipelines)
+    for name in order:
+        p = pipelines[name]
+        params = {spec.name: set(secret_names(spec.default)) | passed[name].get(spec.name, set()) for spec in p.params}
+        for node in p.nodes:
+            args = dict(node.args) if hasattr(node, "args") else {}
+            if isinstance(node, ir.SubPipelineNode):
+                for arg, value in args.items():
+                    passed.setdefault(node.pipeline, {}).setdefault(arg, set()).update(_value_secrets(value, params))
+                continue
+            if isinstance(node, (ir.TaskNode, ir.MapNode)):
+                values = list(args.values()) + ([node.items] if isinstance(node, ir.MapNode) else [])
+                found = set().union(*(_value_secrets(v, params) for v in values)) if values else set()
+                grants[name].setdefault(node.task, set()).update(found)
+
+    def granted(p: PipelineIR) -> PipelineIR:
+        tasks = {}
+        for task_name, spec in p.tasks.items():
+            names = tuple(sorted(set(spec.secrets) | grants.get(p.name, {}).get(task_name, set())))
+            tasks[task_name] = spec if names == spec.secrets else replace(spec, secrets=names)
+        return replace(p, tasks=tasks) if tasks != p.tasks else p
+
+    children = {name: granted(child) for name, child in root.subpipelines.items()}
+    top = granted(root)
+    return top if children == root.subpipelines else replace(top, subpipelines=children)

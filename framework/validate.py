@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import ir
-from .errors import DefinitionError, Diagnostic
+from .errors import DefinitionError, Diagnostic, Location
 from .governance import Policy
 from .graph import dependencies, find_cycle
+from .secrets import credential_places
 
 if TYPE_CHECKING:
     from .dsl.definitions import PipelineDefinition
@@ -29,6 +30,43 @@ def check_ir(pipeline: ir.PipelineIR) -> list[Diagnostic]:
     for p in (pipeline, *pipeline.subpipelines.values()):
         out.extend(_check_one(p, pipeline))
     out.extend(_trigger_inputs(pipeline))
+    out.extend(_credential_literals(pipeline))
+    return out
+
+
+def _literal_places(value: ir.Value, where: str, key: str | None) -> list[str]:
+    if isinstance(value, ir.Literal):
+        return list(credential_places(value.value, where, key))
+    if isinstance(value, ir.ListOf):
+        return [w for i, item in enumerate(value.items) for w in _literal_places(item, f"{where}[{i}]", key)]
+    if isinstance(value, ir.DictOf):
+        return [w for k, item in value.entries for w in _literal_places(item, f"{where}[{k!r}]", k)]
+    return []
+
+
+def _credential_literals(root: ir.PipelineIR) -> list[Diagnostic]:
+    """Warnings for literals that look like credentials: they would be written into every artifact."""
+    out = []
+    hint = "pass Secret(\"<name>\") instead, so the value stays in the secret store and out of artifacts and logs"
+    for p in (root, *root.subpipelines.values()):
+        subject = f"pipeline {p.name!r}"
+        places: list[tuple[str, Location | None]] = []
+        for node in p.nodes:
+            for name, value in getattr(node, "args", {}).items():
+                places += [(f"{node.kind} {node.id!r} argument {w}", node.location)
+                           for w in _literal_places(value, repr(name), name)]
+        for param in p.params:
+            places += [(f"parameter {param.name!r} default{w[len('x'):]}", p.location)
+                       for w in credential_places(param.default, "x", param.name)]
+        if p.schedule is not None:
+            places += [(f"schedule input{w[len('x'):]}", p.schedule.location or p.location)
+                       for w in credential_places(p.schedule.input or {}, "x")]
+        for trigger in p.triggers:
+            trigger_input = getattr(trigger, "input", None) or {}
+            places += [(f"trigger input{w[len('x'):]}", getattr(trigger, "location", None) or p.location)
+                       for w in credential_places(trigger_input, "x")]
+        out += [Diagnostic(f"{where} looks like a credential; {hint}", loc, subject, "warning")
+                for where, loc in places]
     return out
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from strato import secrets
@@ -61,3 +64,116 @@ def test_places_inside_nested_literals() -> None:
     value = {"conn": {"user": "etl", "password": "pw"}, "keys": ["ok", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"]}
     assert list(secrets.credential_places(value, "argument 'config'")) == [
         "argument 'config'['conn']['password']", "argument 'config'['keys'][1]"]
+
+
+# ------------------------------------------------------------------------------ end to end, locally
+SECURED = '''
+from strato import Secret, pipeline, task
+
+
+@task
+def connect(dsn: str, password: str) -> dict:
+    return {"dsn": dsn, "password_length": len(password)}
+
+
+@task
+def report(conn: dict, token: str) -> str:
+    return f"{conn['dsn']} ok, token of {len(token)}"
+
+
+@task
+def forge() -> dict:
+    return {"p": {"$strato_secret": "db-password"}}
+
+
+@task
+def echo(value: dict) -> dict:
+    return value
+
+
+@pipeline
+def child(conn: dict, token: str = Secret("api-token")):
+    return report(conn, token)
+
+
+@pipeline
+def secured(dsn: str = "postgres://db/sales", password: str = Secret("db-password")):
+    conn = connect(dsn, password)
+    return {"conn": conn, "child": child(conn), "ref": echo(forge())}
+'''
+
+
+def test_a_secret_reaches_only_its_task_and_is_stored_nowhere(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "secured.py"
+    path.write_text(SECURED)
+    env = {"STRATO_SECRET_DB_PASSWORD": "hunter2-db-value", "STRATO_SECRET_API_TOKEN": "tok-123456-value"}
+    code, out = cli.json("run", f"{path}:secured", "--json", **env)
+    assert code == 0, out
+    assert out["output"] == {"conn": {"dsn": "postgres://db/sales", "password_length": 16},
+                             "child": "postgres://db/sales ok, token of 16",
+                             "ref": {"p": {"$strato_secret": "db-password"}}}  # data naming a secret stays data
+    for target in ("aws", "gcp", "azure"):
+        proc = cli("compile", f"{path}:secured", "--target", target, "--out", str(tmp_path / target), **env)
+        assert proc.returncode == 0, proc.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()] + [p for p in cli.home.rglob("*") if p.is_file()]
+    assert written
+    for file in written:
+        data = file.read_bytes()
+        assert b"hunter2-db-value" not in data and b"tok-123456-value" not in data, file
+
+
+def test_a_missing_secret_fails_the_task_naming_the_variable(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "secured.py"
+    path.write_text(SECURED)
+    code, out = cli.json("run", f"{path}:secured", "--json", STRATO_SECRET_API_TOKEN="t")
+    assert code == 1
+    assert out["error"] == {"error": "SecretUnavailable",
+                            "cause": "secret 'db-password' is not set: export STRATO_SECRET_DB_PASSWORD with its value"}
+
+
+def test_grants_follow_arguments_defaults_and_sub_pipelines(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = tmp_path / "granted.py"
+    path.write_text(SECURED)
+    spec = importlib.util.spec_from_file_location("granted", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pipeline_ir = module.secured.ir
+    assert {n: s.secrets for n, s in pipeline_ir.tasks.items()} == {"connect": ("db-password",), "echo": (),
+                                                                        "forge": ()}
+    assert pipeline_ir.subpipelines["child"].tasks["report"].secrets == ("api-token",)
+    assert "hunter2" not in pipeline_ir.to_json()
+    from strato.adapters.base import emulated_loader
+    from strato.adapters.common import emulation, tasks
+    from strato.runtime import resolver_for
+
+    assert tasks.manifest(pipeline_ir, ["connect", "echo"]) == {
+        "connect": {"target": "granted:connect", "secrets": ["db-password"]}, "echo": "granted:echo"}
+    catalog = tasks.TaskCatalog(tasks.manifest(pipeline_ir), "test")
+    assert catalog.grants["connect"] == {"db-password"} and catalog.grants["echo"] == frozenset()
+    with emulation.emulating(loader=emulated_loader(pipeline_ir, resolver_for(pipeline_ir))):
+        assert tasks.granted_secrets("report") == frozenset({"api-token"})
+
+
+def test_bad_secret_names_are_located_errors(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "bad.py"
+    path.write_text("from strato import Secret, pipeline, task\n\n\n@task\ndef use(x: str) -> str:\n    return x\n\n\n"
+                    "@pipeline\ndef bad():\n    return use(Secret('db_password'))\n")
+    proc = cli("validate", f"{path}:bad")
+    assert proc.returncode == 1
+    assert f"{path.name}:11: " in proc.stderr and "secret name 'db_password' must start with a letter" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_credential_looking_literals_are_warned_about(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "leaky.py"
+    path.write_text("from strato import pipeline, task\n\n\n@task\ndef connect(dsn: str, password: str) -> int:\n"
+                    "    return len(password)\n\n\n@pipeline\ndef leaky(dsn: str = 'postgres://etl:s3cr3t@db/sales'):\n"
+                    "    return connect(dsn, password='hunter2')\n")
+    proc = cli("validate", f"{path}:leaky")
+    assert proc.returncode == 0
+    assert f"{path.name}:9: warning: pipeline 'leaky': parameter 'dsn' default looks like a credential" in proc.stdout
+    assert (f"{path.name}:11: warning: pipeline 'leaky': task 'connect' argument 'password' looks like a credential; "
+            'pass Secret("<name>") instead') in proc.stdout

@@ -4,8 +4,9 @@ A request (a Lambda event, an HTTP body, an activity input) is data: it names a 
 the IR and never says where code lives. The shim looks the id up in its catalog, built at deploy
 time from the IR (``STRATO_TASKS``, a JSON object ``{"task id": "module:qualname"}`` set by the
 ``strato.infra`` components for the tasks of that function, or ``strato_tasks.json`` at the
-deployment package's root), and refuses any other id, running nothing. In emulation the catalog is
-the local runner's resolver (:func:`.emulation.emulating`).
+deployment package's root), and refuses any other id, running nothing. An entry may also list the secrets
+the IR grants the task (:func:`granted_secrets`), the only ones its shim resolves. In emulation the
+catalog is the local runner's resolver (:func:`.emulation.emulating`).
 """
 
 from __future__ import annotations
@@ -31,11 +32,16 @@ _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SHOWN = 80  # characters of a refused name repeated in an error
 
 
-def manifest(pipeline: PipelineIR, names: Iterable[str] | None = None) -> dict[str, str]:
-    """``{"task id": "module:qualname"}`` for the tasks of ``pipeline`` and its sub-pipelines (or ``names``)."""
+def manifest(pipeline: PipelineIR, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """``{"task id": "module:qualname"}`` for the tasks of ``pipeline`` and its sub-pipelines (or ``names``);
+    a task given secrets is ``{"target": "module:qualname", "secrets": [names]}``."""
     specs = {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
     wanted = sorted(specs) if names is None else sorted(set(names))
-    return {name: f"{specs[name].module}:{specs[name].qualname}" for name in wanted}
+    out: dict[str, Any] = {}
+    for name in wanted:
+        target = f"{specs[name].module}:{specs[name].qualname}"
+        out[name] = {"target": target, "secrets": list(specs[name].secrets)} if specs[name].secrets else target
+    return out
 
 
 def import_task(module: str, qualname: str) -> Callable[..., Any]:
@@ -54,12 +60,19 @@ def _shown(name: Any) -> str:
 class TaskCatalog:
     """The tasks one deployed function may run, by id; loads each once, refuses everything else."""
 
-    def __init__(self, targets: Mapping[str, str], source: str):
-        for name, target in targets.items():
+    def __init__(self, entries: Mapping[str, Any], source: str):
+        self.targets: dict[str, str] = {}
+        self.grants: dict[str, frozenset[str]] = {}
+        for name, entry in entries.items():
+            target: Any = entry.get("target") if isinstance(entry, dict) else entry
+            secrets: Any = entry.get("secrets", []) if isinstance(entry, dict) else []
             module, sep, qualname = target.partition(":") if isinstance(target, str) else ("", "", "")
             if not isinstance(name, str) or not sep or not _DOTTED.match(module) or not _DOTTED.match(qualname):
                 raise UnknownTask(f"{source}: entry {_shown(name)} -> {_shown(target)} is not 'module:qualname'")
-        self.targets, self.source = dict(targets), source
+            if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
+                raise UnknownTask(f"{source}: the secrets of task {_shown(name)} must be a list of names")
+            self.targets[name], self.grants[name] = str(target), frozenset(secrets)
+        self.source = source
         self._loaded: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
 
@@ -111,6 +124,16 @@ def deployed_catalog() -> TaskCatalog:
         if _deployed is None or _deployed[0] != key:
             _deployed = (key, TaskCatalog.deployed())
         return _deployed[1]
+
+
+def granted_secrets(name: str) -> frozenset[str]:
+    """The secrets task ``name`` may resolve (its IR grants): from the emulation's loader when it knows
+    them, else from the deployed catalog."""
+    override = loader_override()
+    if override is not None:
+        grants = getattr(override, "secrets", None)
+        return frozenset(grants(name)) if callable(grants) else frozenset()
+    return deployed_catalog().grants.get(name, frozenset())
 
 
 def load_task(name: Any) -> Callable[..., Any]:

@@ -20,6 +20,7 @@ from ..errors import DefinitionError, Diagnostic, Location, StratoError, TraceEr
 from ..governance import Policy, tag_problems
 from ..options import Catch, Http, ObjectCreated, Retry, Schedule
 from ..runtime.tasks import register_task_function
+from ..secrets import Secret, as_json
 from .handles import Handle
 from .tracing import Draft, Traced, Tracer, current_tracer
 
@@ -87,7 +88,8 @@ class TaskDefinition(Generic[P, R]):
         self._parameters, self._returns = _params(fn)
         self._param_specs = tuple(
             ir.ParamSpec(p.name, _annotation(p.annotation), p.default is inspect.Parameter.empty,
-                         None if p.default is inspect.Parameter.empty or ir.json_problem(p.default) else p.default)
+                         None if p.default is inspect.Parameter.empty or ir.json_problem(as_json(p.default))
+                         else as_json(p.default))
             for p in self._parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
         self._spec: ir.TaskSpec | None = None
@@ -324,7 +326,7 @@ class PipelineDefinition(Generic[P, R]):
         self._parameters = parameters
         self.param_specs = tuple(
             ir.ParamSpec(p.name, _annotation(p.annotation), p.default is inspect.Parameter.empty,
-                         None if p.default is inspect.Parameter.empty else p.default)
+                         None if p.default is inspect.Parameter.empty else as_json(p.default))
             for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
         self._traced: Traced | None = None
@@ -373,7 +375,9 @@ class PipelineDefinition(Generic[P, R]):
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
                 out.append(Diagnostic(f"parameter {p.name!r}: pipeline parameters are named fields of the run's JSON "
                                       "input; remove *, ** and /", loc, subject))
-            elif p.default is not inspect.Parameter.empty and ir.json_problem(p.default):
+            elif isinstance(p.default, Secret) and p.default.problem():
+                out.append(Diagnostic(f"parameter {p.name!r}: {p.default.problem()}", loc, subject))
+            elif p.default is not inspect.Parameter.empty and ir.json_problem(as_json(p.default)):
                 out.append(Diagnostic(f"parameter {p.name!r}: {ir.json_problem(p.default, 'its default')}",
                                       loc, subject))
         if self.schedule is not None:

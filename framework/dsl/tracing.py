@@ -21,6 +21,7 @@ from .. import ir
 from .._gc import paused_gc
 from ..errors import Diagnostic, DiagnosticSink, Location, StratoError, TraceError, caller_location
 from ..governance import classification_problems
+from ..secrets import Secret, with_grants
 from .handles import Condition, Handle
 
 if TYPE_CHECKING:
@@ -212,6 +213,11 @@ class Tracer:
             return ir.Param(obj._param or "", obj._path)
         if obj is None or isinstance(obj, (str, bool, int)):
             return ir.Literal(obj)
+        if isinstance(obj, Secret):
+            problem = obj.problem()
+            if problem:
+                self.sink.error(f"{where}: {problem}", loc, subject)
+            return ir.Literal(obj.to_json())
         if isinstance(obj, float):
             problem = ir.json_problem(obj, where)
             if problem:
@@ -379,7 +385,7 @@ class Tracer:
             subpipelines=subpipelines, schedule=pipe.schedule_spec(), triggers=pipe.trigger_specs(),
             tags=dict(pipe.tags or {}), doc=inspect.getdoc(pipe.fn), location=pipe.location,
         )
-        return Traced(result, self.sink.items)
+        return Traced(with_grants(result), self.sink.items)
 
     def _assign_ids(self) -> list[str]:
         """Every call's final id, by call number."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 _adapters: dict[Callable[..., Any], tuple[dict[str, Any], Any]] = {}
@@ -80,8 +80,17 @@ def to_json_result(task_name: str, fn: Callable[..., Any], result: Any) -> Any:
             from None
 
 
-def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
-    """Run a task function: checked arguments in, JSON out."""
+def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any], secrets: Iterable[str] = ()) -> Any:
+    """Run a task function: checked arguments in, JSON out.
+
+    Secret references in the arguments are resolved here, and only for the names in ``secrets`` (what
+    the IR grants the task; any other reference is refused), so a secret's value exists only inside
+    the call.
+    """
+    if secrets:  # without grants a reference stays a reference: the task sees no secret
+        from ..secrets import resolve
+
+        args = resolve(args, frozenset(secrets))
     return to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, args)))
 
 

@@ -163,7 +163,7 @@ class Execution:
 
     def _work(self, call: _Call, token: int) -> None:
         try:
-            self.events.put((call, token, True, invoke(call.spec.name, call.fn, call.args)))
+            self.events.put((call, token, True, invoke(call.spec.name, call.fn, call.args, call.spec.secrets)))
         except BaseException as exc:
             self.events.put((call, token, False, error_of(exc)))
 
