@@ -235,7 +235,8 @@ class Http:
     """Start a pipeline with an authenticated HTTPS request whose JSON body is the run's input."""
 
     path: str | None = None
-    auth: str = "iam"  # "iam" (cloud identity) | "none" (public; avoid)
+    auth: str = "iam"  # "iam" (cloud identity) | "none" (anyone who can reach the URL; needs public=True)
+    public: bool = False  # the explicit consent an unauthenticated endpoint needs
     location: Location | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -246,6 +247,14 @@ class Http:
         out = []
         if self.auth not in ("iam", "none"):
             out.append(Diagnostic(f"auth must be 'iam' or 'none', got {self.auth!r}", self.location, subject))
+        elif self.auth == "none" and self.public is not True:
+            out.append(Diagnostic("auth='none' lets anyone who can reach the URL start runs with any input; keep "
+                                  "auth='iam', or confirm with Http(auth='none', public=True)", self.location, subject))
+        elif self.auth == "none":
+            out.append(Diagnostic("public endpoint: anyone who can reach the URL can start runs with any input "
+                                  "(auth='none', public=True)", self.location, subject, "warning"))
+        if not isinstance(self.public, bool):
+            out.append(Diagnostic(f"public must be True or False, got {self.public!r}", self.location, subject))
         valid_path = isinstance(self.path, str) and re.match(r"^/[A-Za-z0-9/_\-.]*$", self.path)
         if self.path is not None and not valid_path:
             out.append(Diagnostic(f"path must look like '/sales/daily', got {self.path!r}", self.location, subject))

@@ -107,7 +107,8 @@ def test_specs_are_ir_data_and_round_trip_exactly() -> None:
         return x
 
     @pipeline(schedule=Schedule(every="15m", input={"x": 1}),
-              triggers=[ObjectCreated(bucket="landing", prefix="in/", input={"x": 2}), Http(path="/go", auth="none")])
+              triggers=[ObjectCreated(bucket="landing", prefix="in/", input={"x": 2}),
+                        Http(path="/go", auth="none", public=True)])
     def p(x: int = 0):
         return flaky(x)
 

@@ -128,3 +128,21 @@ def test_import_errors_are_located_without_traceback(cli: Cli, tmp_path) -> None
     assert "RuntimeError: no config" in result.stderr
     missing = cli("validate", "tests/pipelines/governed.py:nope")
     assert missing.returncode == 2 and "no pipeline named 'nope'" in missing.stderr and "compliant" in missing.stderr
+
+
+def test_an_unauthenticated_endpoint_needs_explicit_consent(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source = ("from strato import Http, pipeline, task\n\n\n@task\ndef go() -> int:\n    return 1\n\n\n"
+              "@pipeline(triggers=[Http(path='/go', auth={auth!r}{extra})])\ndef {name}():\n    return go()\n")
+    refused = tmp_path / "refused.py"
+    refused.write_text(source.format(auth="none", extra="", name="refused"))
+    proc = cli("validate", f"{refused}:refused")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert ("refused.py:9: pipeline 'refused' trigger Http: auth='none' lets anyone who can reach the URL start runs "
+            "with any input; keep auth='iam', or confirm with Http(auth='none', public=True)") in proc.stderr
+    consented = tmp_path / "consented.py"
+    consented.write_text(source.format(auth="none", extra=", public=True", name="consented"))
+    proc = cli("validate", f"{consented}:consented")
+    assert proc.returncode == 0
+    assert "consented.py:9: warning: pipeline 'consented' trigger Http: public endpoint" in proc.stdout
+    proc = cli("compile", f"{consented}:consented", "--target", "aws", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0 and "public endpoint" in proc.stderr

@@ -227,7 +227,7 @@ def patient() -> str:
     return "ok"
 
 
-@pipeline(triggers=[Http(path="/sales/daily", auth="none")])
+@pipeline(triggers=[Http(path="/sales/daily", auth="none", public=True)])
 def public(x: int = 1):
     return patient()
 
