@@ -177,3 +177,18 @@ def test_credential_looking_literals_are_warned_about(cli: Any, tmp_path: Path) 
     assert f"{path.name}:9: warning: pipeline 'leaky': parameter 'dsn' default looks like a credential" in proc.stdout
     assert (f"{path.name}:11: warning: pipeline 'leaky': task 'connect' argument 'password' looks like a credential; "
             'pass Secret("<name>") instead') in proc.stdout
+
+
+@pytest.mark.parametrize("target", ["azure"])
+def test_a_secret_in_emulation_matches_the_local_run(cli: Any, tmp_path: Path, target: str) -> None:
+    path = tmp_path / "secured.py"
+    path.write_text(SECURED)
+    env = {"STRATO_SECRET_DB_PASSWORD": "hunter2-db-value", "STRATO_SECRET_API_TOKEN": "tok-123456-value"}
+    code, local = cli.json("run", f"{path}:secured", "--json", **env)
+    work = tmp_path / "work"
+    emulated_code, emulated = cli.json("emulate", f"{path}:secured", "--target", target, "--json",
+                                       "--work-dir", str(work), **env)
+    assert (emulated_code, emulated["output"], emulated["error"]) == (code, local["output"], local["error"])
+    for file in (p for p in work.rglob("*") if p.is_file()):
+        data = file.read_bytes()
+        assert b"hunter2-db-value" not in data and b"tok-123456-value" not in data, file

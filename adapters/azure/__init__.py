@@ -2,8 +2,13 @@
 
 ``strato compile REF --target azure`` writes ``<out>/<pipeline>/`` (``function_app.py``, ``host.json``,
 ``requirements.txt``, ``local.settings.json.example``); ``strato emulate REF --target azure`` runs that
-app in an in-process replay host (``emulator.py``). Importing this package is cheap: the Azure SDKs
-are imported only by the modules that need them.
+app in an in-process replay host (``emulator.py``, the package ``replay/``). Importing this package is
+cheap: the Azure SDKs are imported only by the modules that need them.
+
+The modules: ``compiler.py`` (IR -> ``function_app.py``, through ``codegen.py``), ``naming.py`` (function
+and Python names), ``orchestration.py`` (the generated orchestrators' helpers), ``shim.py`` (what an
+activity runs), ``payloads.py`` (Blob Storage and offloading), ``triggers.py`` (schedules, HTTP and
+blob-event starters), ``rules.py`` (Azure's checks, tags), ``emulator.py`` + ``replay/``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from strato.adapters.base import CompileResult, Resolver
+from strato.adapters.common.errors import check_backend
 from strato.errors import Diagnostic
 from strato.ir import PipelineIR
 from strato.runtime import RunResult
@@ -21,10 +27,11 @@ class Adapter:
     """The ``azure`` target."""
 
     target = "azure"
+    backends: tuple[str, ...] = ("replay",)  # the Durable SDK driven in-process (emulator.BACKENDS)
 
     def check(self, pipeline: PipelineIR) -> list[Diagnostic]:
         """Azure's rules: NCRONTAB-expressible UTC schedules and resource tag syntax."""
-        from .triggers import check
+        from .rules import check
 
         return check(pipeline)
 
@@ -38,9 +45,10 @@ class Adapter:
     def emulate(self, pipeline: PipelineIR, params: dict[str, Any], resolver: Resolver, *,
                 backend: str | None = None, endpoint: str | None = None, work_dir: Path) -> RunResult:
         """Compile into ``work_dir`` and run the app in the replay host (``backend``: ``replay``, the only one)."""
+        check_backend(self.target, backend, self.backends)
         from .emulator import emulate
 
-        return emulate(pipeline, params, resolver, backend=backend, endpoint=endpoint, work_dir=work_dir)
+        return emulate(pipeline, params, resolver, endpoint=endpoint, work_dir=work_dir)
 
 
 __all__ = ["Adapter"]

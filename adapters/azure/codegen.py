@@ -7,7 +7,6 @@ breaking the outermost bracket first, one item per line, as a person (or a forma
 
 from __future__ import annotations
 
-import keyword
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -240,43 +239,3 @@ def doc_text(text: str | None) -> str | None:
     if not _SAFE_DOC.match(first) or '"""' in first or "\\" in first or first.endswith('"'):
         return None
     return " ".join(first.split())
-
-
-# --------------------------------------------------------------------------------------- names
-class Names:
-    """Allocates unique identifiers: Python names (case-sensitive) or Azure function names."""
-
-    def __init__(self, taken: Iterable[str] = (), case_insensitive: bool = False, azure: bool = False):
-        self.case_insensitive, self.azure = case_insensitive, azure
-        self.taken: set[str] = {self._norm(t) for t in taken}
-
-    def _norm(self, name: str) -> str:
-        return name.lower() if self.case_insensitive else name
-
-    def clean(self, wanted: str) -> str:
-        name = re.sub(r"[^A-Za-z0-9_]", "_", wanted)
-        if self.azure:  # ^[A-Za-z][A-Za-z0-9_-]{0,127}$
-            name = name.lstrip("_") or "f"
-            if not name[0].isalpha():
-                name = "f_" + name
-            name = name[:120]
-        else:
-            if not name or name[0].isdigit():
-                name = "_" + name
-            if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-                name += "_"
-        return name
-
-    def take(self, wanted: str) -> str:
-        base = self.clean(wanted)
-        name, n = base, 2
-        while self._norm(name) in self.taken:
-            name, n = f"{base}_{n}", n + 1
-        self.taken.add(self._norm(name))
-        return name
-
-    def reserve(self, name: str) -> None:
-        self.taken.add(self._norm(name))
-
-    def __contains__(self, name: str) -> bool:
-        return self._norm(name) in self.taken

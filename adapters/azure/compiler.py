@@ -26,14 +26,13 @@ from strato import ir
 from strato.errors import Diagnostic
 from strato.graph import dependencies, guard_chain
 
-from . import triggers
+from . import naming, triggers
 from .codegen import (
     Block,
     Call,
     Expr,
     ImportList,
     Lambda,
-    Names,
     Raw,
     dict_expr,
     doc_text,
@@ -42,7 +41,7 @@ from .codegen import (
     py_str,
     tuple_expr,
 )
-from .orchestration import RESOLVE_ACTIVITY
+from .naming import RESOLVE_ACTIVITY, Names
 
 CONTEXT_TYPE = "df.DurableOrchestrationContext"
 STEP_LOCALS = ("context", "run", "params", "results", "key", "item", "error", "attempt", "df", "func")
@@ -69,8 +68,8 @@ class App:
 
     root: ir.PipelineIR
     pipelines: dict[str, ir.PipelineIR]
-    module: Names = field(default_factory=lambda: Names(["app", "df", "func", "json", "Any"]))
-    functions: Names = field(default_factory=lambda: Names([RESOLVE_ACTIVITY], case_insensitive=True, azure=True))
+    module: Names = field(default_factory=naming.module_names)
+    functions: Names = field(default_factory=naming.function_names)
     activities: dict[tuple[str, str], Activity] = field(default_factory=dict)
     orchestrators: dict[str, tuple[str, str]] = field(default_factory=dict)  # pipeline -> (function, python)
     constants: dict[str, dict[str, str]] = field(default_factory=dict)  # pipeline -> role -> CONSTANT
@@ -205,19 +204,14 @@ def generate_function_app(root: ir.PipelineIR) -> str:
     return head.text() + body.text()
 
 
-def root_function_name(pipeline: ir.PipelineIR) -> str:
-    """The Azure function name of the root pipeline's orchestrator (allocated first, see ``_allocate``)."""
-    return App(pipeline, {}).functions.take(pipeline.name)
-
-
 def _allocate(app: App) -> None:
     for helpers in HELPERS.values():
         for name in helpers:
             app.module.reserve(name)
     for name in app.pipelines:  # orchestrators first: their names are what users see in the portal
         function = app.functions.take(name)
-        app.orchestrators[name] = (function, app.module.take(f"{name}_orchestrator"))
-        app.constants[name] = {role: app.module.take(f"{name}_{role}".upper())
+        app.orchestrators[name] = (function, app.module.take(naming.orchestrator_python(name)))
+        app.constants[name] = {role: app.module.take(naming.pipeline_constant(name, role))
                                for role in ("required", "defaults", "schedule_input")}
     for pipeline in app.pipelines.values():
         for task in sorted(pipeline.tasks):
@@ -226,17 +220,17 @@ def _allocate(app: App) -> None:
             if key in app.activities:
                 continue
             function = app.functions.take(spec.name)
-            app.activities[key] = Activity(spec, function, app.module.take(f"{function}_activity"),
-                                           app.module.take(f"{function.upper()}_TASK"),
-                                           app.module.take(f"call_{function}"))
+            app.activities[key] = Activity(spec, function, app.module.take(naming.activity_python(function)),
+                                           app.module.take(naming.task_constant(function)),
+                                           app.module.take(naming.caller_python(function)))
             if spec.retry is not None:
-                app.activities[key].retry = app.module.take(f"{function.upper()}_RETRY")
+                app.activities[key].retry = app.module.take(naming.retry_constant(function))
     handlers = {(p.tasks[t.catch.handler].module, p.tasks[t.catch.handler].qualname)
                 for p in app.pipelines.values() for t in p.tasks.values() if t.catch and t.catch.handler in p.tasks}
     for key in sorted(handlers):
         activity = app.activities[key]
         if activity.spec.catch is not None:
-            activity.handler_caller = app.module.take(f"{activity.caller}_as_handler")
+            activity.handler_caller = app.module.take(naming.handler_caller_python(activity.caller))
 
 
 def _imports(app: App, block: Block) -> None:
@@ -275,8 +269,10 @@ def _tasks_section(app: App, block: Block) -> None:
     app.use("strato.adapters.azure.shim", "TaskRef")
     for activity in app.activities.values():
         spec = activity.spec
-        block.stmt(f"{activity.ref} = ", Call("TaskRef", [Raw(py_str(spec.name)), Raw(py_str(spec.module)),
-                                                          Raw(py_str(spec.qualname))]))
+        fields = [Raw(py_str(spec.name)), Raw(py_str(spec.module)), Raw(py_str(spec.qualname))]
+        if spec.secrets:  # the only secrets the activity resolves (granted by the IR)
+            fields.append(Raw("secrets=(" + "".join(f"{py_str(s)}, " for s in spec.secrets) + ")"))
+        block.stmt(f"{activity.ref} = ", Call("TaskRef", fields))
         if activity.retry is not None:
             app.use("strato.ir", "RetrySpec")
             retry = spec.retry
@@ -309,11 +305,11 @@ def _activities_section(app: App, block: Block) -> None:
     block.line()
     block.line(f"@app.function_name(name={py_str(RESOLVE_ACTIVITY)})")
     block.line('@app.activity_trigger(input_name="payload")')
-    block.line(f"def {RESOLVE_ACTIVITY}_activity(payload: dict[str, Any]) -> Any:")
+    block.line(f"def {naming.activity_python(RESOLVE_ACTIVITY)}(payload: dict[str, Any]) -> Any:")
     inner = block.nested()
     inner.docstring("Read back results offloaded to Blob Storage where an orchestrator needs the value itself.")
     inner.line("return resolve_activity(payload)")
-    app.module.reserve(f"{RESOLVE_ACTIVITY}_activity")
+    app.module.reserve(naming.activity_python(RESOLVE_ACTIVITY))
 
 
 def _describe_options(spec: ir.TaskSpec, catch: bool = True) -> str:
@@ -567,7 +563,7 @@ def _starters(app: App, block: Block) -> None:
     https = [t for t in root.triggers if isinstance(t, ir.HttpSpec)] or [ir.HttpSpec(f"/pipelines/{root.name}")]
     app.use("strato.adapters.azure.triggers", "start_input", "bad_request")
     for i, trigger in enumerate(https):
-        name = app.functions.take(f"{root.name}_start" if i == 0 else f"{root.name}_start_{i + 1}")
+        name = app.functions.take(naming.start_function(root.name, i))
         python = app.module.take(name)
         route = (trigger.path or f"/pipelines/{root.name}").lstrip("/")
         auth = "ANONYMOUS" if trigger.auth == "none" else "FUNCTION"
@@ -590,7 +586,7 @@ def _starters(app: App, block: Block) -> None:
         inner.line("return client.create_check_status_response(req, instance_id)")
     if root.schedule is not None:
         schedule = root.schedule
-        name = app.functions.take(f"{root.name}_schedule")
+        name = app.functions.take(naming.schedule_function(root.name))
         python = app.module.take(name)
         expression = triggers.ncrontab(schedule)
         what = f"cron {schedule.cron!r}" if schedule.cron else f"every {schedule.every}"
@@ -608,9 +604,9 @@ def _starters(app: App, block: Block) -> None:
         inner.line(f"await client.start_new({py_str(function)}, client_input={const['schedule_input']})")
     params = {p.name for p in root.params}
     objects = [t for t in root.triggers if isinstance(t, ir.ObjectCreatedSpec)]
-    for i, trigger in enumerate(objects):
+    for i, watched in enumerate(objects):
         app.use("strato.adapters.azure.triggers", "object_created_input")
-        name = app.functions.take(f"{root.name}_object_created" if i == 0 else f"{root.name}_object_created_{i + 1}")
+        name = app.functions.take(naming.object_created_function(root.name, i))
         python = app.module.take(name)
         fields = tuple(f for f in ir.ObjectCreatedSpec.EVENT_FIELDS if f in params)
         block.line()
@@ -621,13 +617,13 @@ def _starters(app: App, block: Block) -> None:
         _def(block, python, ["event: func.EventGridEvent", "client: df.DurableOrchestrationClient"], "None",
              "async def")
         inner = block.nested()
-        where = f"container {trigger.bucket!r}" + (f" under {trigger.prefix!r}" if trigger.prefix else "") + (
-            f" ending in {trigger.suffix!r}" if trigger.suffix else "")
+        where = f"container {watched.bucket!r}" + (f" under {watched.prefix!r}" if watched.prefix else "") + (
+            f" ending in {watched.suffix!r}" if watched.suffix else "")
         inner.docstring(f"A Blob Storage BlobCreated event (Event Grid) for {where} starts a run.")
         inner.stmt("params = ", Call("object_created_input", [Raw("event.event_type"), Raw("event.subject"),
                                                                Raw("event.get_json()")], [
-            ("bucket", literal(trigger.bucket)), ("prefix", literal(trigger.prefix)),
-            ("suffix", literal(trigger.suffix)), ("fields", tuple_expr(literal(f) for f in fields)),
-            ("extra", literal(trigger.input or {}))]))
+            ("bucket", literal(watched.bucket)), ("prefix", literal(watched.prefix)),
+            ("suffix", literal(watched.suffix)), ("fields", tuple_expr(literal(f) for f in fields)),
+            ("extra", literal(watched.input or {}))]))
         inner.line("if params is not None:")
         inner.nested().line(f"await client.start_new({py_str(function)}, client_input=params)")

@@ -15,6 +15,7 @@ plain generators used with ``yield from``; the Durable SDK sees only the tasks t
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections import deque
@@ -23,13 +24,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from strato.adapters.common.envelopes import is_ref, sub_ref
 from strato.ir import RetrySpec, address
 
-from .shim import ERROR_MARKER, is_blob_ref, with_path
+from .naming import RESOLVE_ACTIVITY
+from .payloads import contains_ref
+from .shim import ERROR_MARKER
 
 Step = Generator[Any, Any, Any]
 Results = dict[str, Any]
-RESOLVE_ACTIVITY = "strato_resolve"
 RUN_KEY = "strato.run"  # marks a sub-pipeline's input envelope; never a parameter name (not an identifier)
 
 
@@ -101,20 +104,10 @@ class Run:
 def pick(value: Any, path: Sequence[str | int]) -> Any:
     """``strato.ir.address``, except that addressing into an offloaded value stays a reference."""
     for index, key in enumerate(path):
-        if is_blob_ref(value):
-            return with_path(value, list(path[index:]))
+        if is_ref(value):
+            return sub_ref(value, list(path[index:]))
         value = address(value, (key,))
     return value
-
-
-def contains_ref(value: Any) -> bool:
-    if is_blob_ref(value):
-        return True
-    if isinstance(value, list):
-        return any(contains_ref(v) for v in value)
-    if isinstance(value, dict):
-        return any(contains_ref(v) for v in value.values())
-    return False
 
 
 def inline(context: Any, value: Any) -> Step:
@@ -134,13 +127,13 @@ def inline(context: Any, value: Any) -> Step:
 def fan_out_items(context: Any, value: Any) -> Step:
     """The list a map fans out over. An offloaded list stays in Blob Storage: only its length is read,
     and each item becomes a reference to its element, resolved by the item's own activity."""
-    if is_blob_ref(value):
+    if is_ref(value):
         try:
             shape = yield context.call_activity(RESOLVE_ACTIVITY, {"value": value, "length": True})
         except Exception as exc:
             raise TaskError.from_failure(exc) from None
         if isinstance(shape, int) and not isinstance(shape, bool):
-            return [with_path(value, [index]) for index in range(shape)]
+            return [sub_ref(value, [index]) for index in range(shape)]
     return (yield from inline(context, value))
 
 
@@ -320,8 +313,8 @@ class _Scheduler:
         while not join.failed and join.started - join.finished < join.limit and join.started < len(join.steps):
             index = join.started
             join.started += 1
-            child = self.spawn(join.steps[index](), lambda value, i=index: self._child_done(join, i, value),
-                               lambda exc: self._child_failed(join, exc), join)
+            child = self.spawn(join.steps[index](), functools.partial(self._child_done, join, index),
+                               functools.partial(self._child_failed, join), join)
             join.children.append(child)
 
     def _child_done(self, join: _Join, index: int, value: Any) -> None:

@@ -1,50 +1,50 @@
 """The activity runtime of a generated Durable Functions app: run one task, report errors, offload.
 
-An activity calls :func:`run_task`. It imports the task's function by module and qualname (once per
-worker), resolves blob references in its arguments, runs it through
-``strato.runtime.invoke.invoke`` (the type checks every backend applies) and returns the JSON
-result, or a reference to it in Blob Storage when it is larger than ``STRATO_OFFLOAD_BYTES``
-(64 KiB by default): the orchestration history then stays small.
+Each generated activity is bound to one task when the app is generated: ``run_task(TASK_REF, args)``
+with a :class:`TaskRef` constant in ``function_app.py``. The activity's input is data only, the
+task's arguments: it never says which code runs, and an input that is not exactly arguments of the
+bound task is refused before anything runs. Deployed, the function is imported from the TaskRef
+(the deployment's code, once per worker); in emulation it comes from the loader installed with
+:func:`strato.adapters.common.emulation.emulating`, by task id, which refuses any other id. So a
+function app needs no ``STRATO_TASKS`` catalog: its catalog is the generated module itself.
+
+Arguments may hold offloaded values (``payloads.resolve``); results larger than the threshold are
+offloaded (``payloads.offload``), so the orchestration history stays small.
 
 Errors: Durable Functions wraps an activity's exception into text (``TaskFailed`` reason and
 details) and the orchestrator sees a plain ``Exception``. So the shim raises :class:`TaskFailure`,
 whose message ends with ``strato-error:{"error": ClassName, "cause": message}``; the orchestrator
 (``orchestration.TaskError.from_failure``) finds that marker and matches ``retry.on``/``catch.on``
-against the original class name.
-
-Emulation swaps the loader (the local resolver instead of importing) and the blob store (a local
-directory, or app settings pointing at Azurite) with :func:`configured`. Activities may run on several
-threads at once (as on a Functions worker), so everything here is thread-safe.
+against the original class name. Activities may run on several threads at once (as on a Functions
+worker), so everything here is thread-safe.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import hashlib
-import importlib
+import inspect
 import json
-import os
 import threading
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from strato.adapters.common.emulation import loader_override
+from strato.adapters.common.errors import AdapterError
+from strato.adapters.common.tasks import granted_secrets, import_task
+
+from .payloads import offload, resolve
 
 ERROR_MARKER = "strato-error:"
-BLOB_KEY = "$strato.blob"  # a reference: {"$strato.blob": {"key": ..., "bytes": n, "path": [...]}}
-DEFAULT_OFFLOAD_BYTES = 64 * 1024
-DEFAULT_CONTAINER = "strato-payloads"
 
 
 @dataclass(frozen=True)
 class TaskRef:
-    """Where a task's code lives (the IR's ``TaskSpec`` name, module and qualname)."""
+    """The task an activity is bound to: its id in the IR and where its code lives (module, qualname)."""
 
     name: str
     module: str
     qualname: str
+    secrets: tuple[str, ...] = ()  # the secrets the IR grants the task, read from Key Vault when deployed
 
 
 class TaskFailure(Exception):
@@ -55,211 +55,98 @@ class TaskFailure(Exception):
         super().__init__(f"{error['error']}: {error['cause']} {ERROR_MARKER}{json.dumps(error)}")
 
 
-# ------------------------------------------------------------------------------------ blob store
-class BlobStore(Protocol):
-    """Where large results go. Keys are content hashes, so writing twice is harmless."""
-
-    def put(self, key: str, data: bytes) -> None: ...
-
-    def get(self, key: str) -> bytes: ...
+class ActivityInputError(AdapterError):
+    """An activity's input is not a set of arguments of its own task (nothing was run)."""
 
 
-class LocalBlobStore:
-    """A directory standing in for a container (emulation, tests)."""
-
-    def __init__(self, root: Path | str):
-        self.root = Path(root)
-
-    def put(self, key: str, data: bytes) -> None:
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # two writers of one key must not collide
-        tmp.write_bytes(data)
-        tmp.replace(path)
-
-    def get(self, key: str) -> bytes:
-        """The blob's bytes; ``FileNotFoundError`` when it does not exist."""
-        return (self.root / key).read_bytes()
+_imported: dict[TaskRef, Callable[..., Any]] = {}
+_imported_lock = threading.Lock()
 
 
-class AzureBlobStore:
-    """A Blob Storage container (``azure-storage-blob``).
-
-    The container is created when a write finds it missing (a fresh account, or Azurite, has none),
-    rather than probed on every start: the common case costs one request. A missing blob raises
-    ``FileNotFoundError``, as :class:`LocalBlobStore` does, so callers see one error whatever the store.
-    """
-
-    def __init__(self, connection_string: str, container: str = DEFAULT_CONTAINER):
-        from azure.storage.blob import BlobServiceClient  # lazy: only a deployed app needs it
-
-        self.container_name = container
-        self.container = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
-
-    def put(self, key: str, data: bytes) -> None:
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-        try:
-            self.container.upload_blob(key, data, overwrite=True)
-        except ResourceNotFoundError as exc:
-            if getattr(exc, "error_code", None) != "ContainerNotFound":
-                raise
-            with contextlib.suppress(ResourceExistsError):  # another writer created it meanwhile
-                self.container.create_container()
-            self.container.upload_blob(key, data, overwrite=True)
-
-    def get(self, key: str) -> bytes:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self.container.download_blob(key).readall()
-        except ResourceNotFoundError as exc:
-            code = getattr(exc, "error_code", None) or "not found"
-            raise FileNotFoundError(f"blob {key!r} in container {self.container_name!r}: {code}") from None
-
-
-def store_from_environment(env: Mapping[str, str] | None = None) -> BlobStore:
-    """``STRATO_BLOB_DIR`` (a directory) or the container ``STRATO_BLOB_CONTAINER`` in the storage
-    account of ``STRATO_BLOB_CONNECTION`` (default: the app's ``AzureWebJobsStorage``).
-
-    ``env`` defaults to the process environment, where a Functions worker finds the app settings; the
-    emulator passes the same settings explicitly, so both take this one path.
-    """
-    env = os.environ if env is None else env
-    directory = env.get("STRATO_BLOB_DIR")
-    if directory:
-        return LocalBlobStore(directory)
-    connection = env.get("STRATO_BLOB_CONNECTION") or env.get("AzureWebJobsStorage")
-    if not connection:
-        raise RuntimeError("large results need Blob Storage: set STRATO_BLOB_CONNECTION or AzureWebJobsStorage "
-                           "(or STRATO_BLOB_DIR for a local directory)")
-    return AzureBlobStore(connection, env.get("STRATO_BLOB_CONTAINER") or DEFAULT_CONTAINER)
-
-
-# ------------------------------------------------------------------------------ configuration
-def import_function(task: TaskRef) -> Callable[..., Any]:
-    """The task's plain function, as ``strato.runtime.import_task`` finds it."""
-    obj: Any = importlib.import_module(task.module)
-    for part in task.qualname.split("."):
-        obj = getattr(obj, part)
-    return getattr(obj, "fn", obj)
-
-
-@dataclass
-class ShimConfig:
-    """How activities load code and where large results go; ``settings`` stand in for app settings."""
-
-    loader: Callable[[TaskRef], Callable[..., Any]] = import_function
-    store: BlobStore | None = None  # None: from ``settings`` (or the environment), on first need
-    offload_bytes: int | None = None  # None: STRATO_OFFLOAD_BYTES or 64 KiB
-    settings: Mapping[str, str] | None = None  # None: the process environment (a deployed app's settings)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-
-_config: contextvars.ContextVar[ShimConfig | None] = contextvars.ContextVar("strato_azure_shim", default=None)
-_default = ShimConfig()
-_functions: dict[TaskRef, Callable[..., Any]] = {}
-
-
-@contextlib.contextmanager
-def configured(config: ShimConfig) -> Iterator[ShimConfig]:
-    """Run activities with another loader and store (the emulator uses this)."""
-    token = _config.set(config)
-    try:
-        yield config
-    finally:
-        _config.reset(token)
-
-
-def _current() -> ShimConfig:
-    return _config.get() or _default
-
-
-def _store() -> BlobStore:
-    config = _current()
-    if config.store is None:
-        with config.lock:  # concurrent activities share one client
-            if config.store is None:
-                config.store = store_from_environment(config.settings)
-    return config.store
-
-
-def _offload_bytes() -> int:
-    config = _current()
-    if config.offload_bytes is not None:
-        return config.offload_bytes
-    env = os.environ if config.settings is None else config.settings
-    return int(env.get("STRATO_OFFLOAD_BYTES") or DEFAULT_OFFLOAD_BYTES)
-
-
-def _load(task: TaskRef) -> Callable[..., Any]:
-    config = _current()
-    if config is not _default:
-        return config.loader(task)
-    fn = _functions.get(task)
-    if fn is None:
-        fn = _functions[task] = config.loader(task)
+def load(task: TaskRef) -> Callable[..., Any]:
+    """The bound task's function: the emulation's loader (by task id), else imported from the TaskRef once."""
+    override = loader_override()
+    if override is not None:
+        return override(task.name)
+    with _imported_lock:
+        fn = _imported.get(task)
+        if fn is None:
+            fn = _imported[task] = import_task(task.module, task.qualname)
     return fn
 
 
-# ---------------------------------------------------------------------------------- references
-def is_blob_ref(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(BLOB_KEY), dict)
+def _shown(names: list[str]) -> str:
+    text = ", ".join(repr(name[:40]) for name in names[:5])
+    return text + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def with_path(ref: dict[str, Any], path: list[Any]) -> dict[str, Any]:
-    """A reference to a part of an offloaded value (addressing without reading it)."""
-    body = ref[BLOB_KEY]
-    return {BLOB_KEY: {**body, "path": [*body.get("path", []), *path]}}
+def check_input(task: TaskRef, fn: Callable[..., Any], args: Any) -> dict[str, Any]:
+    """``args`` if it is a JSON object of the task's own parameters; refused otherwise.
+
+    An activity runs its bound task only: fields such as ``task`` or ``fn`` that try to name other
+    code are not parameters of it, so they are refused here rather than passed on.
+    """
+    if args is None:
+        return {}
+    if not isinstance(args, dict) or not all(isinstance(key, str) for key in args):
+        raise ActivityInputError(f"the input of the activity for task {task.name!r} must be a JSON object of its "
+                                 f"arguments, not {type(args).__name__}; nothing was run")
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return args
+    unknown = sorted(key for key in args if key not in params)
+    if unknown:
+        raise ActivityInputError(f"the activity for task {task.name!r} got {_shown(unknown)}, which "
+                                 f"{'is not a parameter' if len(unknown) == 1 else 'are not parameters'} of the "
+                                 "task; an activity runs only its own task, so nothing was run")
+    return args
 
 
-def offload(value: Any) -> Any:
-    """The value, or a reference to it in the blob store when its JSON is larger than the limit."""
-    data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-    if len(data) <= _offload_bytes():
-        return value
-    key = f"results/{hashlib.sha256(data).hexdigest()}.json"
-    _store().put(key, data)
-    return {BLOB_KEY: {"key": key, "bytes": len(data)}}
-
-
-def resolve(value: Any) -> Any:
-    """Replace every reference inside ``value`` by the JSON it points at (missing parts are null)."""
-    from strato.ir import address
-
-    if is_blob_ref(value):
-        body = value[BLOB_KEY]
-        return address(json.loads(_store().get(body["key"])), tuple(body.get("path", ())))
-    if isinstance(value, list):
-        return [resolve(item) for item in value]
-    if isinstance(value, dict):
-        return {key: resolve(item) for key, item in value.items()}
-    return value
-
-
-# ------------------------------------------------------------------------------------ activities
-def run_task(task: TaskRef, args: dict[str, Any]) -> Any:
-    """An activity's body: load, resolve, invoke, offload; a failure raises :class:`TaskFailure`."""
+def run_task(task: TaskRef, args: Any) -> Any:
+    """An activity's body: load, check, resolve, invoke, offload; a failure raises :class:`TaskFailure`."""
     from strato.runtime.invoke import error_of, invoke
 
     try:
-        fn = _load(task)
+        fn = load(task)
     except Exception as exc:
         raise TaskFailure({"error": type(exc).__name__, "cause": f"cannot load task {task.name!r}: {exc}"}) from exc
     try:
-        result = invoke(task.name, fn, resolve(args or {}))
+        checked = check_input(task, fn, args)
+        result = _invoke_with_secrets(task, fn, resolve(checked), invoke)
     except Exception as exc:
         raise TaskFailure(error_of(exc)) from exc
-    return offload(result)
+    try:
+        return offload(result)
+    except Exception as exc:
+        raise TaskFailure({"error": type(exc).__name__, "cause": f"cannot offload the result of task "
+                                                                 f"{task.name!r}: {exc}"}) from exc
 
 
-def resolve_activity(payload: dict[str, Any]) -> Any:
+def _invoke_with_secrets(task: TaskRef, fn: Callable[..., Any], args: dict[str, Any],
+                         invoke: Callable[..., Any]) -> Any:
+    """Call the task with its granted secrets: from the emulation's grants and the environment, or,
+    deployed, from the generated TaskRef and Key Vault."""
+    if loader_override() is not None:
+        return invoke(task.name, fn, args, granted_secrets(task.name))
+    if not task.secrets:
+        return invoke(task.name, fn, args)
+    from strato.secrets import secret_source
+
+    from .secrets import key_vault
+
+    with secret_source(key_vault()):
+        return invoke(task.name, fn, args, task.secrets)
+
+
+def resolve_activity(payload: Any) -> Any:
     """The built-in ``strato_resolve`` activity: the orchestrator needs to look inside a value.
 
     With ``"length": true`` it answers a list's length only (None for anything else), so a map over an
     offloaded list fans out over references to its elements.
     """
     try:
+        if not isinstance(payload, dict):
+            raise ActivityInputError("the input of strato_resolve must be a JSON object {\"value\": ...}")
         value = resolve(payload.get("value"))
         if payload.get("length"):
             return len(value) if isinstance(value, list) else None

@@ -1,7 +1,7 @@
-"""Azure's dialects and rules for what starts a run: schedules (NCRONTAB), Blob events, tags.
+"""What starts a run on Azure: schedules (NCRONTAB timer triggers), HTTP starters and Blob events.
 
-Compile time: :func:`ncrontab` turns a ``Schedule`` into the 6-field NCRONTAB of a timer trigger and
-:func:`check` reports what Azure cannot express or accept, located where the pipeline says it.
+Compile time: :func:`ncrontab` turns a ``Schedule`` into the 6-field NCRONTAB of a timer trigger, or
+raises :class:`ScheduleError` saying why it cannot (``rules.check`` reports it, located).
 
 Run time (imported by the generated app's starters): :func:`start_input` checks an HTTP body
 against the pipeline's parameters and :func:`object_created_input` maps an Event Grid
@@ -19,25 +19,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from strato import ir
-from strato.errors import Diagnostic
+from strato.adapters.common.errors import CompileError
 from strato.ir import ScheduleSpec
 
 UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/GMT", "GMT", "Etc/GMT+0", "Etc/GMT-0", "Etc/GMT0",
                        "GMT0", "GMT+0", "GMT-0", "Etc/Greenwich", "Greenwich", "Etc/Universal", "Universal",
                        "Etc/Zulu", "Zulu"})
-TAG_NAME_MAX, TAG_VALUE_MAX, TAG_COUNT_MAX = 512, 256, 50
-TAG_NAME_FORBIDDEN = "<>%&\\?/"
 
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
                                        "dec"), start=1)}
 _DAYS = {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
-_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day-of-month", 1, 31, {}), ("month", 1, 12, _MONTHS),
-           ("day-of-week", 0, 7, _DAYS))
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day-of-month", 1, 31, {}), ("month", 1, 12, _MONTHS),
+    ("day-of-week", 0, 7, _DAYS))
 _ELEMENT = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?$")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(CompileError, ValueError):
     """A schedule Azure's timer trigger cannot express."""
 
 
@@ -113,51 +111,6 @@ def _number(text: str, name: str, low: int, high: int, names: dict[str, int]) ->
     if value is None or not low <= value <= high:
         raise ScheduleError(f"{name} value {text!r} is out of range {low}-{high}")
     return value
-
-
-# ---------------------------------------------------------------------------------------- check
-def check(pipeline: ir.PipelineIR) -> list[Diagnostic]:
-    """Everything Azure refuses in this pipeline and its sub-pipelines, located."""
-    out: list[Diagnostic] = []
-    if pipeline.schedule is not None:
-        try:
-            ncrontab(pipeline.schedule)
-        except ScheduleError as exc:
-            out.append(Diagnostic(str(exc), pipeline.schedule.location or pipeline.location,
-                                  f"pipeline {pipeline.name!r} schedule"))
-    for p in (pipeline, *(pipeline.subpipelines[name] for name in sorted(pipeline.subpipelines))):
-        out.extend(tag_problems(p.tags, p.location, f"pipeline {p.name!r}"))
-        for name in sorted(p.tasks):
-            spec = p.tasks[name]
-            out.extend(tag_problems(spec.tags, spec.location or p.location, f"task {name!r}"))
-    return out
-
-
-def tag_problems(tags: dict[str, str], location: Any, subject: str) -> list[Diagnostic]:
-    """Azure resource tags: names <= 512 without ``<>%&\\?/``, values <= 256, at most 50, case-insensitive."""
-    out = []
-    if len(tags) > TAG_COUNT_MAX:
-        out.append(Diagnostic(f"has {len(tags)} tags; Azure allows at most {TAG_COUNT_MAX} per resource",
-                              location, subject))
-    seen: dict[str, str] = {}
-    for name in sorted(tags):
-        value = tags[name]
-        bad = sorted({c for c in name if c in TAG_NAME_FORBIDDEN})
-        if bad:
-            out.append(Diagnostic(f"tag name {name!r} contains {' '.join(bad)}; Azure tag names cannot contain "
-                                  f"any of {TAG_NAME_FORBIDDEN}", location, subject))
-        if len(name) > TAG_NAME_MAX:
-            out.append(Diagnostic(f"tag name {name[:40]!r}... is {len(name)} characters; Azure allows "
-                                  f"{TAG_NAME_MAX}", location, subject))
-        if not isinstance(value, str) or len(value) > TAG_VALUE_MAX:
-            size = len(value) if isinstance(value, str) else "not a string"
-            out.append(Diagnostic(f"tag {name!r} value is {size} characters; Azure allows {TAG_VALUE_MAX}",
-                                  location, subject))
-        other = seen.setdefault(name.lower(), name)
-        if other != name:
-            out.append(Diagnostic(f"tags {other!r} and {name!r} differ only in case; Azure tag names are "
-                                  "case-insensitive", location, subject))
-    return out
 
 
 # ---------------------------------------------------------------------------- run-time helpers

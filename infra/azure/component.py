@@ -3,8 +3,8 @@
 What it creates, all children of the component and tagged with the pipeline's tags:
 
 - a storage account (HTTPS only, TLS 1.2, no public blob access) holding the Functions host's and
-  Durable's state, a container for results that travel by reference (blobs under ``results/``, the
-  shim's keys, are deleted after ``payload_days``) and a deployment container for the package;
+  Durable's state, a container for results that travel by reference (blobs under ``strato/payloads/``,
+  the offload keys, are deleted after ``payload_days``) and a deployment container for the package;
 - a Linux Consumption plan and a Python function app with a system-assigned identity that runs
   from the package blob, reads the package and the host storage by identity
   (``AzureWebJobsStorage__accountName``) and reaches the payload container through a Key Vault
@@ -16,9 +16,14 @@ What it creates, all children of the component and tagged with the pipeline's ta
   ``ObjectCreated`` trigger, delivering ``BlobCreated`` events for its container, prefix and suffix
   to the generated Event Grid function. Schedules are timer triggers inside the app.
 
-Why shared key access stays on: the shim's blob store (``strato.adapters.azure.shim.AzureBlobStore``) is
+Why shared key access stays on: the activities' blob store (``strato.adapters.azure.payloads``) is
 built from a connection string, and the SAS in it is signed with an account key; uploading the
 package blob also uses a key. The Functions host itself uses no key.
+
+No ``STRATO_TASKS`` app setting: unlike a Lambda or Cloud Function shim, each activity of the
+generated app is bound to its one task when the app is generated (a ``TaskRef`` constant in
+``function_app.py``, checked against the compiled app by :func:`check_package`), and its input
+carries arguments only, so the app's task catalog is the deployed module itself.
 """
 
 from __future__ import annotations
@@ -38,14 +43,15 @@ import pulumi_azure_native.storage as storage
 import pulumi_azure_native.web as web
 
 from strato.adapters.azure import Adapter
-from strato.adapters.azure.shim import DEFAULT_CONTAINER
+from strato.adapters.azure.payloads import DEFAULT_CONTAINER
 from strato.adapters.azure.triggers import BLOB_CREATED, ncrontab
+from strato.adapters.common.offload import PREFIX
 from strato.dsl.definitions import PipelineDefinition
 from strato.ir import ObjectCreatedSpec, PipelineIR
 
 from .. import deployable_ir
 
-PAYLOAD_PREFIX = "results/"  # where shim.offload writes: results/<sha256>.json
+PAYLOAD_PREFIX = PREFIX  # where offloaded results are written: strato/payloads/<sha256>.json
 DEPLOYMENT_CONTAINER = "strato-deployments"
 APP_FILES = ("function_app.py", "host.json", "requirements.txt")
 
@@ -188,8 +194,9 @@ class StratoPipeline(pulumi.ComponentResource):
             resource_group_name=rg, account_name=account.name, resource="c", permissions="rwc", protocols="https",
             canonicalized_resource=pulumi.Output.concat("/blob/", account.name, "/", payloads.name),
             shared_access_expiry_time=expiry)
-        connection = pulumi.Output.secret(pulumi.Output.concat(
-            "BlobEndpoint=", blob_endpoint, ";SharedAccessSignature=", sas.service_sas_token))
+        plain: pulumi.Output[str] = pulumi.Output.concat("BlobEndpoint=", blob_endpoint,
+                                                         ";SharedAccessSignature=", sas.service_sas_token)
+        connection: pulumi.Output[str] = pulumi.Output.secret(plain)
         vault = keyvault.Vault(f"{_alnum(name)[:14]}kv", resource_group_name=rg, location=location, tags=base_tags,
                                properties={"tenant_id": client.tenant_id, "sku": {"family": "A", "name": "standard"},
                                            "enable_rbac_authorization": True, "soft_delete_retention_in_days": 7,

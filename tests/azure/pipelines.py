@@ -349,3 +349,25 @@ def stuck_briefly() -> str:
 @pipeline
 def hanging_briefly():
     return {"stuck": stuck_briefly(), "other": label("independent")}
+
+
+# ------------------------------------------------------------------------------- shim security
+RAN: dict[str, int] = {"counted": 0, "bystander": 0}  # how often each task really ran
+
+
+@task
+def counted(x: int) -> int:
+    RAN["counted"] += 1
+    return x + 1
+
+
+@task
+def bystander(x: int) -> int:
+    """A task of the same app that crafted input to ``counted``'s activity tries to reach."""
+    RAN["bystander"] += 1
+    return -x
+
+
+@pipeline
+def guarded(x: int = 1):
+    return {"counted": counted(x), "bystander": bystander(x)}

@@ -19,7 +19,10 @@ pytest.importorskip("azure.functions")
 pytest.importorskip("azure.durable_functions")
 pytest.importorskip("azure.storage.blob")
 
-from strato.adapters.azure.shim import AzureBlobStore, LocalBlobStore, store_from_environment
+from strato.adapters.azure.payloads import AzureBlobStore, store_from_environment
+from strato.adapters.common.envelopes import REF
+from strato.adapters.common.errors import PayloadError
+from strato.adapters.common.stores import LocalBlobStore
 from tests.aws import pipelines as aws_pipelines
 from tests.azure import pipelines
 from tests.azure.conftest import run_locally
@@ -60,7 +63,7 @@ def test_settings_choose_the_store_like_the_environment_does(tmp_path: Path) -> 
                                                               "DevelopmentStorageProxyUri=http://10.0.0.9",
                                     "STRATO_BLOB_CONTAINER": "payloads"})
     assert store.container_name == "payloads"
-    with pytest.raises(RuntimeError, match="large results need Blob Storage"):
+    with pytest.raises(PayloadError, match="large results need Blob Storage"):
         store_from_environment({})
 
 
@@ -79,24 +82,29 @@ def test_put_and_get_round_trip_and_the_container_is_created(azurite: Any) -> No
     container = container_name()
     store = AzureBlobStore(azurite.connection_string, container)
     data = json.dumps({"rows": list(range(1000))}).encode()
-    store.put("results/abc.json", data)  # the container did not exist
-    assert store.get("results/abc.json") == data
-    store.put("results/abc.json", data)  # a content-hash key written twice is harmless
-    store.put("results/other.json", b"[]")
-    assert store.get("results/other.json") == b"[]"
+    uri = store.put("results/abc.json", data)  # the container did not exist
+    assert uri == f"az://{container}/results/abc.json"
+    assert store.get(uri) == data
+    assert store.put("results/abc.json", data) == uri  # a content-hash key written twice is harmless
+    other = store.put("results/other.json", b"[]")
+    assert store.get(other) == b"[]"
     assert blob_names(azurite.connection_string, container) == ["results/abc.json", "results/other.json"]
     # another client (a second worker) finds the container there already
     AzureBlobStore(azurite.connection_string, container).put("results/third.json", b"{}")
+    # a reference outside the app's payload container, or not az:// at all, is refused without a request
+    for bad in ("az://another/results/abc.json", f"s3://{container}/results/abc.json", f"az://{container}"):
+        with pytest.raises(PayloadError):
+            store.get(bad)
 
 
 def test_missing_blobs_and_containers_are_file_not_found(azurite: Any) -> None:
     container = container_name()
     store = AzureBlobStore(azurite.connection_string, container)
     with pytest.raises(FileNotFoundError, match="ContainerNotFound"):
-        store.get("results/nothing.json")
+        store.get(f"az://{container}/results/nothing.json")
     store.put("results/some.json", b"1")
     with pytest.raises(FileNotFoundError, match=r"'results/nothing.json' in container .*BlobNotFound"):
-        store.get("results/nothing.json")
+        store.get(f"az://{container}/results/nothing.json")
 
 
 def test_a_large_result_travels_through_azurite(emulated: Any, azurite: Any) -> None:
@@ -109,8 +117,9 @@ def test_a_large_result_travels_through_azurite(emulated: Any, azurite: Any) -> 
     assert (result.status, result.output) == ("SUCCEEDED", local.output)
     assert result.output["summary"] == {"count": 3000, "last": 2999}
     (ref,) = references(app.history(), "big_table")
-    assert ref.keys() == {"$strato.blob"} and ref["$strato.blob"]["bytes"] > 300_000
-    assert blob_names(azurite.connection_string, container) == [ref["$strato.blob"]["key"]]
+    assert ref.keys() == {REF, "bytes"} and ref["bytes"] > 300_000
+    assert ref[REF].startswith(f"az://{container}/strato/payloads/")
+    assert blob_names(azurite.connection_string, container) == [ref[REF].split("/", 3)[3]]
     assert not (app.work_dir / "blobs").exists()
     # only references travel between tasks: no task's input in the history holds the table
     inputs = [e["Input"] or "" for e in app.history() if e["EventType"] == SCHEDULED and e["Name"] != "strato_resolve"]
@@ -126,7 +135,7 @@ def test_a_fan_out_over_an_offloaded_list_reads_elements_from_azurite(emulated: 
     assert result.output == run_locally(pipelines.large, {"n": 40}).output
     assert len(blob_names(azurite.connection_string, container)) == 1
     items = [json.loads(e["Input"]) for e in app.history() if e["EventType"] == SCHEDULED and e["Name"] == "prefix"]
-    assert len(items) == 40 and all("$strato.blob" in json.dumps(i) for i in items)
+    assert len(items) == 40 and all(REF in json.dumps(i) for i in items)
 
 
 def test_strato_emulate_sends_large_results_to_the_storage_endpoint(cli: Any, azurite: Any) -> None:

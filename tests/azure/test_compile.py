@@ -212,7 +212,8 @@ def test_cli_compile_writes_the_app_and_refuses_what_azure_cannot_run(cli: Any, 
 
 def test_importing_the_adapter_stays_cheap() -> None:
     code = ("import sys, strato.adapters.azure, strato.adapters.azure.orchestration, strato.adapters.azure.shim, "
-            "strato.adapters.azure.triggers; "
+            "strato.adapters.azure.triggers, strato.adapters.azure.payloads, strato.adapters.azure.rules, "
+            "strato.adapters.azure.naming, strato.adapters.azure.emulator; "
             "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('azure', 'aiohttp')}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

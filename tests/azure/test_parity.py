@@ -37,7 +37,11 @@ def test_a_failed_run_fails_the_same_way(cli: Any) -> None:
     assert emulated["error"]["error"] == "ZeroDivisionError"
 
 
-def test_unknown_backend_is_a_clear_error(cli: Any) -> None:
-    done = cli("emulate", "examples/daily_sales.py:daily_sales", "--target", "azure", "--backend", "azurite")
-    assert done.returncode == 1
-    assert "unknown Azure emulator backend 'azurite'" in done.stderr
+def test_unknown_backend_is_a_usage_error(cli: Any) -> None:
+    done = cli("emulate", "examples/daily_sales.py:daily_sales", "--target", "azure", "--backend", "nope")
+    assert done.returncode == 2
+    assert "unknown --backend 'nope' for target 'azure'; choose one of replay" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = cli("emulate", "examples/daily_sales.py:daily_sales", "--target", "azure", "--backend", "replay",
+               "--input", '{"day": "2024-03-01"}')
+    assert done.returncode == 0, done.stderr

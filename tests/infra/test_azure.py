@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -133,7 +134,7 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
         assert all(c["publicAccess"] == "None" for c in containers.values())
         (policy,) = recorder.of("storage:ManagementPolicy")
         (rule,) = policy.inputs["policy"]["rules"]
-        assert rule["definition"]["filters"]["prefixMatch"] == ["strato-payloads/results/"]
+        assert rule["definition"]["filters"]["prefixMatch"] == ["strato-payloads/strato/payloads/"]  # offload keys
         assert rule["definition"]["actions"]["baseBlob"]["delete"] == {"daysAfterModificationGreaterThan": 30}
 
         (plan,) = recorder.of("web:AppServicePlan")
@@ -156,6 +157,7 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
         assert re.fullmatch(r"@Microsoft\.KeyVault\(SecretUri=https://[a-z0-9]+\.vault\.azure\.net/secrets/"
                             r"strato-blob-connection\)", values["STRATO_BLOB_CONNECTION"])
         assert not [k for k, v in values.items() for m in SECRET_MARKERS if m in str(v)]  # no secret literal
+        assert "STRATO_TASKS" not in values  # each activity is bound to its task in the generated app
         assert "WEBSITE_TIME_ZONE" not in values and deployed.schedule == "0 0 2 * * *"  # the app's timer, in UTC
 
         (sas,) = [c.args for c in recorder.calls if c.token == "azure-native:storage:listStorageAccountServiceSAS"]
@@ -249,3 +251,22 @@ def test_a_package_directory_is_checked_and_named_by_its_content(tmp_path: Any) 
     assert check_package(pulumi.FileArchive(str(tmp_path)), app) != first
     with pytest.raises(ValueError, match=r"function_app\.py differ"):  # the app of another pipeline
         check_package(pulumi.FileArchive(str(tmp_path)), compiled_app(deployable_ir(DAILY_SALES, Adapter())))
+
+
+@pytest.mark.parametrize("ref", [DAILY_SALES, INGEST_FILE])
+def test_the_deployed_app_binds_exactly_the_pipelines_tasks(ref: str) -> None:
+    """Without STRATO_TASKS, the package's function_app.py is the catalog: one TaskRef per task of the IR
+    (a catch handler included), each naming that task's own module and qualname, and nothing else."""
+    from strato.adapters.azure import Adapter
+    from strato.adapters.common.tasks import manifest
+    from strato.infra import deployable_ir
+    from strato.infra.azure.component import compiled_app
+
+    ir = deployable_ir(ref, Adapter())
+    source = compiled_app(ir)["function_app.py"]
+    calls = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)]
+    refs = [[arg.value for arg in c.args if isinstance(arg, ast.Constant)] for c in calls
+            if isinstance(c.func, ast.Name) and c.func.id == "TaskRef"]
+    bound = {name: f"{module}:{qualname}" for name, module, qualname in refs}
+    assert bound == manifest(ir)
+    assert source.count("run_task(") == len(bound)  # each activity runs its own constant, no other code path

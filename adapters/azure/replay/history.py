@@ -1,0 +1,108 @@
+"""The Durable Functions history protocol as the replay host speaks it: event and action types, timestamps,
+an instance and its history, and how actions are compared on replay.
+
+The numbers are the SDK's own (``azure.durable_functions.models.history.HistoryEventType`` and
+``models.actions.ActionType``); an ``ExecutionStarted`` event needs a ``Version`` field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from strato.adapters.common.errors import AdapterError
+
+# history event types (azure.durable_functions.models.history.HistoryEventType)
+EXECUTION_STARTED, EXECUTION_COMPLETED, EXECUTION_FAILED = 0, 1, 2
+TASK_SCHEDULED, TASK_COMPLETED, TASK_FAILED = 4, 5, 6
+SUB_CREATED, SUB_COMPLETED, SUB_FAILED = 7, 8, 9
+TIMER_CREATED, TIMER_FIRED = 10, 11
+ORCHESTRATOR_STARTED, ORCHESTRATOR_COMPLETED = 12, 13
+# action types (azure.durable_functions.models.actions.ActionType)
+CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY, CALL_SUB_ORCHESTRATOR, CREATE_TIMER = 0, 1, 2, 5
+WHEN_ANY, WHEN_ALL = 11, 12
+OUT_OF_PROC = "$OutOfProcData$:"
+REPLAY_SCHEMA = 1  # V2: one flat action list with compound WhenAny/WhenAll actions
+
+
+class EmulationError(AdapterError):
+    """The emulated app could not run (not a failure of the pipeline)."""
+
+
+@dataclass
+class Retry:
+    """A ``CallActivityWithRetry`` in flight: the host reschedules it like the extension does."""
+
+    name: str
+    input: str | None
+    interval: float
+    max_attempts: int
+    attempts: int = 1
+
+
+@dataclass(eq=False)
+class Instance:
+    """One orchestration instance and its history."""
+
+    id: str
+    name: str
+    input: str | None
+    parent: tuple[Instance, int] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)  # atomic actions already in history
+    action_ids: list[int] = field(default_factory=list)
+    next_id: int = 0
+    status: str = "Running"  # Running | Completed | Failed
+    output: Any = None
+    error: str | None = None
+    retries: dict[int, Retry] = field(default_factory=dict)
+    cancelled: set[int] = field(default_factory=set)
+    episodes: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.status != "Running"
+
+
+# ------------------------------------------------------------------------------------------- events
+def timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+# ------------------------------------------------------------------------------------------ actions
+def flatten(groups: list[Any]) -> list[dict[str, Any]]:
+    """Atomic actions in the order the SDK numbers them (compound WhenAny/WhenAll opened)."""
+    out: list[dict[str, Any]] = []
+
+    def walk(action: dict[str, Any]) -> None:
+        if action.get("actionType") in (WHEN_ANY, WHEN_ALL):
+            for child in action.get("compoundActions") or []:
+                walk(child)
+        else:
+            out.append(action)
+
+    for group in groups:
+        for action in group if isinstance(group, list) else [group]:
+            walk(action)
+    return out
+
+
+def identity(action: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in action.items() if k != "isCanceled"}
+
+
+def describe(action: dict[str, Any]) -> str:
+    kind = action.get("actionType")
+    if kind in (CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY):
+        return f"activity {action.get('functionName')!r} with input {action.get('input')}"
+    if kind == CALL_SUB_ORCHESTRATOR:
+        return f"sub-orchestration {action.get('functionName')!r} ({action.get('instanceId')})"
+    if kind == CREATE_TIMER:
+        return f"a timer at {action.get('fireAt')}"
+    return f"an action of type {kind}"
+
