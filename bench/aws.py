@@ -24,6 +24,7 @@ from strato.adapters.aws.emulator import (
     deployed_on_moto,
     run_execution,
 )
+from strato.adapters.base import emulated_loader
 from strato.dsl.definitions import PipelineDefinition
 from strato.runtime import resolver_for
 
@@ -63,7 +64,7 @@ def emulated_rows(repeat: int) -> list[tuple[str, ...]]:
     for label, definition, params in cases:
         ir = definition.ir
         resolver = resolver_for(definition.trace().ir)
-        deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _, ir=ir, r=resolver: r(ir.tasks[name]))
+        deployment = Deployment(ir, compile_pipeline(ir).machines, emulated_loader(ir, resolver))
         with deployed_on_moto(deployment) as (_, _, sfn):
             seconds, result = median_time(
                 lambda sfn=sfn, deployment=deployment, params=params: run_execution(sfn, deployment, params), repeat)

@@ -170,6 +170,8 @@ def _switches(text: str) -> float:
 
 def credential_places(value: Any, where: str, key: str | None = None) -> Iterator[str]:
     """Where inside a literal ``value`` something looks like a credential (for a validation warning)."""
+    if is_secret_ref(value):
+        return
     if isinstance(value, dict):
         for k, v in value.items():
             yield from credential_places(v, f"{where}[{k!r}]", str(k))

@@ -10,14 +10,16 @@ from strato import ir
 from strato.errors import DefinitionError, Diagnostic
 from strato.runtime import RunResult
 
-from ..base import CompileResult, compiled_or_raise, task_loader, task_specs
+from ..base import CompileResult, compiled_or_raise, emulated_loader, task_specs
+from ..common.errors import UnknownBackend, check_backend
 
 
 class Adapter:
     target = "aws"
+    backends = ("moto", "moto-server", "localstack")
 
     def check(self, pipeline: ir.PipelineIR) -> list[Diagnostic]:
-        from .tags import check
+        from .rules import check
 
         return check(pipeline)
 
@@ -44,16 +46,13 @@ class Adapter:
                 backend: str | None = None, endpoint: str | None = None, work_dir: Path) -> RunResult:
         from .emulator import emulate
 
-        compiled = self.build(pipeline)
-        load = task_loader(pipeline, resolver)
-        backend = backend or ("localstack" if endpoint else "moto")
-        if backend not in ("moto", "moto-server", "localstack"):
-            raise DefinitionError([Diagnostic(f"unknown backend {backend!r} for aws; use moto, moto-server or "
-                                              "localstack --endpoint URL", None, "emulate (aws)")])
+        backend = check_backend(self.target, backend or ("localstack" if endpoint else None), self.backends)
         if backend == "localstack" and not endpoint:
-            raise DefinitionError([Diagnostic("--backend localstack needs --endpoint URL of a running LocalStack, "
-                                              "e.g. http://127.0.0.1:4566", None, "emulate (aws)")])
-        return emulate(pipeline, compiled.machines, params, load, backend, endpoint=endpoint)
+            raise UnknownBackend("--backend localstack needs --endpoint URL of a running LocalStack, "
+                                 "e.g. http://127.0.0.1:4566")
+        compiled = self.build(pipeline)
+        return emulate(pipeline, compiled.machines, params, emulated_loader(pipeline, resolver), backend,
+                       endpoint=endpoint)
 
     def serve_worker(self, pipeline: ir.PipelineIR, resolver: Callable[..., Any], *, endpoint: str | None = None,
                      threads: int = 2) -> None:
@@ -62,6 +61,7 @@ class Adapter:
 
         import boto3
 
+        from ..common.emulation import emulating
         from .naming import function_name
         from .worker import serve
 
@@ -77,7 +77,8 @@ class Adapter:
 
         arns = [client().create_activity(name=function_name(pipeline.name, task))["activityArn"] for task in workers]
         stop = threading.Event()
-        serve(client, arns, task_loader(pipeline, resolver), stop, threads)
+        with emulating(loader=emulated_loader(pipeline, resolver)):  # runs this pipeline's tasks only
+            serve(client, arns, stop, threads)
         try:
             stop.wait()
         except KeyboardInterrupt:

@@ -22,7 +22,8 @@ from strato.errors import Diagnostic
 from strato.graph import dependencies, guard_chain
 from strato.ir import RetrySpec, expand_error_names
 
-from ..base import CompileError
+from ..common.errors import CompileError
+from ..common.reads import read_inline
 from ..structure import Block, Par, Seq, Step, nodes_of, structure
 from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
 
@@ -87,30 +88,9 @@ class _Machine:
     def __init__(self, pipeline: ir.PipelineIR, out: Compiled):
         self.p, self.out = pipeline, out
         self.keys = {node.id: self._result_key(i, node.id) for i, node in enumerate(pipeline.nodes)}
-        self.keep = self._read_by_the_machine()
+        self.keep = read_inline(pipeline)  # paths Choice and Map states read: kept inline when offloaded
         self.events = 0
         self._costs: dict[Block, tuple[int, int]] = {}
-
-    def _read_by_the_machine(self) -> dict[str, list[list[Any]]]:
-        """Per node, the paths of its result that Choice and Map states read: kept inline when offloaded."""
-        found: dict[str, set[tuple[Any, ...]]] = {}
-
-        def add(value: Any) -> None:
-            if isinstance(value, ir.Ref):
-                prefix = []
-                for part in value.path:
-                    if not isinstance(part, str):
-                        break
-                    prefix.append(part)
-                found.setdefault(value.node, set()).add(tuple(prefix))
-
-        for branch in self.p.branches:
-            for operand in ir.condition_operands(branch.condition):
-                add(operand)
-        for node in self.p.nodes:
-            if isinstance(node, ir.MapNode):
-                add(node.items)
-        return {node: [list(path) for path in sorted(paths)] for node, paths in found.items()}
 
     @staticmethod
     def _result_key(index: int, node_id: str) -> str:
@@ -304,12 +284,12 @@ class _Machine:
         self.events += 4
         return when
 
-    def _payload(self, spec: ir.TaskSpec, args: dict[str, ir.Value], extra_values: list[ir.Value] = ()) -> dict:
+    def _payload(self, spec: ir.TaskSpec, args: dict[str, ir.Value], extra_values: tuple[ir.Value, ...] = ()) -> dict:
         refs: set[str] = set()
         for value in [*args.values(), *extra_values]:
             refs.update(ir.value_refs(value))
         encoded = {k: ir.value_to_dict(v) for k, v in args.items()}
-        payload: dict[str, Any] = {"task": spec.name, "fn": f"{spec.module}:{spec.qualname}"}
+        payload: dict[str, Any] = {"task": spec.name}  # an id: the function's catalog says where its code is
         if _has_dollar_key(encoded):  # a literal key ending in ".$" would be read as a path
             payload["args_json"] = json.dumps(encoded, sort_keys=True)
         else:
@@ -369,8 +349,8 @@ class _Machine:
         handler = self.p.tasks[spec.catch.handler]
         name = state_name(f"{base} catch")
         state["Catch"] = [{"ErrorEquals": error_names(spec.catch.on), "ResultPath": error_path, "Next": name}]
-        parameters: dict[str, Any] = {"task": handler.name, "fn": f"{handler.module}:{handler.qualname}",
-                                      "error.$": error_path, "handler_param": handler.params[0].name}
+        parameters: dict[str, Any] = {"task": handler.name, "error.$": error_path,
+                                      "handler_param": handler.params[0].name}
         if keep:
             parameters["keep"] = keep
         states[name] = self._then(self._task_state(handler, parameters, result_path, node), next_state)

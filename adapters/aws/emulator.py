@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +27,9 @@ from unittest import mock
 from urllib.parse import unquote
 
 from strato import ir
+from strato.adapters.common.emulation import TaskLoader, emulating
 from strato.runtime import RunResult
+from strato.secrets import env_var
 
 from .compiler import to_compact_json
 from .naming import function_name, machine_name, substitute
@@ -80,9 +82,8 @@ class Deployment:
     deployments of one pipeline can live in one long-running emulator.
     """
 
-    def __init__(self, root: ir.PipelineIR, definitions: dict[str, dict[str, Any]],
-                 load: Callable[[str, str], Callable[..., Any]], *, account: str = ACCOUNT, namespace: str = "",
-                 activities: bool = False):
+    def __init__(self, root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], load: TaskLoader, *,
+                 account: str = ACCOUNT, namespace: str = "", activities: bool = False):
         self.root, self.definitions, self.load = root, definitions, load
         self.account, self.namespace, self.use_activities = account, namespace, activities
         tasks = sorted({task for p in (root, *root.subpipelines.values()) for task in p.tasks})
@@ -105,6 +106,21 @@ class Deployment:
         if self.use_activities:
             return substitute(text, self.activities["runtime"], self.activities, self.machines, self.activities)
         return substitute(text, self.runtime, self.functions, self.machines)
+
+    def seed_secrets(self, session: Any, client_args: dict[str, Any]) -> None:
+        """Put the granted secrets found in ``STRATO_SECRET_<NAME>`` into the account's Secrets Manager,
+        where the shim reads them as a deployed one does."""
+        names = sorted({s for p in (self.root, *self.root.subpipelines.values()) for spec in p.tasks.values()
+                        for s in spec.secrets})
+        present = [name for name in names if env_var(name) in os.environ]
+        if not present:
+            return
+        client = session.client("secretsmanager", region_name=REGION, **client_args)
+        for name in present:
+            try:
+                client.create_secret(Name=name, SecretString=os.environ[env_var(name)])
+            except client.exceptions.ResourceExistsException:  # a long-running LocalStack keeps them
+                client.put_secret_value(SecretId=name, SecretString=os.environ[env_var(name)])
 
     def create(self, sfn: Any) -> None:
         if self.use_activities:
@@ -129,7 +145,8 @@ class Deployment:
         try:
             if target not in known:
                 raise LookupError(f"no function {target} in this deployment")
-            payload = json.dumps(handle(event, self.load)).encode()
+            with emulating(loader=self.load):  # moto calls from its own threads: install it here
+                payload = json.dumps(handle(event)).encode()
             parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         except Exception as exc:
             payload = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
@@ -253,7 +270,7 @@ def moto_account(backend: str = "moto") -> Iterator[Any]:
             urllib.request.urlopen(request).close()
             client_args = {"endpoint_url": f"http://{host}:{port}"}
         elif backend == "moto":
-            stack.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[arg-type]
+            stack.enter_context(mock_aws(config=MOTO_CONFIG))
             client_args = {}
         else:
             raise ValueError(f"unknown AWS emulator backend {backend!r}; use moto or moto-server")
@@ -297,7 +314,7 @@ class ObjectCreatedHarness:
         """Start and finish one run per delivered event, in order."""
         from .triggers import event_input, object_created_rule
 
-        results = []
+        results: list[RunResult] = []
         while True:
             messages = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
@@ -330,7 +347,7 @@ def localstack_account(endpoint: str) -> Iterator[tuple[Any, dict[str, Any]]]:
 
 
 def emulate_on_localstack(root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], params: dict[str, Any],
-                          load: Callable[[str, str], Callable[..., Any]], endpoint: str) -> RunResult:
+                          load: TaskLoader, endpoint: str) -> RunResult:
     """Deploy to LocalStack with every task as an Activity, served by an in-process ``strato worker``."""
     import boto3
 
@@ -340,10 +357,12 @@ def emulate_on_localstack(root: ir.PipelineIR, definitions: dict[str, dict[str, 
                             namespace=f"s{uuid.uuid4().hex[:8]}-", activities=True)
     with localstack_account(endpoint) as (session, client_args):
         sfn = session.client("stepfunctions", **client_args)
+        deployment.seed_secrets(session, client_args)
         deployment.create(sfn)
         stop = threading.Event()
-        serve(lambda: boto3.session.Session(region_name=REGION).client("stepfunctions", **client_args),
-              sorted(deployment.activities.values()), load, stop, threads_per_activity=2)
+        with emulating(loader=load):  # the worker threads start in this context
+            serve(lambda: boto3.session.Session(region_name=REGION).client("stepfunctions", **client_args),
+                  sorted(deployment.activities.values()), stop, threads_per_activity=2)
         try:
             return run_execution(sfn, deployment, params)
         finally:
@@ -351,7 +370,7 @@ def emulate_on_localstack(root: ir.PipelineIR, definitions: dict[str, dict[str, 
 
 
 def emulate(root: ir.PipelineIR, definitions: dict[str, dict[str, Any]], params: dict[str, Any],
-            load: Callable[[str, str], Callable[..., Any]], backend: str = "moto",
+            load: TaskLoader, backend: str = "moto",
             timers: VirtualTimers | None = None, endpoint: str | None = None) -> RunResult:
     """Deploy ``definitions`` to a fresh emulated account and run the root pipeline once."""
     if backend == "localstack":
@@ -372,5 +391,6 @@ def deployed_on_moto(deployment: Deployment, backend: str = "moto",
             _sfn_integration_casing(), _states_errors_through_branches():
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
         sfn = session.client("stepfunctions", region_name=REGION, **client_args)
+        deployment.seed_secrets(session, client_args)
         deployment.create(sfn)
         yield session, client_args, sfn

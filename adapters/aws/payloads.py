@@ -1,75 +1,97 @@
 """Large results travel through S3 by reference, so no state passes Step Functions' 256 KiB limit.
 
 A result over the threshold (``STRATO_OFFLOAD_BYTES``, default 200 KiB) is written to the bucket
-named by ``STRATO_PAYLOAD_BUCKET`` under a content hash, and the state machine carries a small
-envelope instead: ``{"$strato_ref": "s3://bucket/key", "bytes": n, ...}``. The fields the state
-machine itself reads (conditions, map items) are copied into the envelope, so ``Choice`` and
-``Map`` work unchanged; every task's shim materialises envelopes before calling user code.
+named by ``STRATO_PAYLOAD_BUCKET`` under its content hash, and the state machine carries the common
+envelope instead (:mod:`strato.adapters.common.envelopes`): ``{"$strato_ref": "s3://bucket/key",
+"bytes": n, ...}``. The fields the state machine itself reads (``Choice`` conditions, map items:
+:func:`strato.adapters.common.reads.read_inline`) are copied into the envelope, and a result the
+machine reads whole stays inline, so ``Choice`` and ``Map`` work unchanged; every task's shim
+materialises envelopes before calling user code.
+https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html (256 KiB per state input/output)
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
 
-from ..envelopes import REF, is_ref, kept_fields
+from strato.adapters.common import offload as common
+from strato.adapters.common.emulation import store_override
+from strato.adapters.common.errors import PayloadError
+from strato.adapters.common.stores import BlobStore, split_uri
 
 DEFAULT_THRESHOLD = 200 * 1024
+BUCKET_ENV, THRESHOLD_ENV = "STRATO_PAYLOAD_BUCKET", "STRATO_OFFLOAD_BYTES"
 
 
 def threshold() -> int:
-    return int(os.environ.get("STRATO_OFFLOAD_BYTES", DEFAULT_THRESHOLD))
+    text = os.environ.get(THRESHOLD_ENV, str(DEFAULT_THRESHOLD))
+    try:
+        return int(text)
+    except ValueError:
+        raise PayloadError(f"{THRESHOLD_ENV}={text!r} is not a number of bytes") from None
 
 
-def _s3() -> Any:
-    import boto3
+class S3Store:
+    """An S3 bucket (``s3://bucket/key``) through boto3, with the function's own credentials."""
 
-    return boto3.client("s3")
+    def __init__(self, bucket: str, client: Any = None):
+        self.bucket, self._client = bucket, client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3  # the Lambda runtime ships boto3; imported only when a payload moves
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def put(self, key: str, data: bytes) -> str:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
+        return f"s3://{self.bucket}/{key}"
+
+    def get(self, uri: str) -> bytes:
+        bucket, key = split_uri(uri, "s3")
+        if bucket != self.bucket:  # the function's role may read its own payload bucket only
+            raise PayloadError(f"{uri} is not in this deployment's payload bucket {self.bucket!r}")
+        try:
+            return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except self.client.exceptions.NoSuchKey:
+            raise FileNotFoundError(uri) from None
 
 
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
+def current_store() -> BlobStore | None:
+    """An emulation's store, else the bucket in ``STRATO_PAYLOAD_BUCKET``, else none."""
+    override = store_override()
+    if override is not None:
+        return override
+    bucket = os.environ.get(BUCKET_ENV)
+    return S3Store(bucket) if bucket else None
+
+
+def _store_for(size: int) -> BlobStore:
+    store = current_store()
+    if store is None:
+        raise PayloadError(f"{size:,} bytes must go to S3 and {BUCKET_ENV} is not set; deploy with a payload bucket")
+    return store
 
 
 def materialise(value: Any) -> Any:
     """Replace envelopes (at the top, or as elements of a map's result list) by their content."""
-    if is_ref(value):
-        bucket, key = _split(value[REF])
-        return json.loads(_s3().get_object(Bucket=bucket, Key=key)["Body"].read())
-    if isinstance(value, list) and any(is_ref(v) for v in value):
-        return [materialise(v) for v in value]
-    return value
-
-
-def _bucket(size: int) -> str:
-    bucket = os.environ.get("STRATO_PAYLOAD_BUCKET")
-    if not bucket:
-        raise RuntimeError(f"{size:,} bytes must go to S3 and STRATO_PAYLOAD_BUCKET is not set; deploy with a "
-                           "payload bucket")
-    return bucket
-
-
-def _put(data: bytes) -> tuple[str, str]:
-    bucket = _bucket(len(data))
-    key = f"strato/payloads/{hashlib.sha256(data).hexdigest()}.json"
-    _s3().put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json")
-    return bucket, key
+    return common.materialise(value, current_store())
 
 
 def store_items(items: list[Any]) -> dict[str, Any]:
     """Write a map's items as a JSON array for a Distributed Map's ``ItemReader``."""
-    bucket, key = _put(json.dumps(items, separators=(",", ":")).encode())
+    data = json.dumps(items, separators=(",", ":"), allow_nan=False).encode()
+    bucket, key = split_uri(_store_for(len(data)).put(common.content_key(data), data), "s3")
     return {"Bucket": bucket, "Key": key, "count": len(items)}
 
 
 def offload(value: Any, keep: list[list[Any]] | None = None) -> Any:
-    """``value`` itself when small, else an envelope pointing at its copy in S3."""
-    data = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-    if len(data) <= threshold():
+    """``value`` itself when small or read whole by the machine, else an envelope pointing at its copy in S3."""
+    data = common.encode(value)
+    if len(data) <= threshold() or (keep is not None and [] in keep):
         return value
-    bucket, key = _put(data)
-    envelope = kept_fields(value, keep or [])
-    return {**envelope, REF: f"s3://{bucket}/{key}", "bytes": len(data)}
+    return common.store_value(value, _store_for(len(data)), keep, data)

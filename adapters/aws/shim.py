@@ -1,10 +1,12 @@
 """The Lambda handler that runs a task (and the state machine's small value-resolving steps).
 
-Deployed once per task: ``strato.adapters.aws.shim.handler``. The state machine sends the task's arguments
-as IR values plus the results they reference; the shim resolves them with the same code as the
-local runner, calls the task through ``strato.runtime.invoke`` (type checks, JSON result) and
-lets a failure escape as its own exception, so Lambda reports the class name as ``errorType`` and
-``Retry``/``Catch`` match it by name.
+Deployed once per task: ``strato.adapters.aws.shim.handler``. The state machine sends the task's id
+and arguments as IR values plus the results they reference; the shim runs only a task of its own
+deployment (:mod:`strato.adapters.common.tasks`: the ``STRATO_TASKS`` catalog the infra component
+sets, never a module path from the event), resolves the arguments with the same code as the local
+runner, calls the task through ``strato.runtime.invoke`` (type checks, granted secrets from Secrets
+Manager, JSON result) and lets a failure escape as its own exception, so Lambda reports the class
+name as ``errorType`` and ``Retry``/``Catch`` match it by name.
 """
 
 from __future__ import annotations
@@ -14,19 +16,20 @@ from collections.abc import Callable
 from typing import Any
 
 from strato import ir
+from strato.adapters.common.emulation import loader_override
+from strato.adapters.common.errors import AdapterError
+from strato.adapters.common.tasks import granted_secrets, load_task
 from strato.runtime.invoke import invoke
 
 from .payloads import materialise, offload, store_items
 
-Loader = Callable[[str, str], Callable[..., Any]]
+# Every field a compiled state machine sends; anything else is refused before anything runs.
+EVENT_FIELDS = frozenset({"op", "task", "args", "args_json", "params", "refs", "keep", "item_param", "item", "error",
+                          "handler_param", "value", "value_json", "store_items_for", "inline"})
 
 
-def _import(name: str, target: str) -> Callable[..., Any]:
-    from strato.ir import TaskSpec
-    from strato.runtime import import_task
-
-    module, _, qualname = target.partition(":")
-    return import_task(TaskSpec(name, module, qualname, ()))
+class EventError(AdapterError):
+    """An event that no compiled state machine sends: refused, nothing run."""
 
 
 def error_of_states(error: dict[str, Any]) -> dict[str, str]:
@@ -53,16 +56,53 @@ def error_of_states(error: dict[str, Any]) -> dict[str, str]:
     return {"error": name, "cause": cause}
 
 
-def handle(event: dict[str, Any], load: Loader = _import) -> Any:
+def _checked(event: Any) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise EventError(f"a Strato task event is a JSON object, got {type(event).__name__}; nothing was run")
+    unknown = sorted(str(k)[:40] for k in event if k not in EVENT_FIELDS)
+    if unknown:
+        raise EventError(f"the event has fields no Strato state machine sends ({', '.join(unknown[:5])}); "
+                         "nothing was run")
+    if event.get("op") != "resolve" and not isinstance(event.get("task"), str):
+        raise EventError("the event names no task (\"task\": \"<task id>\"); nothing was run")
+    return event
+
+
+def _call(name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
+    """The task with its granted secrets, read from Secrets Manager (moto's in emulation, seeded from
+    ``STRATO_SECRET_<NAME>``, falling back to the variable itself so a missing one is named)."""
+    secrets = granted_secrets(name)
+    if not secrets:
+        return invoke(name, fn, args)
+    from strato.secrets import SecretUnavailable, from_environment, secret_source
+
+    from .secrets import secrets_manager
+
+    read = secrets_manager()
+    emulated = loader_override() is not None
+
+    def source(secret: str) -> str:
+        try:
+            return read(secret)
+        except SecretUnavailable:
+            if not emulated:
+                raise
+            return from_environment(secret)
+
+    with secret_source(source):
+        return invoke(name, fn, args, secrets)
+
+
+def handle(event: Any) -> Any:
     """Run one step for the state machine: resolve a value, call a catch handler, or run a task.
 
     Results referenced by the step are materialised from S3 when they were offloaded, and a large
     result is offloaded in turn (see :mod:`strato.adapters.aws.payloads`).
     """
-    params = event.get("params") or {}
-    refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}
-    keep = event.get("keep")
+    event = _checked(event)
     if event.get("op") == "resolve":
+        params = event.get("params") or {}
+        refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}
         value = event["value"] if "value" in event else json.loads(event["value_json"])
         resolved = ir.resolve_value(ir.value_from_dict(value), refs, params)
         if "store_items_for" in event:  # a Distributed Map reads its items from S3
@@ -70,16 +110,19 @@ def handle(event: dict[str, Any], load: Loader = _import) -> Any:
                 raise TypeError(f"map {event['store_items_for']!r} needs a list to fan out over, got "
                                 f"{type(resolved).__name__}: {resolved!r}"[:500])
             return store_items(resolved)
-        return resolved if event.get("inline") else offload(resolved, keep)  # a child's input stays inline
+        return resolved if event.get("inline") else offload(resolved, event.get("keep"))  # a child's input: inline
     name = event["task"]
-    fn = load(name, event["fn"])
+    fn = load_task(name)  # only a task of this deployment; anything else is refused here
+    keep = event.get("keep")
     if "error" in event:
-        return offload(invoke(name, fn, {event["handler_param"]: error_of_states(event["error"])}), keep)
+        return offload(_call(name, fn, {event["handler_param"]: error_of_states(event["error"])}), keep)
+    params = event.get("params") or {}
+    refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}
     encoded = event["args"] if "args" in event else json.loads(event["args_json"])
     args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
     if "item_param" in event:
         args[event["item_param"]] = materialise(event["item"])
-    return offload(invoke(name, fn, args), keep)
+    return offload(_call(name, fn, args), keep)
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:

@@ -17,6 +17,7 @@ its bucket, the state machine role invokes only these functions and starts only 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -29,8 +30,9 @@ from strato.adapters.aws.compiler import to_compact_json
 from strato.adapters.aws.naming import function_name, machine_name, substitute
 from strato.adapters.aws.triggers import http_endpoint, input_transformer, object_created_rule, schedule_spec
 from strato.adapters.base import task_specs
+from strato.adapters.common.tasks import MANIFEST_ENV, manifest
 from strato.dsl.definitions import PipelineDefinition
-from strato.ir import HttpSpec, ObjectCreatedSpec, PipelineIR
+from strato.ir import HttpSpec, ObjectCreatedSpec, PipelineIR, TaskSpec
 
 from .. import deployable_ir
 
@@ -42,8 +44,53 @@ def _policy(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
-def _assume(service: str) -> str:
-    return _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+def _assume(service: str, account: str | None = None) -> str:
+    """A trust policy for ``service``; with ``account``, only on behalf of this account (confused deputy:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html)."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account}}
+    return _policy(statement)
+
+
+def _s3_arns(uris: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``s3://bucket/prefix`` datasets as (bucket ARN, object ARN pattern); other datasets are not S3's."""
+    out = []
+    for uri in uris:
+        if uri.startswith("s3://"):
+            bucket, _, prefix = uri[5:].partition("/")
+            if bucket:
+                out.append((f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{prefix}*"))
+    return out
+
+
+def _filled(text: str, values: list[dict[str, str]]) -> str:
+    """A definition with its ARNs: functions (and Activities for worker tasks) and state machines."""
+    functions, activities, machines = values
+    return substitute(text, functions[RUNTIME], functions, machines, {**functions, **activities})
+
+
+def _task_policy(spec: TaskSpec | None, values: list[str]) -> str:
+    return _policy(*task_statements(spec, *values))
+
+
+def task_statements(spec: TaskSpec | None, payload_objects: str, region: str, account: str) -> list[dict[str, Any]]:
+    """What one function may do: its payload objects, the secrets the IR grants its task, and the S3
+    datasets its task declares (``reads``: get and list; ``writes``: put)."""
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": payload_objects}]
+    if spec is None:
+        return statements
+    if spec.secrets:  # Secrets Manager appends a 6-character suffix to a secret's ARN
+        statements.append({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": [
+            f"arn:aws:secretsmanager:{region}:{account}:secret:{s}-??????" for s in spec.secrets]})
+    reads, writes = _s3_arns(spec.reads), _s3_arns(spec.writes)
+    if reads:
+        statements.append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": sorted(o for _, o in reads)})
+        statements.append({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": sorted({b for b, _ in reads})})
+    if writes:
+        statements.append({"Effect": "Allow", "Action": "s3:PutObject", "Resource": sorted(o for _, o in writes)})
+    return statements
 
 
 class StratoPipeline(pulumi.ComponentResource):
@@ -76,18 +123,10 @@ class StratoPipeline(pulumi.ComponentResource):
         payload_objects = bucket.arn.apply(lambda arn: f"{arn}/{PAYLOAD_PREFIX}*")
 
         # ----------------------------------------------------------------------------- tasks
-        task_role = aws.iam.Role(f"{name}-tasks", assume_role_policy=_assume("lambda.amazonaws.com"),
-                                 tags=base_tags, opts=child)
-        aws.iam.RolePolicyAttachment(f"{name}-tasks-logs", role=task_role.name, opts=child,
-                                     policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
-        aws.iam.RolePolicy(f"{name}-tasks-payloads", role=task_role.id, opts=child, policy=payload_objects.apply(
-            lambda objects: _policy({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-                                     "Resource": objects})))
-
+        # Each function has its own role and runs only its own task (STRATO_TASKS, from the IR).
         specs = task_specs(ir)
         functions: dict[str, aws.lambda_.Function] = {}
         activities: dict[str, aws.sfn.Activity] = {}
-        environment = {"variables": {"STRATO_PAYLOAD_BUCKET": bucket.bucket}}
         for task in [*sorted(specs), RUNTIME]:
             spec = specs.get(task)
             resource_name = function_name(ir.name, task)
@@ -95,9 +134,17 @@ class StratoPipeline(pulumi.ComponentResource):
             if spec is not None and spec.runtime == "worker":
                 activities[task] = aws.sfn.Activity(f"{name}-{task}", name=resource_name, tags=task_tags, opts=child)
                 continue
+            role = aws.iam.Role(f"{name}-{task}", assume_role_policy=_assume("lambda.amazonaws.com"),
+                                tags=task_tags, opts=child)
+            aws.iam.RolePolicyAttachment(f"{name}-{task}-logs", role=role.name, opts=child,
+                                         policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+            aws.iam.RolePolicy(f"{name}-{task}", role=role.id, opts=child, policy=pulumi.Output.all(
+                payload_objects, region_name, account).apply(functools.partial(_task_policy, spec)))
+            catalog = json.dumps(manifest(ir, [task]) if spec else {}, sort_keys=True)
+            environment = {"variables": {"STRATO_PAYLOAD_BUCKET": bucket.bucket, MANIFEST_ENV: catalog}}
             timeout = min(900, math.ceil(spec.timeout) + 5) if spec and spec.timeout else (900 if spec else 60)
             functions[task] = aws.lambda_.Function(
-                f"{name}-{task}", name=resource_name, role=task_role.arn, runtime=lambda_runtime,
+                f"{name}-{task}", name=resource_name, role=role.arn, runtime=lambda_runtime,
                 handler="strato.adapters.aws.shim.handler", code=code, timeout=timeout,
                 memory_size=(spec.memory if spec and spec.memory else default_memory if spec else 256),
                 environment=environment, tags=task_tags, opts=child)
@@ -107,7 +154,8 @@ class StratoPipeline(pulumi.ComponentResource):
         machine_arns = {pipeline_name: pulumi.Output.concat("arn:aws:states:", region_name, ":", account,
                                                             ":stateMachine:", machine)
                         for pipeline_name, machine in names.items()}
-        states_role = aws.iam.Role(f"{name}-states", assume_role_policy=_assume("states.amazonaws.com"),
+        states_role = aws.iam.Role(f"{name}-states", assume_role_policy=account.apply(
+                                       lambda a: _assume("states.amazonaws.com", a)),
                                    tags=base_tags, opts=child)
         function_arns = [f.arn for f in functions.values()]
         executions = [pulumi.Output.concat("arn:aws:states:", region_name, ":", account, ":execution:", m, ":*")
@@ -130,7 +178,7 @@ class StratoPipeline(pulumi.ComponentResource):
         for pipeline_name in sorted(compiled.machines, key=lambda n: n == ir.name):  # the root last
             text = to_compact_json(compiled.machines[pipeline_name])
             definition = pulumi.Output.all(function_map, activity_map, machine_arns).apply(
-                lambda v, text=text: substitute(text, v[0][RUNTIME], v[0], v[2], {**v[0], **v[1]}))
+                functools.partial(_filled, text))
             machines[pipeline_name] = aws.sfn.StateMachine(
                 f"{name}-{pipeline_name}", name=names[pipeline_name], role_arn=states_role.arn,
                 definition=definition, type="STANDARD", tags=base_tags,
@@ -148,7 +196,9 @@ class StratoPipeline(pulumi.ComponentResource):
                       tags: dict[str, str]) -> aws.iam.Role:
         """A role ``service`` assumes to start this pipeline, and nothing else."""
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(name, assume_role_policy=_assume(service), tags=tags, opts=child)
+        account = aws.get_caller_identity_output().account_id
+        role = aws.iam.Role(name, assume_role_policy=account.apply(lambda a: _assume(service, a)), tags=tags,
+                            opts=child)
         aws.iam.RolePolicy(name, role=role.id, opts=child, policy=machine.arn.apply(
             lambda arn: _policy({"Effect": "Allow", "Action": "states:StartExecution", "Resource": arn})))
         return role
@@ -167,7 +217,8 @@ class StratoPipeline(pulumi.ComponentResource):
                 flexible_time_window={"mode": "OFF"},
                 target={"arn": root.arn, "role_arn": role.arn, "input": spec["Input"]}, opts=child))
         events_role = None
-        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, ObjectCreatedSpec)):
+        watched = [t for t in ir.triggers if isinstance(t, ObjectCreatedSpec)]
+        for i, trigger in enumerate(watched):
             events_role = events_role or self._starter_role(f"{name}-events", "events.amazonaws.com", root, tags)
             created.append(aws.s3.BucketNotification(f"{name}-s3-events-{i}", bucket=trigger.bucket,
                                                      eventbridge=True, opts=child))
@@ -178,8 +229,8 @@ class StratoPipeline(pulumi.ComponentResource):
                 f"{name}-object-created-{i}", rule=rule.name, arn=root.arn, role_arn=events_role.arn, opts=child,
                 input_transformer={"input_paths": transformer["InputPathsMap"],
                                    "input_template": transformer["InputTemplate"]})]
-        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, HttpSpec)):
-            endpoint = http_endpoint(ir, trigger)
+        for i, http in enumerate(t for t in ir.triggers if isinstance(t, HttpSpec)):
+            endpoint = http_endpoint(ir, http)
             role = self._starter_role(f"{name}-http-{i}", "apigateway.amazonaws.com", root, tags)
             api = aws.apigatewayv2.Api(f"{name}-http-{i}", protocol_type="HTTP", tags=tags, opts=child)
             integration = aws.apigatewayv2.Integration(

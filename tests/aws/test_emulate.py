@@ -12,6 +12,7 @@ pytest.importorskip("moto")
 
 from strato.adapters.aws.compiler import compile_pipeline
 from strato.adapters.aws.emulator import VirtualTimers, emulate
+from strato.adapters.base import emulated_loader
 from strato.runtime import RunResult, RunStore, SystemClock, VirtualClock, prepare_input, resolver_for
 from strato.runtime import run_pipeline as run_locally
 
@@ -21,10 +22,8 @@ from . import pipelines
 
 def on_aws(pipeline: Any, params: dict, timers: VirtualTimers | None = None, backend: str = "moto") -> RunResult:
     ir = pipeline.ir
-    resolver = resolver_for(pipeline.trace().ir)
-    specs = {name: spec for p in (ir, *ir.subpipelines.values()) for name, spec in p.tasks.items()}
     return emulate(ir, compile_pipeline(ir).machines, prepare_input(ir, params, pipeline.fn),
-                   lambda name, _: resolver(specs[name]), backend, timers)
+                   emulated_loader(ir, resolver_for(ir)), backend, timers)
 
 
 def locally(pipeline: Any, params: dict, clock: Any = None) -> RunResult:
@@ -131,7 +130,7 @@ def test_an_s3_upload_starts_the_pipeline_through_eventbridge() -> None:
     definition = load(str(ROOT / "examples" / "file_ingestion.py") + ":ingest_file").definition
     ir = definition.ir
     resolver = resolver_for(definition.trace().ir)
-    deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _: resolver(ir.tasks[name]))
+    deployment = Deployment(ir, compile_pipeline(ir).machines, emulated_loader(ir, resolver))
     with deployed_on_moto(deployment) as (session, client_args, sfn):
         harness = ObjectCreatedHarness(session, client_args, deployment)
         harness.s3.put_object(Bucket="landing", Key="incoming/orders-2024-03-01.csv", Body=b"id\n")
@@ -167,7 +166,7 @@ def test_a_wide_map_keeps_the_parent_history_small() -> None:
     definition = pipelines.mapping
     ir = definition.ir
     resolver = resolver_for(definition.trace().ir)
-    deployment = Deployment(ir, compile_pipeline(ir).machines, lambda name, _: resolver(ir.tasks[name]))
+    deployment = Deployment(ir, compile_pipeline(ir).machines, emulated_loader(ir, resolver))
     with deployed_on_moto(deployment) as (_, _, sfn):
         counts = []
         for size in (10, 300):

@@ -20,6 +20,7 @@ import pytest
 pytest.importorskip("boto3")
 
 from strato.adapters.aws.compiler import compile_pipeline
+from strato.adapters.base import emulated_loader
 from strato.runtime import resolver_for
 
 from ..conftest import ROOT, Cli, assert_emulation_matches_run
@@ -75,9 +76,8 @@ def on_localstack(pipeline: Any, params: dict, endpoint: str) -> Any:
 
     ir = pipeline.ir
     resolver = resolver_for(pipeline.trace().ir)
-    specs = {name: spec for p in (ir, *ir.subpipelines.values()) for name, spec in p.tasks.items()}
     return emulate(ir, compile_pipeline(ir).machines, {**ir.defaults(), **params},
-                   lambda name, _: resolver(specs[name]), "localstack", endpoint=endpoint)
+                   emulated_loader(ir, resolver), "localstack", endpoint=endpoint)
 
 
 @pytest.mark.parametrize(("ref", "payload"), [
@@ -120,7 +120,7 @@ def test_strato_worker_serves_activities(cli: Cli, localstack: str) -> None:
         machine = sfn.create_state_machine(
             name="strato-worker-probe", roleArn="arn:aws:iam::000000000000:role/x", definition=json.dumps({
                 "StartAt": "Run", "States": {"Run": {"Type": "Task", "Resource": arn, "End": True, "Parameters": {
-                    "task": "on_premises", "fn": "tests.aws.pipelines:on_premises",
+                    "task": "on_premises",
                     "args": {"tag": {"literal": "cli"}}, "refs": {}, "params": {}}}}}))["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
         while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":

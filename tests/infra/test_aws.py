@@ -97,8 +97,16 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
         invoke = next(s for s in policies["app-states"]["Statement"] if s["Action"] == "lambda:InvokeFunction")
         assert sorted(invoke["Resource"]) == sorted(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{n}"
                                                     for n in functions)
-        (payloads,) = policies["app-tasks-payloads"]["Statement"]
-        assert payloads["Resource"] == "arn:aws:s3:::app-payloads-bucket/strato/payloads/*"
+        # each function has its own role, running only its own task
+        for task in ("alert", "clean", "extract", "load", "summarize"):
+            variables = functions[f"strato-daily_sales-{task}"]["environment"]["variables"]
+            assert json.loads(variables["STRATO_TASKS"]) == {task: f"daily_sales:{task}"}
+            assert functions[f"strato-daily_sales-{task}"]["role"] == f"arn:aws:mock:{REGION}:{ACCOUNT}:app-{task}"
+            (payloads,) = policies[f"app-{task}"]["Statement"][:1]
+            assert payloads["Resource"] == "arn:aws:s3:::app-payloads-bucket/strato/payloads/*"
+        assert json.loads(functions["strato-daily_sales-runtime"]["environment"]["variables"]["STRATO_TASKS"]) == {}
+        trust = {r.name: json.loads(r.inputs["assumeRolePolicy"]) for r in recorder.of("aws:iam/role:Role")}
+        assert trust["app-states"]["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
 
         (schedule,) = recorder.of("aws:scheduler/schedule:Schedule")
         assert schedule.inputs["scheduleExpression"] == "cron(0 2 * * ? *)"
@@ -143,3 +151,22 @@ def test_sub_pipelines_and_worker_tasks(recorder: Recorder) -> Any:
             "definition"]
 
     return settled(deployed).apply(check)
+
+
+def test_a_task_role_grants_its_secrets_and_declared_s3_datasets() -> None:
+    from strato import ir as strato_ir
+    from strato.infra.aws.component import task_statements
+
+    spec = strato_ir.TaskSpec("load", "m", "load", (), reads=("s3://raw/orders/", "warehouse.orders"),
+                              writes=("s3://curated/daily/",), secrets=("db-password",))
+    statements = task_statements(spec, "arn:aws:s3:::payloads/strato/payloads/*", REGION, ACCOUNT)
+    assert statements == [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": "arn:aws:s3:::payloads/strato/payloads/*"},
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:db-password-??????"]},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::raw/orders/*"]},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": ["arn:aws:s3:::raw"]},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": ["arn:aws:s3:::curated/daily/*"]},
+    ]
+    assert task_statements(None, "arn:aws:s3:::payloads/strato/payloads/*", REGION, ACCOUNT) == statements[:1]
