@@ -179,7 +179,7 @@ def test_credential_looking_literals_are_warned_about(cli: Any, tmp_path: Path) 
             'pass Secret("<name>") instead') in proc.stdout
 
 
-@pytest.mark.parametrize("target", ["aws", "azure"])
+@pytest.mark.parametrize("target", ["aws", "gcp", "azure"])
 def test_a_secret_in_emulation_matches_the_local_run(cli: Any, tmp_path: Path, target: str) -> None:
     path = tmp_path / "secured.py"
     path.write_text(SECURED)

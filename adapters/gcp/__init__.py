@@ -8,17 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from strato import ir
-from strato.errors import DefinitionError, Diagnostic
+from strato.errors import Diagnostic
 from strato.runtime import RunResult
 
-from ..base import CompileResult, compiled_or_raise, task_loader
+from ..base import CompileResult, compiled_or_raise, emulated_loader
+from ..common.errors import UnknownBackend, check_backend
 
 
 class Adapter:
     target = "gcp"
+    backends = ("wsgi", "http")  # the shim in-process through WSGI, or over real HTTP on 127.0.0.1
 
     def check(self, pipeline: ir.PipelineIR) -> list[Diagnostic]:
-        from .labels import check
+        from .rules import check
 
         return check(pipeline)
 
@@ -39,14 +41,15 @@ class Adapter:
                 backend: str | None = None, endpoint: str | None = None, work_dir: Path) -> RunResult:
         from .emulator import emulate
 
+        backend = check_backend(self.target, backend, self.backends)
         if endpoint is not None:
-            raise DefinitionError([Diagnostic("--endpoint is not supported for gcp: the Workflows emulator runs "
-                                              "in-process (use --backend wsgi or http)", None, "emulate (gcp)")])
+            raise UnknownBackend("--endpoint is not supported for gcp: the Workflows emulator runs in-process "
+                                 "(use --backend wsgi or http)")
         compiled = self.build(pipeline)
-        load = task_loader(pipeline, resolver)
         (work_dir / "gcp").mkdir(parents=True, exist_ok=True)
         (work_dir / "gcp" / f"{pipeline.name}.workflow.yaml").write_text(compiled.source)
-        result, _ = emulate(pipeline, compiled.source, params, load, work_dir / "gcp", backend or "wsgi")
+        result, _ = emulate(pipeline, compiled.source, params, emulated_loader(pipeline, resolver), work_dir / "gcp",
+                            backend)
         return result
 
     def invoke(self, pipeline: ir.PipelineIR, params: dict[str, Any], *, project: str, location: str,

@@ -39,7 +39,7 @@ def _error(execution: Any) -> dict[str, str]:
         value = payload
     if _state(execution) == "CANCELLED":
         return {"error": "Cancelled", "cause": "the execution was cancelled"}
-    if not payload and getattr(error, "context", ""):
+    if not payload and getattr(error, "context", None):
         return {"error": "Error", "cause": error.context}
     return workflow_error(value)
 

@@ -27,6 +27,7 @@ from strato.errors import Diagnostic
 from strato.graph import dependencies, guard_chain
 from strato.ir import ObjectCreatedSpec, expand_error_names
 
+from ..common.reads import read_inline
 from ..structure import Block, Par, Seq, Step, structure
 from .concurrency import ConcurrencyError, Planner, call_order
 from .naming import Names, function_url_expression, subworkflow_name
@@ -176,7 +177,7 @@ def literal_data(value: Any) -> Any:
 
 def _address(base: str, path: tuple[ir.PathItem, ...]) -> str:
     """Null-safe addressing as an expression (``strato.ir.address``): runs of keys through strato_get."""
-    expr, run = base, []
+    expr, run = base, list[str | int]()
     for part in path:
         if isinstance(part, int) and part < 0:
             if run:
@@ -321,17 +322,6 @@ def _re2_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\.^$|?*+()[]{}" else c for c in text)
 
 
-def _refs_in(value: ir.Value) -> list[ir.Ref]:
-    """Every ``Ref`` inside an IR value, with its path."""
-    if isinstance(value, ir.Ref):
-        return [value]
-    if isinstance(value, ir.ListOf):
-        return [r for v in value.items for r in _refs_in(v)]
-    if isinstance(value, ir.DictOf):
-        return [r for _, v in value.entries for r in _refs_in(v)]
-    return []
-
-
 # ---------------------------------------------------------------------------------- subworkflow
 class _Subworkflow:
     def __init__(self, pipeline: ir.PipelineIR, root: ir.PipelineIR, out: Compiled, helpers: _Helpers):
@@ -341,38 +331,7 @@ class _Subworkflow:
         for reserved in ("input", "defaults", "params", "results"):
             self.vars(reserved)
         self.subject = f"pipeline {pipeline.name!r} (gcp)"
-        self.keep = self._read_by_the_workflow()
-
-    def _read_by_the_workflow(self) -> dict[str, list[list[Any]]]:
-        """Per node, the paths of its result (of each item's, for a map) that conditions and map items read.
-
-        They stay inline when the result is offloaded; ``[]`` means the whole value is read, so that
-        result is never offloaded.
-        """
-        found: dict[str, set[tuple[Any, ...]]] = {}
-        for branch in self.p.branches:
-            operands = [r for v in ir.condition_operands(branch.condition) for r in _refs_in(v)]
-            for ref in operands:
-                self._note(found, ref)
-        for node in self.p.nodes:
-            if isinstance(node, ir.MapNode):
-                for ref in _refs_in(node.items):
-                    self._note(found, ref)
-        return {node: [list(path) for path in sorted(paths, key=repr)] for node, paths in found.items()}
-
-    def _note(self, found: dict[str, set[tuple[Any, ...]]], ref: ir.Ref) -> None:
-        path = list(ref.path)
-        if isinstance(self.p.node_by_id.get(ref.node), ir.MapNode):
-            if not path or not isinstance(path[0], int):
-                path = []  # the whole list: every item stays inline
-            else:
-                path = path[1:]
-        prefix = []
-        for part in path:
-            if not isinstance(part, str):
-                break
-            prefix.append(part)
-        found.setdefault(ref.node, set()).add(tuple(prefix))
+        self.keep = read_inline(pipeline)  # paths switch steps and maps read: kept inline when offloaded
 
     def _offloadable(self, value: ir.Value) -> list[str]:
         """The results ``value`` references that may be envelopes (task and map results not read whole)."""
@@ -546,7 +505,7 @@ class _Subworkflow:
         refs: set[str] = set()
         for value in args.values():
             refs.update(ir.value_refs(value))
-        return {"task": spec.name, "fn": f"{spec.module}:{spec.qualname}",
+        return {"task": spec.name,  # an id: the function's catalog says where its code is
                 "args": literal_data({k: ir.value_to_dict(v) for k, v in args.items()}),
                 "refs": {ref: f"${{results[{expr_literal(ref)}]}}" for ref in sorted(refs)},
                 "params": "${params}"}
@@ -591,8 +550,7 @@ class _Subworkflow:
         handler_steps: list[dict[str, Any]] = []
         if catch and spec.catch is not None:
             handler = self.p.tasks[spec.catch.handler]
-            handler_body = {"task": handler.name, "fn": f"{handler.module}:{handler.qualname}",
-                            "error": f"${{{mapped}}}", "handler_param": handler.params[0].name}
+            handler_body = {"task": handler.name, "error": f"${{{mapped}}}", "handler_param": handler.params[0].name}
             if "keep" in body:  # the handler's result stands in for the task's: the workflow reads the same paths
                 handler_body["keep"] = body["keep"]
             handled = self._call(handler, handler_body, target, f"{base}_catch", node, catch=False)

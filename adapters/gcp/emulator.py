@@ -6,21 +6,25 @@ variable at a transport that reaches the shim: in-process through ``functions_fr
 and WSGI (``backend="wsgi"``, the default), or over real HTTP to functions-framework's server on
 127.0.0.1 (``backend="http"``). A task's ``timeout`` is enforced in real time around the call, as the
 Workflows HTTP client would, and surfaces as ``TimeoutError`` -> ``TaskTimeout``. Offloaded results go
-to a :class:`~strato.adapters.gcp.payloads.LocalStore` under the work directory (``gs://strato-payloads/...``
-URIs, no network), exactly as the deployed shim writes them to Cloud Storage.
+to a ``LocalBlobStore`` under the work directory (``gs://strato-payloads/...`` URIs, no network),
+exactly as the deployed shim writes them to Cloud Storage. The task loader and the store reach the
+shim through :func:`~strato.adapters.common.emulation.emulating`; the threads that serve a call
+(the timeout's, werkzeug's per request) run in the emulation's context.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from strato import ir
+from strato.adapters.common.emulation import TaskLoader, emulating, in_this_context
+from strato.adapters.common.stores import BlobStore, LocalBlobStore
 from strato.runtime import RunResult
-from strato.runtime.runner import new_run_id
+from strato.runtime.results import new_run_id
 
 from .naming import FUNCTIONS_URL_ENV
 
@@ -36,7 +40,8 @@ def workflow_error(value: Any) -> dict[str, str]:
     (the first branch's error is the one reported); anything else is a Workflows error map.
     """
     if isinstance(value, dict):
-        tags = value.get("tags") if isinstance(value.get("tags"), list) else []
+        found = value.get("tags")
+        tags: list[Any] = found if isinstance(found, list) else []
         if "UnhandledBranchError" in tags and value.get("branches"):
             return workflow_error(value["branches"][0].get("error"))
         if "tags" not in value and isinstance(value.get("error"), str):
@@ -55,6 +60,7 @@ class TimeLimited:
 
     def __init__(self, inner: Any):
         self.inner = inner
+        self.in_context = in_this_context(lambda work: work())  # the emulation's context, on any thread
 
     def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float,
                 auth: dict[str, Any] | None) -> Any:
@@ -68,7 +74,7 @@ class TimeLimited:
             except BaseException as exc:  # handed to the caller's thread
                 box["error"] = exc
 
-        worker = threading.Thread(target=work, daemon=True, name="strato-gcp-call")
+        worker = threading.Thread(target=self.in_context, args=(work,), daemon=True, name="strato-gcp-call")
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
@@ -95,7 +101,7 @@ def _served(app: Any) -> Iterator[str]:
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # keep --json output clean
             pass
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    server = make_server("127.0.0.1", 0, in_this_context(app), threaded=True, request_handler=Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True, name="strato-gcp-functions")
     thread.start()
     try:
@@ -105,9 +111,8 @@ def _served(app: Any) -> Iterator[str]:
         thread.join(5)
 
 
-def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any],
-            load: Callable[[str, str], Callable[..., Any]], work_dir: Path, backend: str = "wsgi",
-            clock: Any = None, store: Any = None) -> tuple[RunResult, Any]:
+def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any], load: TaskLoader, work_dir: Path,
+            backend: str = "wsgi", clock: Any = None, store: BlobStore | None = None) -> tuple[RunResult, Any]:
     """Run the compiled ``source`` with ``params``; returns the run's result and the interpreter execution.
 
     ``params`` is the execution's argument as Workflows receives it: the run input, or a CloudEvent
@@ -115,8 +120,6 @@ def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any],
     directory under ``work_dir``).
     """
     from .interpreter import UrllibTransport, VirtualClock, WsgiTransport, load_workflow
-    from .payloads import LocalStore, using_store
-    from .shim import using_loader
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown gcp backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -124,8 +127,8 @@ def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any],
     workflow = load_workflow(source)
     app = _app(work_dir)
     clock = clock or VirtualClock()
-    store = store if store is not None else LocalStore(work_dir / "payloads")
-    with using_loader(load), using_store(store):
+    store = store if store is not None else LocalBlobStore(work_dir / "payloads", "gs")
+    with emulating(loader=load, store=store):
         if backend == "http":
             with _served(app) as base:
                 execution = workflow.run(params, transport=TimeLimited(UrllibTransport(lambda auth, url: "emulated")),

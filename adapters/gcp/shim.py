@@ -1,10 +1,14 @@
 """The Cloud Function (2nd gen, HTTP) that runs a task for a workflow.
 
 Deployed once per task with the entry point ``handler`` (``main.py``: ``from strato.adapters.gcp.shim import
-handler``). The workflow posts the task's arguments as IR values plus the results they reference
-and the params; the shim resolves them with the local runner's code and calls the task through
-``strato.runtime.invoke``. A failure answers HTTP 500 with ``{"error": ClassName, "cause": message}``
-so the workflow's retry predicate and ``except`` read the class name from ``e.body.error``.
+handler``). The workflow posts the task's id and arguments as IR values plus the results they
+reference and the params; the shim runs only a task of its own deployment (the ``STRATO_TASKS``
+catalog the infra component sets: :mod:`strato.adapters.common.tasks`), resolves the arguments with
+the local runner's code and calls the task through ``strato.runtime.invoke`` (granted secrets from
+Secret Manager). A request naming anything else answers HTTP 400 with ``{"error": "UnknownTask" or
+"RefusedCall", "cause": ...}`` and runs nothing. A task's failure answers HTTP 500 with
+``{"error": ClassName, "cause": message}``, so the workflow's retry predicate and ``except`` read the
+class name from ``e.body.error``.
 
 Results referenced by a call (and map items) are materialised when they were offloaded to Cloud
 Storage, and a large result is offloaded in turn, keeping inline the paths the workflow reads
@@ -15,68 +19,84 @@ workflow needs whole (the output, a sub-pipeline's input) with its envelopes mat
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from strato import ir
+from strato.adapters.common.emulation import loader_override
+from strato.adapters.common.errors import UnknownTask
+from strato.adapters.common.tasks import granted_secrets, load_task
 from strato.runtime.invoke import error_of, invoke
 
 from .payloads import ResultTooLarge, materialise, offload
 
-__all__ = ["ResultTooLarge", "handle", "handler", "run", "using_loader"]
+__all__ = ["ResultTooLarge", "handle", "handler", "run"]
 
-Loader = Callable[[str, str], Callable[..., Any]]
-
-
-def _import(name: str, target: str) -> Callable[..., Any]:
-    from strato.runtime import import_task
-
-    module, _, qualname = target.partition(":")
-    return import_task(ir.TaskSpec(name, module, qualname, ()))
+# Every field a compiled workflow posts; a body with anything else is refused before anything runs.
+BODY_FIELDS = frozenset({"op", "task", "args", "params", "refs", "keep", "item_param", "item", "error",
+                         "handler_param", "value"})
 
 
-_loader: Loader = _import
+class RefusedCall(Exception):
+    """A request no compiled workflow sends (unknown fields, no task id): answered 400, nothing run."""
 
 
-@contextmanager
-def using_loader(load: Loader) -> Iterator[None]:
-    """Let ``handler`` find task code in this process (emulation), then restore the importer."""
-    global _loader
-    previous, _loader = _loader, load
-    try:
-        yield
-    finally:
-        _loader = previous
+def _call(name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
+    """The task with its granted secrets: from the environment in emulation, from Secret Manager deployed."""
+    secrets = granted_secrets(name)
+    if not secrets or loader_override() is not None:
+        return invoke(name, fn, args, secrets)
+    from strato.secrets import secret_source
+
+    from .secrets import secret_manager
+
+    with secret_source(secret_manager()):
+        return invoke(name, fn, args, secrets)
 
 
-def run(payload: dict[str, Any], load: Loader | None = None) -> Any:
+def run(payload: dict[str, Any]) -> Any:
     """Run one task (or catch handler, or resolve step) described by the workflow's request body."""
     params = payload.get("params") or {}
-    refs = {k: materialise(v) for k, v in (payload.get("refs") or {}).items()}
     if payload.get("op") == "resolve":
+        refs = {k: materialise(v) for k, v in (payload.get("refs") or {}).items()}
         return ir.resolve_value(ir.value_from_dict(payload["value"]), refs, params)
-    load = load or _loader
     name = payload["task"]
-    fn = load(name, payload["fn"])
+    fn = load_task(name)  # only a task of this deployment; anything else is refused here
     if "error" in payload:
-        result = invoke(name, fn, {payload["handler_param"]: payload["error"]})
+        result = _call(name, fn, {payload["handler_param"]: payload["error"]})
     else:
+        refs = {k: materialise(v) for k, v in (payload.get("refs") or {}).items()}
         encoded = payload.get("args") or {}
         args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
         if "item_param" in payload:
             args[payload["item_param"]] = materialise(payload.get("item"))
-        result = invoke(name, fn, args)
+        result = _call(name, fn, args)
     return offload(name, result, payload.get("keep"))
 
 
-def handle(payload: Any, load: Loader | None = None) -> tuple[int, Any]:
-    """``(status, JSON body)`` for a request body: 200 with the result, or 500 with the error object."""
-    resolve = isinstance(payload, dict) and payload.get("op") == "resolve" and "value" in payload
-    if not resolve and (not isinstance(payload, dict) or "task" not in payload or "fn" not in payload):
-        return 400, {"error": "ValueError", "cause": "the request body must be a Strato task call (task, fn, args)"}
+def _refusal(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return "the request body must be a JSON object: a Strato task call (task, args)"
+    unknown = sorted(str(k)[:40] for k in payload if k not in BODY_FIELDS)
+    if unknown:
+        return f"the request has fields no Strato workflow sends ({', '.join(unknown[:5])}); nothing was run"
+    if payload.get("op") == "resolve":
+        return None if "value" in payload else "a resolve request needs a value; nothing was run"
+    if not isinstance(payload.get("task"), str):
+        return "the request names no task (\"task\": \"<task id>\"); nothing was run"
+    return None
+
+
+def handle(payload: Any) -> tuple[int, Any]:
+    """``(status, JSON body)`` for a request body: 200 with the result, 500 with the task's error object,
+    400 for a request this function refuses (nothing run)."""
+    refusal = _refusal(payload)
+    if refusal is not None:
+        return 400, {"error": "RefusedCall", "cause": refusal}
     try:
-        return 200, run(payload, load)
+        return 200, run(payload)
+    except UnknownTask as exc:
+        return 400, error_of(exc)
     except BaseException as exc:  # the task's own failure is data for the workflow
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise

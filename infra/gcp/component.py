@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -38,10 +39,11 @@ import pulumi
 import pulumi_gcp as gcp
 
 from strato.adapters.base import task_specs
+from strato.adapters.common.tasks import MANIFEST_ENV, manifest
 from strato.adapters.gcp import Adapter
-from strato.adapters.gcp.labels import label_problems
 from strato.adapters.gcp.naming import FUNCTIONS_URL_ENV, function_names, workflow_name
 from strato.adapters.gcp.payloads import BUCKET_ENV, PREFIX
+from strato.adapters.gcp.rules import label_problems
 from strato.adapters.gcp.triggers import eventarc_trigger, http_endpoint, scheduler_job
 from strato.dsl.definitions import PipelineDefinition
 from strato.errors import DefinitionError
@@ -144,20 +146,27 @@ class StratoPipeline(pulumi.ComponentResource):
 
         specs = task_specs(ir)
         names = function_names(ir)
+        # Read access on exactly the secrets the IR grants the pipeline's tasks, nothing else.
+        secret_grants = [gcp.secretmanager.SecretIamMember(
+            f"{name}-secret-{secret}", project=project, secret_id=secret, role="roles/secretmanager.secretAccessor",
+            member=self._member(tasks_account), opts=child)
+            for secret in sorted({s for spec in specs.values() for s in spec.secrets})]
         functions: dict[str, gcp.cloudfunctionsv2.Function] = {}
         for task, function in names.items():
             spec = specs[task]
             timeout = min(MAX_FUNCTION_TIMEOUT, math.ceil(spec.timeout or DEFAULT_TASK_TIMEOUT) + TIMEOUT_MARGIN)
             functions[task] = gcp.cloudfunctionsv2.Function(
                 f"{name}-{task}", name=function, project=project, location=region,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[payload_access]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[payload_access, *secret_grants]),
                 description=f"Strato task {task} of pipeline {ir.name}",
                 labels={**base_labels, **spec.tags, **(labels or {})},  # the task's tags, then the deployer's
                 build_config={"runtime": python_runtime, "entry_point": ENTRY_POINT, "source": {"storage_source": {
                     "bucket": code_bucket.name, "object": code.name, "generation": code.generation}}},
                 service_config={"available_memory": f"{spec.memory or default_memory}M", "timeout_seconds": timeout,
                                 "service_account_email": tasks_account.email, "all_traffic_on_latest_revision": True,
-                                "environment_variables": {BUCKET_ENV: bucket.name}})
+                                "environment_variables": {  # the function runs its own task only
+                                    BUCKET_ENV: bucket.name, MANIFEST_ENV: json.dumps(manifest(ir, [task]),
+                                                                                     sort_keys=True)}})
 
         # ------------------------------------------------------------------------- workflow
         flow_account = self._account("workflow", f"Strato {ir.name}: runs the workflow")
@@ -236,8 +245,8 @@ class StratoPipeline(pulumi.ComponentResource):
                     matching_criterias=spec["event_filters"], destination={"workflow": workflow.id},
                     service_account=account.email, labels=self._labels,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=grants)))
-        for i, trigger in enumerate(t for t in ir.triggers if isinstance(t, HttpSpec)):
-            endpoint = http_endpoint(ir, trigger)
+        for i, http in enumerate(t for t in ir.triggers if isinstance(t, HttpSpec)):
+            endpoint = http_endpoint(ir, http)
             account = self._account(f"http-{i}", f"Strato {ir.name}: starts runs over HTTPS")
             created.append(self._project_role(f"{name}-http-{i}-invoker", "roles/workflows.invoker", account))
             for j, member in enumerate(http_invokers):  # callers impersonate the starter account, nothing else

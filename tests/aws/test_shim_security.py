@@ -97,7 +97,7 @@ def test_crafted_activity_inputs_are_failed_not_run(tmp_path: Path) -> None:
     assert MARKER["runs"] == 0 and not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.parametrize("target", ["aws", "azure"])
+@pytest.mark.parametrize("target", ["aws", "gcp", "azure"])
 def test_an_unknown_backend_is_a_usage_error(cli: Cli, target: str) -> None:
     proc = cli("emulate", str(ROOT / "examples" / "daily_sales.py") + ":daily_sales", "--target", target,
                "--backend", "nope", "--input", '{"day": "2024-03-01"}')

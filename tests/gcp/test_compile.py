@@ -169,11 +169,19 @@ def test_wide_graphs_nest_parallel_steps_of_at_most_ten_branches() -> None:
     assert result.result == {f"k{i}": str(i) for i in range(25)}
 
 
-def _echo_transport() -> Any:
-    from strato.adapters.gcp.interpreter import FunctionTransport
+def _shim(body: Any) -> Any:
+    """The shim answering a call, with this module's pipelines as its tasks (on the caller's thread)."""
+    from strato.adapters.common.emulation import emulating
     from strato.adapters.gcp.shim import handle
 
-    return FunctionTransport(lambda request: handle(request.json, lambda name, _: getattr(pipelines, name).fn))
+    with emulating(loader=lambda name: getattr(pipelines, name).fn):
+        return handle(body)
+
+
+def _echo_transport() -> Any:
+    from strato.adapters.gcp.interpreter import FunctionTransport
+
+    return FunctionTransport(lambda request: _shim(request.json))
 
 
 # ------------------------------------------------------------------------------------- conditions
@@ -265,7 +273,6 @@ def _peak(source: str, params: dict) -> tuple[Any, int]:
     """Run with every task taking 10 virtual seconds; the most task calls that were in flight at once."""
     from strato.adapters.gcp.interpreter import FunctionTransport
     from strato.adapters.gcp.interpreter import VirtualClock as WorkflowsClock
-    from strato.adapters.gcp.shim import handle
 
     clock = WorkflowsClock(start=0)
     spans: list[tuple[float, float]] = []
@@ -274,7 +281,7 @@ def _peak(source: str, params: dict) -> tuple[Any, int]:
         start = clock.now()
         clock.sleep(10)
         spans.append((start, clock.now()))
-        return handle(request.json, lambda name, _: getattr(pipelines, name).fn)
+        return _shim(request.json)
 
     execution = run_workflow(source, params, transport=FunctionTransport(handler), clock=clock,
                              env={"STRATO_FUNCTIONS_URL": "https://functions.test"})

@@ -12,6 +12,9 @@ import pytest
 pytest.importorskip("functions_framework")
 
 from strato import ObjectCreated, pipeline, task
+from strato.adapters.base import emulated_loader
+from strato.adapters.common.emulation import emulating
+from strato.adapters.common.stores import LocalBlobStore
 from strato.adapters.gcp.compiler import compile_pipeline
 from strato.adapters.gcp.emulator import emulate, workflow_error
 from strato.adapters.gcp.interpreter import VirtualClock as WorkflowsClock
@@ -26,10 +29,8 @@ def on_gcp(pipeline: Any, params: dict, tmp_path: Path, backend: str = "wsgi", s
            raw: bool = False) -> tuple[RunResult, Any]:
     """Emulate ``pipeline``; ``raw`` passes ``params`` as the execution argument unchanged (a CloudEvent)."""
     ir = pipeline.ir
-    resolver = resolver_for(pipeline.trace().ir)
-    specs = {name: spec for p in (ir, *ir.subpipelines.values()) for name, spec in p.tasks.items()}
     argument = params if raw else prepare_input(ir, params, pipeline.fn)
-    return emulate(ir, compile_pipeline(ir).source, argument, lambda name, _: resolver(specs[name]), tmp_path,
+    return emulate(ir, compile_pipeline(ir).source, argument, emulated_loader(ir, resolver_for(ir)), tmp_path,
                    backend, WorkflowsClock(), store)
 
 
@@ -130,10 +131,8 @@ def test_a_non_series_parallel_graph_gives_the_same_result(tmp_path: Path) -> No
 
 def test_large_results_travel_through_cloud_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """~350 KB, over a workflow's 512 KB of variables once held twice: offloaded, ``count`` kept inline."""
-    from strato.adapters.gcp.payloads import LocalStore
-
     monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "10000")
-    store = LocalStore(tmp_path / "bucket-root", "payloads-test")
+    store = LocalBlobStore(tmp_path / "bucket-root", "gs", "payloads-test")
     result, execution = on_gcp(pipelines.large_payload, {"rows": 3000}, tmp_path, store=store)
     assert result.status == "SUCCEEDED", result.error
     assert result.output["summary"] == {"count": 3000, "last": 2999}
@@ -150,24 +149,23 @@ def test_large_results_travel_through_cloud_storage(tmp_path: Path, monkeypatch:
 
 def test_the_shim_offloads_and_keeps_what_the_workflow_reads(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from strato.adapters.gcp.payloads import REF, LocalStore, using_store
+    from strato.adapters.gcp.payloads import REF
     from strato.adapters.gcp.shim import handle
 
     monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "1000")
-    load = lambda name, _: getattr(pipelines, name).fn  # noqa: E731
-    call = {"task": "big_table", "fn": "x:big_table", "args": {"rows": {"literal": 50}}, "refs": {}, "params": {},
-            "keep": [["count"]]}
-    with using_store(LocalStore(tmp_path)):
-        code, envelope = handle(call, load)
+    load = lambda name: getattr(pipelines, name).fn  # noqa: E731
+    call = {"task": "big_table", "args": {"rows": {"literal": 50}}, "refs": {}, "params": {}, "keep": [["count"]]}
+    with emulating(loader=load, store=LocalBlobStore(tmp_path, "gs")):
+        code, envelope = handle(call)
         assert code == 200 and envelope["count"] == 50 and envelope[REF].startswith("gs://strato-payloads/")
         assert "rows" not in envelope and envelope["bytes"] > 1000
-        code, summary = handle({"task": "checksum", "fn": "x:checksum", "args": {"table": {"ref": "t"}},
-                                "refs": {"t": envelope}, "params": {}}, load)
+        code, summary = handle({"task": "checksum", "args": {"table": {"ref": "t"}}, "refs": {"t": envelope},
+                                "params": {}})
         assert (code, summary) == (200, {"count": 50, "last": 49})
         code, whole = handle({"op": "resolve", "value": {"ref": "t", "path": ["rows", -1]}, "refs": {"t": envelope},
                               "params": {}})
         assert (code, whole) == (200, {"id": 49, "payload": "x" * 100})
-        code, inline = handle({**call, "keep": [[]]}, load)  # read whole by the workflow: never offloaded
+        code, inline = handle({**call, "keep": [[]]})  # read whole by the workflow: never offloaded
         assert code == 200 and len(inline["rows"]) == 50
 
 
@@ -223,8 +221,8 @@ def test_without_a_payload_bucket_a_result_too_large_fails_clearly(monkeypatch: 
     from strato.adapters.gcp.shim import handle
 
     monkeypatch.delenv("STRATO_PAYLOAD_BUCKET", raising=False)
-    code, error = handle({"task": "big_table", "fn": "x:big_table", "args": {"rows": {"literal": 3000}},
-                          "refs": {}, "params": {}}, lambda name, _: pipelines.big_table.fn)
+    with emulating(loader=lambda name: pipelines.big_table.fn):
+        code, error = handle({"task": "big_table", "args": {"rows": {"literal": 3000}}, "refs": {}, "params": {}})
     assert code == 500 and error["error"] == "ResultTooLarge"
     assert "over the 262,144-byte limit" in error["cause"] and "STRATO_PAYLOAD_BUCKET" in error["cause"]
 
@@ -240,11 +238,11 @@ def test_the_shim_answers_failures_as_structured_json() -> None:
     import functions_framework  # noqa: F401 - the shim's entry point runs under it
     from flask import Flask
 
-    from strato.adapters.gcp.shim import handler, using_loader
+    from strato.adapters.gcp.shim import handler
 
     app = Flask("shim-test")
-    with using_loader(lambda name, _: pipelines.parse.fn), app.test_request_context(
-            json={"task": "parse", "fn": "x:parse", "args": {"text": {"literal": "x"}}, "refs": {}, "params": {}}):
+    with emulating(loader=lambda name: pipelines.parse.fn), app.test_request_context(
+            json={"task": "parse", "args": {"text": {"literal": "x"}}, "refs": {}, "params": {}}):
         from flask import request
 
         response = handler(request)

@@ -13,6 +13,7 @@ pulumi = pytest.importorskip("pulumi")
 pytest.importorskip("pulumi_gcp")
 
 from strato import Http, pipeline, task  # noqa: E402
+from strato.adapters.common.tasks import manifest  # noqa: E402
 from strato.adapters.gcp import Adapter  # noqa: E402
 from strato.adapters.gcp.naming import function_names  # noqa: E402
 from strato.loader import load  # noqa: E402
@@ -115,14 +116,16 @@ def check_functions_and_workflow(recorder: Recorder, ref: str) -> dict[str, dict
     functions = {r.inputs["name"]: r.inputs for r in recorder.of("gcp:cloudfunctionsv2/function:Function")}
     assert set(functions) == set(function_names(ir).values())
     assert "name" not in recorder.one("gcp:storage/bucketObject:BucketObject", "app-source")  # see the component
-    for function in functions.values():
+    for task_name, function_name in function_names(ir).items():
+        function = functions[function_name]
         assert function["location"] == REGION
         assert function["buildConfig"]["entryPoint"] == "handler"
         assert function["buildConfig"]["runtime"] == "python311"
         assert function["buildConfig"]["source"]["storageSource"] == {
             "bucket": "app-source-bucket", "object": SOURCE_OBJECT, "generation": 1718000000000000}
         service = function["serviceConfig"]
-        assert service["environmentVariables"] == {"STRATO_PAYLOAD_BUCKET": "app-payloads-bucket"}
+        assert service["environmentVariables"] == {"STRATO_PAYLOAD_BUCKET": "app-payloads-bucket",
+                                                   "STRATO_TASKS": json.dumps(manifest(ir, [task_name]))}
         assert service["serviceAccountEmail"] == email("tasks")
 
     (workflow,) = recorder.of("gcp:workflows/workflow:Workflow")
