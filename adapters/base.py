@@ -83,16 +83,6 @@ def task_specs(pipeline: PipelineIR) -> dict[str, TaskSpec]:
     return {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
 
 
-def task_loader(pipeline: PipelineIR, resolver: Resolver) -> Callable[[str, str], Callable[..., Any]]:
-    """What an emulated shim calls to load a task (by name; the cloud's shim imports ``module:qualname``)."""
-    specs = task_specs(pipeline)
-
-    def load(name: str, target: str) -> Callable[..., Any]:
-        return resolver(specs[name])
-
-    return load
-
-
 class EmulatedTasks:
     """The task loader an emulation installs (:func:`strato.adapters.common.emulation.emulating`): a
     task of the pipeline by name, through ``resolver``, with the secrets the IR grants it; any other

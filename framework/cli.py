@@ -26,6 +26,27 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+class _TargetChoice(click.Choice):
+    """``--target``: the built-in targets and any installed through the ``strato.adapters`` entry points,
+    listed only when asked for (help, a wrong value), so starting the CLI reads no package metadata."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        from .targets import target_names
+
+        return target_names()
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
+
+
+_TARGETS = _TargetChoice()
+
+
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the user's mistakes into messages and exit codes, never tracebacks."""
     import functools
@@ -136,7 +157,7 @@ def validate(ref: str, policy_refs: tuple[str, ...], as_json: bool) -> None:
 
 @main.command()
 @click.argument("ref")
-@click.option("--target", required=True, type=click.Choice(["aws", "gcp", "azure"]))
+@click.option("--target", required=True, type=_TARGETS)
 @click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False))
 @click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR")
 @_guard
@@ -158,7 +179,7 @@ def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -
 
 @main.command()
 @click.argument("ref")
-@click.option("--target", required=True, type=click.Choice(["aws", "gcp", "azure"]))
+@click.option("--target", required=True, type=_TARGETS)
 @click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
 @click.option("--backend", help="Which emulator (aws: moto, moto-server, localstack).")
@@ -190,7 +211,7 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
 
 @main.command()
 @click.argument("ref")
-@click.option("--target", required=True, type=click.Choice(["aws"]))
+@click.option("--target", required=True, type=_TARGETS, help="A target that serves worker tasks (aws).")
 @click.option("--endpoint", metavar="URL", help="The cloud API endpoint (e.g. LocalStack) instead of the default.")
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 256), help="Polls per activity.")
 @_guard
@@ -198,40 +219,43 @@ def worker(ref: str, target: str, endpoint: str | None, threads: int) -> None:
     """Serve the pipeline's runtime="worker" tasks (Step Functions Activities) until interrupted."""
     from .loader import load
     from .runtime import resolver_for
-    from .targets import get_adapter
+    from .targets import capable, get_adapter
     from .validate import validated
 
+    adapter = capable(get_adapter(target), target, "worker")
     loaded = load(ref)
     checked = validated(loaded.definition)
     click.echo(f"serving the worker tasks of {checked.ir.name!r} on {target}; Ctrl-C stops", err=True)
-    get_adapter(target).serve_worker(checked.ir, resolver_for(checked.ir), endpoint=endpoint, threads=threads)
+    adapter.serve_worker(checked.ir, resolver_for(checked.ir), endpoint=endpoint, threads=threads)
 
 
 @main.command()
 @click.argument("ref")
-@click.option("--target", required=True, type=click.Choice(["gcp"]))
-@click.option("--project", envvar="GOOGLE_CLOUD_PROJECT", required=True, help="[$GOOGLE_CLOUD_PROJECT]")
-@click.option("--location", envvar="STRATO_GCP_LOCATION", required=True, help="Region [$STRATO_GCP_LOCATION]")
+@click.option("--target", required=True, type=_TARGETS, help="A target that can start deployed runs (gcp).")
+@click.option("--project", envvar="GOOGLE_CLOUD_PROJECT", help="gcp: the project [$GOOGLE_CLOUD_PROJECT]")
+@click.option("--location", envvar="STRATO_GCP_LOCATION", help="gcp: the region [$STRATO_GCP_LOCATION]")
 @click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
 @click.option("--timeout", type=float, help="Stop waiting after this many seconds (the run goes on).")
 @click.option("--poll", "poll_seconds", default=2.0, show_default=True, type=float)
 @_guard
-def invoke(ref: str, target: str, project: str, location: str, input_: str | None, as_json: bool,
+def invoke(ref: str, target: str, project: str | None, location: str | None, input_: str | None, as_json: bool,
            timeout: float | None, poll_seconds: float) -> None:
     """Start a run of the deployed pipeline in the cloud and follow it to its end."""
     from .loader import load
     from .runtime import prepare_input
-    from .targets import get_adapter
+    from .targets import capable, get_adapter
     from .validate import validated
 
     started = time.monotonic()
+    adapter = capable(get_adapter(target), target, "invoke")
     data = _read_input(input_)
     loaded = load(ref)
     checked = validated(loaded.definition)
     params = prepare_input(checked.ir, data, loaded.definition.fn)
+    options = {k: v for k, v in (("project", project), ("location", location)) if v is not None}
     try:
-        result = get_adapter(target).invoke(checked.ir, params, project=project, location=location,
+        result = adapter.invoke(checked.ir, params, **options,
                                             timeout=timeout, poll_seconds=poll_seconds,
                                             on_start=lambda name: click.echo(f"started {name}", err=True))
     except TimeoutError as exc:  # stopped waiting; the run goes on in the cloud

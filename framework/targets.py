@@ -7,7 +7,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from .errors import DefinitionError, Diagnostic, StratoError
+from .errors import DefinitionError, Diagnostic, StratoError, UsageError
 
 if TYPE_CHECKING:
     from .ir import PipelineIR
@@ -16,13 +16,40 @@ TARGETS = ("aws", "gcp", "azure")
 BUILTIN = {"aws": "strato.adapters.aws", "gcp": "strato.adapters.gcp", "azure": "strato.adapters.azure"}
 
 
+def target_names() -> list[str]:
+    """Every target this installation can compile for: the built-in ones, then installed entry points."""
+    names = list(TARGETS)
+    names += sorted({ep.name for ep in entry_points(group="strato.adapters")} - set(names))
+    return names
+
+
+# What only some targets can do, as the adapter protocols in strato.adapters.base name it
+# (SupportsWorker, SupportsInvoke); checked by the method an adapter has, since the core imports none.
+CAPABILITIES = {"worker": ("serve_worker", "serve worker tasks"), "invoke": ("invoke", "start a deployed run")}
+
+
+def capable(adapter: Any, target: str, capability: str) -> Any:
+    """``adapter`` when it has ``capability``, else a usage error naming the targets that do."""
+    method, what = CAPABILITIES[capability]
+    if callable(getattr(adapter, method, None)):
+        return adapter
+    able = []
+    for name in target_names():
+        try:
+            if callable(getattr(get_adapter(name), method, None)):
+                able.append(name)
+        except StratoError:
+            continue
+    raise UsageError(f"target {target!r} cannot {what}; targets that can: {', '.join(able) or 'none installed'}")
+
+
 def get_adapter(target: str) -> Any:
     for ep in entry_points(group="strato.adapters"):
         if ep.name == target:
             return ep.load()()
     module_name = BUILTIN.get(target)
     if module_name is None:
-        raise StratoError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+        raise UsageError(f"unknown target {target!r}; choose one of {', '.join(target_names())}")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

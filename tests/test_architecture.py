@@ -91,3 +91,25 @@ def test_the_runtime_facade_still_offers_the_runner_lazily() -> None:
             "import strato.runtime.runner as runner; assert runner.new_run_id is r.new_run_id; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert out.stdout.strip() == "ok", out.stderr
+
+
+ROLES = ("__init__.py", "compiler.py", "shim.py", "triggers.py", "rules.py", "payloads.py", "naming.py", "emulator.py",
+         "secrets.py")
+
+
+def test_every_cloud_folder_has_the_same_file_roles() -> None:
+    """A newcomer who knows one cloud's folder knows all three."""
+    for cloud in ("aws", "gcp", "azure"):
+        present = {p.name for p in (ROOT / "adapters" / cloud).glob("*.py")}
+        missing = [role for role in ROLES if role not in present]
+        assert not missing, f"adapters/{cloud} has no {', '.join(missing)}"
+
+
+def test_no_cloud_folder_swaps_task_code_or_stores_its_own_way() -> None:
+    """One mechanism for emulation overrides (strato.adapters.common.emulation), one envelope."""
+    for path in (ROOT / "adapters").rglob("*.py"):
+        if "common" in path.parts:
+            continue
+        text = path.read_text()
+        for old in ("$strato.blob", "using_loader", "using_store", "ShimConfig", '"fn"'):
+            assert old not in text, f"{path.relative_to(ROOT)} still uses {old}"

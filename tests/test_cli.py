@@ -135,3 +135,17 @@ def test_progress_is_shown_on_a_terminal_only(cli: Cli) -> None:
     assert json.loads(proc.stdout)["files"] == 3  # stdout stays clean JSON
     piped = cli("run", SALES, "--input", '{"day": "2024-03-01"}')
     assert "tasks" not in piped.stderr
+
+
+def test_targets_and_their_capabilities_come_from_the_adapters(cli: Cli) -> None:
+    ref = "examples/daily_sales.py:daily_sales"
+    proc = cli("worker", ref, "--target", "gcp")
+    assert proc.returncode == 2 and "target 'gcp' cannot serve worker tasks; targets that can: aws" in proc.stderr
+    proc = cli("invoke", ref, "--target", "azure")
+    assert proc.returncode == 2 and "target 'azure' cannot start a deployed run; targets that can: gcp" in proc.stderr
+    proc = cli("invoke", ref, "--target", "gcp", GOOGLE_CLOUD_PROJECT="", STRATO_GCP_LOCATION="")
+    assert proc.returncode == 2 and "gcp needs --project" in proc.stderr
+    proc = cli("compile", ref, "--target", "nope")
+    assert proc.returncode == 2 and "'nope' is not one of 'aws', 'gcp', 'azure'" in proc.stderr
+    for output in (proc.stdout, proc.stderr):
+        assert "Traceback" not in output

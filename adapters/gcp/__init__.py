@@ -52,11 +52,17 @@ class Adapter:
                             backend)
         return result
 
-    def invoke(self, pipeline: ir.PipelineIR, params: dict[str, Any], *, project: str, location: str,
-               timeout: float | None = None, poll_seconds: float = 2.0,
+    def invoke(self, pipeline: ir.PipelineIR, params: dict[str, Any], *, project: str | None = None,
+               location: str | None = None, timeout: float | None = None, poll_seconds: float = 2.0,
                on_start: Callable[[str], None] | None = None) -> RunResult:
         """Start the deployed workflow with the Workflow Executions API and follow it to its end."""
+        from strato.errors import UsageError
+
         from .client import invoke
+
+        if not project or not location:
+            raise UsageError("gcp needs --project (or $GOOGLE_CLOUD_PROJECT) and --location (or "
+                             "$STRATO_GCP_LOCATION) to find the deployed workflow")
 
         return invoke(pipeline.name, params, project=project, location=location, timeout=timeout,
                       poll_seconds=poll_seconds, on_start=on_start)
