@@ -6,7 +6,8 @@ values plus the results they reference, and the task shim resolves them with
 ``strato.ir.resolve_value``, so addressing (a missing key is ``null``) means exactly what it
 means on the local runner. The DAG becomes nested ``Parallel`` states through
 :mod:`strato.adapters.structure`; guards become ``Choice`` states; each sub-pipeline is its own state
-machine started with ``states:startExecution.sync:2``.
+machine started with ``states:startExecution.sync:2``. Guards are in :mod:`.choices`, the limits and
+the splitting into child machines in :mod:`.limits`.
 """
 
 from __future__ import annotations
@@ -19,22 +20,18 @@ from typing import Any
 
 from strato import ir
 from strato.errors import Diagnostic
-from strato.graph import dependencies, guard_chain
+from strato.graph import dependencies
 from strato.ir import RetrySpec, expand_error_names
 
-from ..common.errors import CompileError
 from ..common.reads import read_inline
 from ..structure import Block, Par, Seq, Step, nodes_of, structure
+from .choices import _KEY, Choices
+from .limits import MAX_DEFINITION_BYTES, Limits, PartCall, in_run_order, to_compact_json, to_json
 from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
 
-MAX_DEFINITION_BYTES = 1_048_576
-MAX_HISTORY_EVENTS = 25_000
-# What one state machine may hold before parts of the pipeline move to child state machines: under
-# the limits, with room for the states around them.
-PART_EVENTS = 20_000
-PART_BYTES = 900_000
 TIMEOUT_ERROR = "States.Timeout"
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+__all__ = ["Compiled", "compile_pipeline", "error_names", "to_compact_json", "to_json"]
 
 
 @dataclass
@@ -67,24 +64,9 @@ def error_names(on: tuple[str, ...] | None) -> list[str]:
     return sorted(TIMEOUT_ERROR if name == "TaskTimeout" else name for name in expand_error_names(on))
 
 
-def to_json(definition: dict[str, Any]) -> str:
-    """The definition as written to files: indented for people."""
-    return json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
+class _Machine(Limits, Choices):
+    """Builds one pipeline's state machine: blocks to states, tasks, maps and sub-pipelines."""
 
-
-def to_compact_json(definition: dict[str, Any]) -> str:
-    """The definition as deployed; Step Functions' 1 MB limit applies to these bytes."""
-    return json.dumps(definition, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class PartCall:
-    """A block moved to a child state machine, in the place it runs."""
-
-    machine: str
-
-
-class _Machine:
     def __init__(self, pipeline: ir.PipelineIR, out: Compiled):
         self.p, self.out = pipeline, out
         self.keys = {node.id: self._result_key(i, node.id) for i, node in enumerate(pipeline.nodes)}
@@ -119,97 +101,9 @@ class _Machine:
                             "Resource": RUNTIME_FUNCTION, "Parameters": self._resolve_payload(p.output),
                             "End": True}
         definition = {"Comment": f"Strato pipeline {p.name} (IR {p.hash[:12]})", "StartAt": "Start",
-                      "States": _in_run_order(states, "Start")}
+                      "States": in_run_order(states, "Start")}
         self._check_limits(definition)
         return definition
-
-    def _check_limits(self, definition: dict[str, Any]) -> None:
-        size = len(to_compact_json(definition).encode())
-        subject = f"pipeline {self.p.name!r} (aws)"
-        if size > MAX_DEFINITION_BYTES:
-            self.out.errors.append(Diagnostic(
-                f"the state machine definition is {size:,} bytes, over Step Functions' 1 MB; split the pipeline "
-                "into sub-pipelines", self.p.location, subject))
-        if self.events > MAX_HISTORY_EVENTS:
-            self.out.errors.append(Diagnostic(
-                f"a run would write about {self.events:,} history events, over Step Functions' 25,000; split the "
-                "pipeline into sub-pipelines", self.p.location, subject))
-
-    # ---------------------------------------------------------------------- splitting in parts
-    def _cost(self, block: Block) -> tuple[int, int]:
-        """History events and definition bytes ``block`` would add to the machine holding it."""
-        cached = self._costs.get(block)
-        if cached is not None:
-            return cached
-        events, warnings = self.events, len(self.out.warnings)
-        trial: dict[str, Any] = {}
-        self._emit(block, trial, None)
-        cost = (self.events - events, len(to_compact_json(trial).encode()))
-        self.events = events
-        del self.out.warnings[warnings:]
-        self._costs[block] = cost
-        return cost
-
-    def _fits(self, cost: tuple[int, int]) -> bool:
-        return cost[0] <= PART_EVENTS and cost[1] <= PART_BYTES
-
-    def _emit_within_limits(self, block: Block, states: dict[str, Any], next_state: str | None) -> str:
-        """Emit ``block`` here when it fits; else move consecutive parts of it to child state machines.
-
-        A child machine takes the whole execution state as input and returns it with its results
-        added, so moving a part changes nothing but where its history is kept.
-        """
-        if self._fits(self._cost(block)):
-            return self._emit(block, states, next_state)
-        if isinstance(block, Seq):
-            groups: list[list[Block]] = [[]]
-            used = (0, 0)
-            for item in block.items:
-                cost = self._cost(item)
-                if groups[-1] and not self._fits((used[0] + cost[0], used[1] + cost[1])):
-                    groups.append([])
-                    used = (0, 0)
-                groups[-1].append(item)
-                used = (used[0] + cost[0], used[1] + cost[1])
-            entry = next_state
-            for group in reversed(groups):
-                part = self._child_machine(group[0] if len(group) == 1 else Seq(tuple(group)))
-                entry = self._call_part(part, states, entry)
-            return entry  # type: ignore[return-value]
-        if isinstance(block, Par):  # the largest branches move to parts of their own until the rest fits
-            costs = {branch: self._cost(branch) for branch in block.branches}
-            total = [sum(c[0] for c in costs.values()), sum(c[1] for c in costs.values())]
-            moved: set[Block] = set()
-            for branch in sorted(block.branches, key=lambda b: costs[b][1], reverse=True):
-                if self._fits((total[0], total[1])):
-                    break
-                moved.add(branch)
-                total[0] -= costs[branch][0] - 5
-                total[1] -= costs[branch][1] - 400
-            branches = tuple(PartCall(self._child_machine(b)) if b in moved else b for b in block.branches)
-            return self._parallel(Par(branches), states, next_state)  # type: ignore[arg-type]
-        return self._emit(block, states, next_state)  # one node: nothing smaller to move
-
-    def _child_machine(self, block: Block) -> str:
-        """Compile ``block`` (split further if needed) into a child state machine; returns its name."""
-        inner: dict[str, Any] = {}
-        saved, self.events = self.events, 0
-        start = self._emit_within_limits(block, inner, None)
-        self.events = saved + 6
-        name = f"{self.p.name}__part{sum(1 for n in self.out.machines if n.startswith(self.p.name + '__part')) + 1}"
-        first = nodes_of(block)[0]
-        self.out.machines[name] = {"Comment": f"Part of pipeline {self.p.name} from {first!r} (IR {self.p.hash[:12]})",
-                                   "StartAt": start, "States": _in_run_order(inner, start)}
-        return name
-
-    def _call_part(self, machine: str, states: dict[str, Any], next_state: str | None) -> str:
-        name = state_name(f"Run {machine}")
-        states[name] = self._then({
-            "Type": "Task", "Comment": "a part of this pipeline, run as a child execution to stay within limits",
-            "Resource": "arn:aws:states:::states:startExecution.sync:2",
-            "Parameters": {"StateMachineArn": machine_ref(machine), "Input.$": "$", "Name.$": "States.UUID()"},
-            "OutputPath": "$.Output"}, next_state)
-        return name
 
     # ------------------------------------------------------------------------------- blocks
     def _emit(self, block: Block, states: dict[str, Any], next_state: str | None) -> str:
@@ -232,7 +126,7 @@ class _Machine:
         for branch in block.branches:
             inner: dict[str, Any] = {}
             start = self._emit(branch, inner, None)
-            branches.append({"StartAt": start, "States": _in_run_order(inner, start)})
+            branches.append({"StartAt": start, "States": in_run_order(inner, start)})
         # Each branch returns the whole state; keep every branch's results, then merge them in a Pass
         # (intrinsic functions read the merged object's fields, not array elements).
         selector: dict[str, Any] = {}
@@ -398,7 +292,7 @@ class _Machine:
             self.events += 5
         state.update({"ItemSelector": selector,
                       "ItemProcessor": {"ProcessorConfig": _processor(node), "StartAt": item_state,
-                                        "States": _in_run_order(inner, item_state)},
+                                        "States": in_run_order(inner, item_state)},
                       "MaxConcurrency": node.max_concurrency or 0, "ResultPath": f"$.results.{key}"})
         states[name] = self._then(state, next_state)
         self.events += 4
@@ -420,68 +314,6 @@ class _Machine:
         self.events += 12
         return entry
 
-    def _path_of(self, value: ir.Value) -> str | None:
-        """A JSONPath for a value when it is a plain reference (no negative index, simple keys)."""
-        if isinstance(value, ir.Ref):
-            base, path = f"$.results.{self.keys[value.node]}", value.path
-        elif isinstance(value, ir.Param) and _KEY.match(value.name):
-            base, path = f"$.params.{value.name}", value.path
-        else:
-            return None
-        for part in path:
-            if isinstance(part, int) and part >= 0:
-                base += f"[{part}]"
-            elif isinstance(part, str) and _KEY.match(part):
-                base += f".{part}"
-            else:
-                return None
-        return base
-
-    # ------------------------------------------------------------------------------- guards
-    def _guard(self, guard: ir.Guard) -> dict[str, Any]:
-        rules = []
-        for g in reversed(list(guard_chain(self.p, guard))):
-            rule = self._condition(self.p.branch_by_id[g.branch].condition)
-            rules.append(rule if g.arm else {"Not": rule})
-        return rules[0] if len(rules) == 1 else {"And": rules}
-
-    def _condition(self, cond: ir.Condition) -> dict[str, Any]:
-        if isinstance(cond, ir.AllOf):
-            return {"And": [self._condition(c) for c in cond.items]}
-        if isinstance(cond, ir.AnyOf):
-            return {"Or": [self._condition(c) for c in cond.items]}
-        if isinstance(cond, ir.Not):
-            return {"Not": self._condition(cond.item)}
-        return self._compare(cond)
-
-    def _compare(self, cond: ir.Compare) -> dict[str, Any]:
-        """A comparison with ``strato.ir.compare``'s meaning, guarded so a missing value is never an error."""
-        variable = self._path_of(cond.left)
-        if variable is None:
-            raise CompileError(f"the condition reads {cond.left!r} through a path Step Functions cannot address "
-                               "(a negative index or an unusual key); address it in a task instead")
-        right, op = cond.right, cond.op
-        if op in ("==", "!="):
-            if right is None:
-                rule: dict[str, Any] = {"Or": [{"Not": {"Variable": variable, "IsPresent": True}},
-                                               {"Variable": variable, "IsNull": True}]}
-            elif isinstance(right, bool):
-                rule = _present(variable, "IsBoolean", {"Variable": variable, "BooleanEquals": right})
-            elif isinstance(right, (int, float)):
-                rule = _present(variable, "IsNumeric", {"Variable": variable, "NumericEquals": right})
-            elif isinstance(right, str):
-                rule = _present(variable, "IsString", {"Variable": variable, "StringEquals": right})
-            else:
-                raise CompileError("Step Functions Choice states cannot compare a list or an object; compare a "
-                                   "field of it, or compute the comparison in a task")
-            return rule if op == "==" else {"Not": rule}
-        suffix = {"<": "LessThan", "<=": "LessThanEquals", ">": "GreaterThan", ">=": "GreaterThanEquals"}[op]
-        if isinstance(right, bool) or not isinstance(right, (int, float, str)):
-            return {"Variable": "$.params", "IsPresent": False}  # ordering only holds for numbers and strings
-        if isinstance(right, str):
-            return _present(variable, "IsString", {"Variable": variable, f"String{suffix}": right})
-        return _present(variable, "IsNumeric", {"Variable": variable, f"Numeric{suffix}": right})
-
     def _round_warning(self, node: ir.Node, message: str) -> None:
         self.out.warnings.append(Diagnostic(message, node.location, f"pipeline {self.p.name!r} (aws)", "warning"))
 
@@ -493,26 +325,6 @@ def _processor(node: ir.MapNode) -> dict[str, str]:
     if isinstance(node.items, ir.Literal):
         return {"Mode": "INLINE"}
     return {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
-
-
-def _in_run_order(states: dict[str, Any], start: str) -> dict[str, Any]:
-    """States listed in the order a run reaches them (depth first), so the file reads top to bottom."""
-    ordered: dict[str, Any] = {}
-    stack = [start]
-    while stack:
-        name = stack.pop()
-        if name in ordered or name not in states:
-            continue
-        state = ordered[name] = states[name]
-        following = [state.get("Next"), *(c["Next"] for c in state.get("Choices", ())), state.get("Default"),
-                     *(c["Next"] for c in state.get("Catch", ()))]
-        stack.extend(reversed([n for n in following if n]))
-    ordered.update((name, state) for name, state in states.items() if name not in ordered)
-    return ordered
-
-
-def _present(variable: str, type_test: str, comparison: dict[str, Any]) -> dict[str, Any]:
-    return {"And": [{"Variable": variable, "IsPresent": True}, {"Variable": variable, type_test: True}, comparison]}
 
 
 def _has_dollar_key(value: Any) -> bool:

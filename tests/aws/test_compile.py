@@ -120,9 +120,9 @@ def test_aws_tag_rules_are_located_errors(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_parts_of_a_split_pipeline_are_valid_machines(monkeypatch: pytest.MonkeyPatch) -> None:
-    from strato.adapters.aws import compiler
+    from strato.adapters.aws import limits
 
-    monkeypatch.setattr(compiler, "PART_EVENTS", 60)
+    monkeypatch.setattr(limits, "PART_EVENTS", 60)
     deployed = _deployed(pipelines.long_pipeline.ir)
     assert len(deployed) > 3
     for name, definition in deployed.items():

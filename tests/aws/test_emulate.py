@@ -149,9 +149,9 @@ def test_worker_tasks_run_through_the_same_shim_on_moto() -> None:
 
 
 def test_a_pipeline_too_large_for_one_machine_runs_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    from strato.adapters.aws import compiler
+    from strato.adapters.aws import limits
 
-    monkeypatch.setattr(compiler, "PART_EVENTS", 60)  # as if each state machine held only a dozen tasks
+    monkeypatch.setattr(limits, "PART_EVENTS", 60)  # as if each state machine held only a dozen tasks
     machines = compile_pipeline(pipelines.long_pipeline.ir).machines
     assert len(machines) > 3 and all(name.startswith("long_pipeline") for name in machines)
     result = on_aws(pipelines.long_pipeline, {"start": 1})
