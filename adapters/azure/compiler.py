@@ -88,7 +88,7 @@ HELPERS = {
                                      "fan_out", "fan_out_items", "finish", "inline", "pick", "retry_timer", "run_dag",
                                      "sub_pipeline", "wait_timer"),
     "strato.adapters.azure.shim": ("TaskRef", "resolve_activity", "run_task"),
-    "strato.adapters.azure.triggers": ("bad_request", "object_created_input", "start_input"),
+    "strato.adapters.azure.triggers": ("accepted", "bad_request", "object_created_input", "start_input"),
     "strato.ir": ("RetrySpec", "compare", "error_matches"),
 }
 
@@ -576,14 +576,18 @@ def _starters(app: App, block: Block) -> None:
              "async def")
         inner = block.nested()
         inner.docstring(f"POST the parameters of {root.name!r} as a JSON object to start a run: 202 with the "
-                        "status URLs, or 400 for bad input." + (" Callers authenticate with a function key "
-                                                                "(or the app's identity provider)."
-                                                                if auth == "FUNCTION" else ""))
+                        + ("status URLs, or 400 for bad input. Callers authenticate with a function key (or the "
+                           "app's identity provider)." if auth == "FUNCTION" else
+                           "run's id (a public endpoint gets no status URLs), or 400 for bad input."))
         inner.line(f"params, problem = start_input(req.get_body(), {const['required']}, {const['defaults']})")
         inner.line("if problem is not None:")
         inner.nested().line("return bad_request(problem)")
         inner.line(f"instance_id = await client.start_new({py_str(function)}, client_input=params)")
-        inner.line("return client.create_check_status_response(req, instance_id)")
+        if auth == "ANONYMOUS":  # no status URLs: they carry the extension's system key
+            app.use("strato.adapters.azure.triggers", "accepted")
+            inner.line("return accepted(instance_id)")
+        else:
+            inner.line("return client.create_check_status_response(req, instance_id)")
     if root.schedule is not None:
         schedule = root.schedule
         name = app.functions.take(naming.schedule_function(root.name))

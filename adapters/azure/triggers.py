@@ -149,6 +149,17 @@ def bad_request(problem: str) -> Any:
     return func.HttpResponse(json.dumps({"error": problem}), status_code=400, mimetype="application/json")
 
 
+def accepted(instance_id: str) -> Any:
+    """202 with the run's id only: what a public (anonymous) starter answers. The Durable status URLs of
+    ``create_check_status_response`` carry the extension's system key, which must not reach anonymous
+    callers (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api)."""
+    import json
+
+    import azure.functions as func  # lazy: only the deployed app answers HTTP
+
+    return func.HttpResponse(json.dumps({"id": instance_id}), status_code=202, mimetype="application/json")
+
+
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 _SUBJECT = re.compile(r"^/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<key>.+)$")
 

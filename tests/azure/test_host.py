@@ -160,6 +160,19 @@ def test_http_starter_starts_a_run_and_answers_with_status_urls(triggered: Any) 
     assert instance.output == {"seen": {"bucket": "b", "key": "k.csv", "size": 0, "note": ""}}
 
 
+def test_a_public_starter_answers_the_run_id_only(emulated: Any) -> None:
+    """An anonymous endpoint must not hand out the status URLs: they carry the extension's system key."""
+    app = emulated(pipelines.public, durations=lambda name, value: 0.0)
+    with app.emulation.activate():
+        host = app.host
+        request = func.HttpRequest("POST", "http://localhost:7071/api/sales/daily", headers={}, body=b"{}")
+        response = host.trigger("public_start", request)
+        assert response.status_code == 202
+        body = json.loads(response.get_body())
+        assert set(body) == {"id"} and body["id"] in host.instances
+        assert "code=" not in response.get_body().decode() and "Location" not in response.headers
+
+
 def test_http_starter_refuses_bad_input(triggered: Any) -> None:
     host = triggered.host
     for body, problem in ((b'{"bucket": "b"}', "missing required parameter(s) 'key'"),
