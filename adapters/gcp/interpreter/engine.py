@@ -518,10 +518,12 @@ class Engine:
             values = [backoff.get(k) for k in ("initial_delay", "max_delay", "multiplier")]
         else:
             values = [self.render(t, scope, frame) for t in (retry.initial_delay, retry.max_delay, retry.multiplier)]
+        numbers: list[float] = []
         for label, value in zip(("initial_delay", "max_delay", "multiplier"), values, strict=True):
-            if not is_number(value) or value < 0:
+            if not isinstance(value, (int, float)) or not is_number(value) or value < 0:
                 raise error("ValueError", f"backoff {label} must be a non-negative number, got {value!r}")
-        return _Policy(predicate, max_retries, values[0], values[1], values[2])
+            numbers.append(float(value))
+        return _Policy(predicate, max_retries, numbers[0], numbers[1], numbers[2])
 
     def retry_wanted(self, predicate: Any, err: Any, frame: Frame) -> bool:
         if isinstance(predicate, SubworkflowRef):

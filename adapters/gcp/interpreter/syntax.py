@@ -219,7 +219,7 @@ class _Ctx:
     defined: set[str] = field(default_factory=set)  # names assigned so far in the enclosing scopes
 
     def child(self, **changes: Any) -> _Ctx:
-        values = {"sub": self.sub, "visible": self.visible, "in_for": self.in_for,
+        values: dict[str, Any] = {"sub": self.sub, "visible": self.visible, "in_for": self.in_for,
                   "in_parallel_for": self.in_parallel_for, "in_branch": self.in_branch, "guard": self.guard,
                   "defined": self.defined}
         values.update(changes)
@@ -425,6 +425,7 @@ class Compiler:
             unknown = sorted(set(args) - set(func.params))
             if unknown:
                 raise fail(f"{target} has no argument {unknown[0]!r}")
+            required: tuple[str, ...]
             if target in HTTP_CALLS:
                 for key in UNSUPPORTED_HTTP_ARGS:
                     if key in args:
