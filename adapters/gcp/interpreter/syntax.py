@@ -559,11 +559,20 @@ class Compiler:
             if not isinstance(exc, dict) or not set(exc) <= {"as", "steps"} or "steps" not in exc:
                 raise fail("'except' must be a map with 'steps' and optionally 'as'")
             as_name = exc.get("as")
+            local: set[str] = set()
             if as_name is not None:
                 if not isinstance(as_name, str) or not IDENTIFIER.match(as_name):
                     raise fail("'as' must be a variable name")
-                self.check_write(as_name, ctx, fail)
-            step.except_ = Except(as_name, self.compile_steps(exc["steps"], ctx, step.name))
+                local.add(as_name)
+            # The except block is a scope of its own (syntax reference, "Catch errors" > "Variable scope",
+            # https://cloud.google.com/workflows/docs/reference/syntax/catching-errors): its `as` variable and
+            # the variables it creates vanish after it, so they are not "defined" for the steps that follow,
+            # and inside a parallel branch the `as` variable is the block's own, never the parent's.
+            guard = ctx.guard
+            if guard is not None and local:
+                guard = _Guard(guard.parent_names - local, guard.shared)
+            inner = ctx.child(guard=guard, defined=set(ctx.defined) | local)
+            step.except_ = Except(as_name, self.compile_steps(exc["steps"], inner, step.name))
         if step.retry is None and step.except_ is None:
             raise fail("'try' needs 'retry' or 'except'")
 
