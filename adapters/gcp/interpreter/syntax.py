@@ -22,7 +22,7 @@ from .expressions import (
     parse_target,
     walk,
 )
-from .stdlib import FUNCTIONS
+from .stdlib import FUNCTIONS, refusal
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED_NEXT = ("end", "break", "continue")
@@ -439,11 +439,8 @@ class Compiler:
             for key in required:
                 if key not in args:
                     raise fail(f"{target} needs argument {key!r}")
-        elif target.startswith(("googleapis.", "events.", "experimental.")):
-            raise fail(f"call {target!r} is not supported by this engine (only http.*, sys.*, the standard library "
-                       "and subworkflows)")
         else:
-            raise fail(f"call {target!r} names neither a subworkflow nor a supported standard library function")
+            raise fail(f"call {target!r}: {refusal(target)}")
         step.call = target
         step.args = self.template(args, ctx, fail)
         result = body.get("result")
@@ -645,7 +642,7 @@ class Compiler:
                 if not len(func.required()) <= count <= len(func.params):
                     raise fail(f"{n.func}() takes {len(func.required())} to {len(func.params)} arguments, got {count}")
             else:
-                raise fail(f"unknown function {n.func!r} in {text!r}")
+                raise fail(f"{refusal(n.func)} (in {text!r})")
 
 
 def compile_program(source: str | bytes | dict | list) -> Program:
