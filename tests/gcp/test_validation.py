@@ -38,7 +38,7 @@ from .test_steps import SUBWORKFLOWS, SWITCH
     ([{"a": {"retrun": 1}}], "step 'a' of 'main': unsupported keyword 'retrun'"),
     ([{"a": {"result": "x"}}], "step 'a' of 'main': the step does nothing"),
     ([{"a": {"assign": [{"x": 1}], "result": "r"}}], "'result' is only valid with 'call'"),
-    ([{"a": {"call": "nowhere"}}], "step 'a' of 'main': call 'nowhere': unknown function 'nowhere': neither a subworkflow"),
+    ([{"a": {"call": "nowhere"}}], "step 'a' of 'main': call 'nowhere': unknown function 'nowhere'"),
     ([{"a": {"call": "events.await_callback", "args": {}}}], "events.await_callback is not supported by this emulator"),
     ([{"a": {"assign": [{"1x": 1}]}}], "invalid assignment target '1x'"),
     ([{"a": {"assign": [{"f(x)": 1}]}}], "not an assignable name"),
