@@ -527,7 +527,7 @@ class Engine:
             backoff = self.render(retry.initial_delay, scope, frame)
             if not isinstance(backoff, dict):
                 raise error("TypeError", "backoff must be a map")
-            values = [backoff.get(k) for k in ("initial_delay", "max_delay", "multiplier")]
+            values: list[Any] = [backoff.get(k) for k in ("initial_delay", "max_delay", "multiplier")]
         else:
             values = [self.render(t, scope, frame) for t in (retry.initial_delay, retry.max_delay, retry.multiplier)]
         for label, value in zip(("initial_delay", "max_delay", "multiplier"), values, strict=True):

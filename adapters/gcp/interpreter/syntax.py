@@ -219,7 +219,7 @@ class _Ctx:
     defined: set[str] = field(default_factory=set)  # names assigned so far in the enclosing scopes
 
     def child(self, **changes: Any) -> _Ctx:
-        values = {"sub": self.sub, "visible": self.visible, "in_for": self.in_for,
+        values: dict[str, Any] = {"sub": self.sub, "visible": self.visible, "in_for": self.in_for,
                   "in_parallel_for": self.in_parallel_for, "in_branch": self.in_branch, "guard": self.guard,
                   "defined": self.defined}
         values.update(changes)
@@ -429,7 +429,7 @@ class Compiler:
                 for key in UNSUPPORTED_HTTP_ARGS:
                     if key in args:
                         raise fail(f"{target} argument {key!r} is not supported by this engine")
-                required = ("method", "url") if target == "http.request" else ("url",)
+                required: tuple[str, ...] = ("method", "url") if target == "http.request" else ("url",)
             elif target == "sys.log":
                 required = ()
                 if "data" not in args and "text" not in args:
