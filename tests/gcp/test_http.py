@@ -230,7 +230,7 @@ def test_call_arguments_are_checked_before_running() -> None:
         load_workflow([{"g": {"call": "http.post", "args": {"url": "https://x", "bogus": 1}}}])
     with pytest.raises(WorkflowSyntaxError, match=r"'private_service_name' is not supported"):
         load_workflow([{"g": {"call": "http.get", "args": {"url": "https://x", "private_service_name": "s"}}}])
-    with pytest.raises(WorkflowSyntaxError, match=r"googleapis.storage.v1.objects.get' is not supported"):
+    with pytest.raises(WorkflowSyntaxError, match=r"objects.get is not supported by this emulator"):
         load_workflow([{"g": {"call": "googleapis.storage.v1.objects.get", "args": {}}}])
 
 

@@ -444,9 +444,15 @@ down:
 
 
 def test_raise_string_and_map_are_caught_as_raised() -> None:
+    # Variables an except block should leave behind are created before it ("Catch errors" > "Variable
+    # scope", https://cloud.google.com/workflows/docs/reference/syntax/catching-errors).
     source = """
 main:
   steps:
+    - init:
+        assign:
+          - first: null
+          - second: null
     - s1:
         try:
           raise: "plain text"

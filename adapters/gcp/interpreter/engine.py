@@ -37,7 +37,11 @@ from .values import (
 )
 
 DEFAULT_MAX_STEPS = 100_000  # reference quota: steps per execution
-DEFAULT_MAX_DEPTH = 20  # nested subworkflow calls before RecursionError
+# Quotas page, "Resource limits" (https://cloud.google.com/workflows/quotas#resource_limits): the call
+# stack of an execution is at most 20 deep. The stack holds main's frame too (main is the frame every
+# other call is made from), so main plus 19 nested subworkflow calls fit and the 20th nested call raises
+# RecursionError. Counting main is the stricter reading of the limit: what runs here also fits the cloud.
+DEFAULT_MAX_DEPTH = 20
 HTTP_DEFAULT_TIMEOUT = 300.0  # http.request: default 300 s, at most 1800 s
 HTTP_MAX_TIMEOUT = 1800.0
 HTTP_ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
@@ -243,8 +247,10 @@ class Engine:
                          self.clock.now())
 
     def invoke(self, sub: Subworkflow, positional: list[Any], named: Mapping[str, Any], depth: int) -> Any:
-        if depth >= self.max_depth:
-            raise error("RecursionError", f"maximum call depth {self.max_depth} exceeded calling {sub.name!r}")
+        if depth >= self.max_depth:  # `depth` frames are on the stack already, main's included
+            raise error("RecursionError", f"call stack depth limit exceeded: calling {sub.name!r} would put frame "
+                                          f"{depth + 1} on a stack of at most {self.max_depth} (main and "
+                                          f"{self.max_depth - 1} nested subworkflow calls)")
         if len(positional) > len(sub.params):
             raise error("TypeError", f"subworkflow {sub.name!r} takes {len(sub.params)} arguments, got "
                                      f"{len(positional)}")
@@ -493,9 +499,15 @@ class Engine:
                     continue
             if step.except_ is None:
                 raise caught
+            # Syntax reference, "Catch errors" > "Variable scope" and "Variables" > "Variable scope"
+            # (https://cloud.google.com/workflows/docs/reference/syntax/catching-errors,
+            # https://cloud.google.com/workflows/docs/reference/syntax/variables#variable-scope): a variable
+            # created inside an except block, the `as` variable included, belongs to that block only.
+            # Assignments to variables that exist outside still write through.
+            block = Scope(scope)
             if step.except_.as_name is not None:
-                scope.set(step.except_.as_name, copy_value(caught.value))
-            self.run_steps(step.except_.steps, scope, frame)
+                block.vars[step.except_.as_name] = copy_value(caught.value)
+            self.run_steps(step.except_.steps, block, frame)
             return None
 
     def resolve_retry(self, retry: Retry, scope: Scope, frame: Frame) -> _Policy:
@@ -515,7 +527,7 @@ class Engine:
             backoff = self.render(retry.initial_delay, scope, frame)
             if not isinstance(backoff, dict):
                 raise error("TypeError", "backoff must be a map")
-            values = [backoff.get(k) for k in ("initial_delay", "max_delay", "multiplier")]
+            values: list[Any] = [backoff.get(k) for k in ("initial_delay", "max_delay", "multiplier")]
         else:
             values = [self.render(t, scope, frame) for t in (retry.initial_delay, retry.max_delay, retry.multiplier)]
         numbers: list[float] = []

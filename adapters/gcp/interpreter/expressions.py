@@ -24,6 +24,7 @@ from .values import (
     error,
     is_int,
     is_number,
+    to_string,
     type_name,
 )
 
@@ -433,8 +434,10 @@ def evaluate(node: Node, ctx: EvalContext) -> Any:
             if len(node.args) != 3:
                 raise error("TypeError", "if() takes 3 arguments (condition, if_true, if_false)")
             cond = evaluate(node.args[0], ctx)
-            if not isinstance(cond, bool):
-                raise error("TypeError", f"if() needs a boolean condition, got {type_name(cond)}")
+            # Expression helpers (https://cloud.google.com/workflows/docs/reference/stdlib/expression-helpers):
+            # "If condition evaluates to false or null, ifFalse is returned."
+            if cond is not None and not isinstance(cond, bool):
+                raise error("TypeError", f"if() needs a boolean (or null) condition, got {type_name(cond)}")
             return evaluate(node.args[1] if cond else node.args[2], ctx)
         return ctx.call(node.func, [evaluate(a, ctx) for a in node.args])
     if isinstance(node, ListLit):
@@ -504,11 +507,30 @@ def _numeric(op: str, a: Any, b: Any) -> None:
         raise _operands(op, a, b)
 
 
+def _concat_operand(value: Any) -> str | None:
+    """The text of an operand of a string ``+``: strings, integers, doubles and booleans only."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return to_string(value)
+    return None
+
+
 def add(a: Any, b: Any) -> Any:
+    """``+`` as the data-types page's "Implicit data type conversions" table gives it.
+
+    https://cloud.google.com/workflows/docs/reference/syntax/datatypes#implicit-conversions:
+    integer + integer is an integer, a double on either side makes a double, and a string on either
+    side makes a string from an integer, double, string or boolean (``"hello" + 42`` is
+    ``"hello42"``). boolean + integer/double/boolean is an error; null, bytes, lists and maps are not
+    in the table and are errors too (lists join with ``list.concat``).
+    """
     if is_number(a) and is_number(b):
         return check_int(a + b) if is_int(a) and is_int(b) else check_double(a + b)
-    if isinstance(a, str) and isinstance(b, str):
-        return a + b
+    if isinstance(a, str) or isinstance(b, str):
+        left, right = _concat_operand(a), _concat_operand(b)
+        if left is not None and right is not None:
+            return left + right
     raise _operands("+", a, b)
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
+import math
 import re
 import urllib.parse
 import uuid
@@ -190,16 +193,20 @@ def to_double(value: Any) -> float:
 
 
 def map_get(value: Any, path: Any) -> Any:
-    """``map.get(map, key)``: the value at ``key`` (a string, or a list of keys for a nested path), or null."""
+    """``map.get(map, keys)``: the value at ``keys`` (a string, or a list of strings for a nested path), or null.
+
+    https://cloud.google.com/workflows/docs/reference/stdlib/map/get: "If the input is not a map or if
+    the map does not contain the key, returns null"; the same for a nested object that is not a map.
+    Only a key that is not a string (or a list of strings) is a TypeError.
+    """
     keys_ = path if isinstance(path, list) else [path]
-    current = value
     for key in keys_:
         if not isinstance(key, str):
-            raise error("TypeError", f"map.get(): keys must be strings, got {type_name(key)}")
-        if current is None:
-            return None
+            raise error("TypeError", f"map.get(): keys must be a string or a list of strings, got {type_name(key)}")
+    current = value
+    for key in keys_:
         if not isinstance(current, dict):
-            raise error("TypeError", f"map.get(): needs a map, got {type_name(current)}")
+            return None
         current = current.get(key)
     return current
 
@@ -234,6 +241,15 @@ def list_concat(objs: Any, value: Any) -> list[Any]:
     return [*objs, value]
 
 
+def list_prepend(objs: Any, value: Any) -> list[Any]:
+    """``list.prepend(objs, val)``: a copy of ``objs`` with ``val`` first; TypeError if ``objs`` is not a list.
+
+    https://cloud.google.com/workflows/docs/reference/stdlib/list/prepend
+    """
+    _require(objs, list, "list.prepend", "objs")
+    return [value, *objs]
+
+
 def _json_ready(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -241,15 +257,33 @@ def _json_ready(value: Any) -> Any:
         return [_json_ready(v) for v in value]
     if isinstance(value, dict):
         return {k: _json_ready(v) for k, v in value.items()}
-    raise error("TypeError", f"json.encode(): a {type_name(value)} cannot be JSON-encoded")
+    # json.encode: "ValueError: If the input contains types that cannot be JSON-encoded. Examples of
+    # such types include callable and bytes." (https://cloud.google.com/workflows/docs/reference/stdlib/json/encode)
+    raise error("ValueError", f"json.encode(): a {type_name(value)} cannot be JSON-encoded")
 
 
 def _json_text(data: Any, indent: Any) -> str:
+    """The encoding with the documented ``indent`` options (json/encode page).
+
+    ``indent`` is a boolean or a map with optional string ``prefix`` (default "") and ``indent``
+    (default four spaces); ``true`` is the empty map, ``false`` or absent is no indentation. When
+    indenting, each element starts on a new line with ``prefix`` then one ``indent`` per nesting level.
+    """
+    ready = _json_ready(data)
+    if indent is None or indent is False:
+        return json.dumps(ready, separators=(",", ":"), ensure_ascii=False)
     if indent is True:
-        return json.dumps(_json_ready(data), indent=2, ensure_ascii=False)
-    if indent not in (None, False):
-        raise error("TypeError", "json.encode(): indent must be a boolean")
-    return json.dumps(_json_ready(data), separators=(",", ":"), ensure_ascii=False)
+        indent = {}
+    if not isinstance(indent, dict):
+        raise error("TypeError", f"json.encode(): indent must be a boolean or a map, got {type_name(indent)}")
+    unknown = sorted(set(indent) - {"prefix", "indent"})
+    if unknown:
+        raise error("ValueError", f"json.encode(): unknown indent option {unknown[0]!r}")
+    prefix, unit = indent.get("prefix", ""), indent.get("indent", "    ")
+    if not isinstance(prefix, str) or not isinstance(unit, str):
+        raise error("TypeError", "json.encode(): indent options prefix and indent must be strings")
+    text = json.dumps(ready, indent=unit, separators=(",", ": "), ensure_ascii=False)
+    return text.replace("\n", "\n" + prefix)
 
 
 def json_encode(data: Any, indent: Any = None) -> bytes:
@@ -403,6 +437,55 @@ def math_min(x: Any, y: Any) -> Any:
     return x if x <= y else y
 
 
+def math_floor(x: Any) -> int:
+    """``math.floor(x)``: the largest integer not greater than ``x``; TypeError unless ``x`` is a number.
+
+    https://cloud.google.com/workflows/docs/reference/stdlib/math/floor (``math.floor(23.67)`` is 23,
+    ``math.floor(-23.67)`` is -24, ``math.floor(0)`` is 0).
+    """
+    if not is_number(x):
+        raise error("TypeError", f"math.floor(): needs an integer or a double, got {type_name(x)}")
+    if is_int(x):
+        return x
+    if math.isnan(x) or math.isinf(x):
+        raise error("ValueError", f"math.floor(): {x!r} has no integer floor")
+    return check_int(math.floor(x))
+
+
+# hash module: https://cloud.google.com/workflows/docs/reference/stdlib/hash/compute_checksum and
+# https://cloud.google.com/workflows/docs/reference/stdlib/hash/compute_hmac ("Supported algorithms: MD5,
+# SHA1, SHA224, SHA256, SHA384, SHA512"; TypeError for non-bytes data/key or a non-string algorithm,
+# ValueError for another algorithm). Both return bytes.
+HASH_ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA224": "sha224", "SHA256": "sha256", "SHA384": "sha384",
+                   "SHA512": "sha512"}
+
+
+def _hash_algorithm(algorithm: Any, fname: str) -> str:
+    if not isinstance(algorithm, str):
+        raise error("TypeError", f"{fname}(): algorithm must be a string, got {type_name(algorithm)}")
+    if algorithm not in HASH_ALGORITHMS:
+        raise error("ValueError", f"{fname}(): unsupported algorithm {algorithm!r} (supported: "
+                                  f"{', '.join(HASH_ALGORITHMS)})")
+    return HASH_ALGORITHMS[algorithm]
+
+
+def hash_compute_checksum(data: Any, algorithm: Any) -> bytes:
+    if not isinstance(data, bytes):
+        raise error("TypeError", f"hash.compute_checksum(): data must be bytes, got {type_name(data)}")
+    return hashlib.new(_hash_algorithm(algorithm, "hash.compute_checksum"), data).digest()
+
+
+def hash_compute_hmac(key: Any, data: Any, algorithm: Any) -> bytes:
+    if not isinstance(key, bytes) or not isinstance(data, bytes):
+        raise error("TypeError", "hash.compute_hmac(): key and data must be bytes")
+    return hmac.new(key, data, _hash_algorithm(algorithm, "hash.compute_hmac")).digest()
+
+
+def get_type(value: Any) -> str:
+    """``get_type(value)``, the expression helpers' type function: the Workflows name of the value's type."""
+    return type_name(value)
+
+
 def sys_now(rt: Runtime) -> float:
     """Seconds since the epoch, as a double, from the execution's clock (virtual in tests)."""
     return float(rt.now())
@@ -423,13 +506,19 @@ def _zone(timezone: Any, fname: str) -> dt.tzinfo:
 
 
 def time_format(seconds: Any, timezone: Any = None) -> str:
-    """RFC 3339 text for a time in seconds since the epoch (UTC unless a time zone is given)."""
+    """``time.format(seconds, timezone)``, https://cloud.google.com/workflows/docs/reference/stdlib/time/format.
+
+    ISO 8601 with microsecond precision, always six digits: ``time.format(1720788633)`` is
+    ``"2024-07-12T12:50:33.000000Z"``, with ``"Europe/Paris"`` ``"2024-07-12T14:50:33.000000+02:00"``.
+    No time zone or an empty one means UTC; a zero offset is written ``Z`` (the page's ``"GMT"`` example).
+    """
     if not is_number(seconds):
         raise error("TypeError", f"time.format(): seconds must be a number, got {type_name(seconds)}")
+    if timezone == "":
+        timezone = None
     moment = dt.datetime.fromtimestamp(seconds, tz=_zone(timezone, "time.format"))
-    spec = "microseconds" if moment.microsecond else "seconds"
-    text = moment.isoformat(timespec=spec)
-    return text[:-6] + "Z" if text.endswith("+00:00") and timezone is None else text
+    text = moment.isoformat(timespec="microseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def time_parse(value: Any) -> float:
@@ -503,6 +592,7 @@ FUNCTIONS: dict[str, StdFunc] = {f.name: f for f in (
     _f("map.merge", ("first", "second"), map_merge),
     _f("map.merge_nested", ("first", "second"), map_merge_nested),
     _f("list.concat", ("objs", "val"), list_concat),
+    _f("list.prepend", ("objs", "val"), list_prepend),
     _f("json.encode", ("data", "indent"), json_encode, defaults={"indent": None}),
     _f("json.encode_to_string", ("data", "indent"), json_encode_to_string, defaults={"indent": None}),
     _f("json.decode", ("data",), json_decode),
@@ -524,6 +614,10 @@ FUNCTIONS: dict[str, StdFunc] = {f.name: f for f in (
     _f("math.abs", ("x",), math_abs),
     _f("math.max", ("x", "y"), math_max),
     _f("math.min", ("x", "y"), math_min),
+    _f("math.floor", ("x",), math_floor),
+    _f("hash.compute_checksum", ("data", "algorithm"), hash_compute_checksum),
+    _f("hash.compute_hmac", ("key", "data", "algorithm"), hash_compute_hmac),
+    _f("get_type", ("value",), get_type),
     _f("sys.now", (), sys_now, runtime=True),
     _f("sys.get_env", ("name", "default"), sys_get_env, defaults={"default": None}, runtime=True),
     _f("time.format", ("seconds", "timezone"), time_format, defaults={"timezone": None}),
@@ -556,8 +650,46 @@ CONSTANTS: dict[str, Any] = {
         1.25),
 }
 
-MODULES = frozenset(name.split(".")[0] for name in (*FUNCTIONS, *CONSTANTS) if "." in name) | {
-    "events", "googleapis", "experimental", "hash", "list", "math"}
+# Documented functions the emulator refuses before running, with the reason. Each needs something
+# that cannot be reproduced faithfully offline, and faking it would let a workflow pass here that
+# fails on the service. Standard library overview:
+# https://cloud.google.com/workflows/docs/reference/stdlib/overview
+REFUSED: dict[str, str] = {
+    "events.create_callback_endpoint": "callbacks need an endpoint that outside callers reach over HTTP "
+                                       "(https://cloud.google.com/workflows/docs/reference/stdlib/events/"
+                                       "create_callback_endpoint)",
+    "events.await_callback": "callbacks need an endpoint that outside callers reach over HTTP "
+                             "(https://cloud.google.com/workflows/docs/reference/stdlib/events/await_callback)",
+    "experimental.executions.map": "it starts executions of other deployed workflows, which do not exist here "
+                                   "(https://cloud.google.com/workflows/docs/reference/stdlib/experimental.executions/"
+                                   "map)",
+    "experimental.executions.run": "it starts an execution of another deployed workflow, which does not exist here "
+                                   "(https://cloud.google.com/workflows/docs/reference/stdlib/experimental.executions/"
+                                   "run)",
+    "bool": "it is not a documented conversion function: the expression helpers list double(), int() and "
+            "string() (https://cloud.google.com/workflows/docs/reference/stdlib/expression-helpers)",
+}
+REFUSED_PREFIXES = {
+    "googleapis.": "connectors call Google Cloud APIs, which are not emulated "
+                   "(https://cloud.google.com/workflows/docs/reference/googleapis)",
+}
+
+MODULES = frozenset(name.split(".")[0] for name in (*FUNCTIONS, *CONSTANTS, *REFUSED) if "." in name) | {
+    "events", "googleapis", "experimental"}
+
+
+def refusal(name: str) -> str:
+    """Why ``name`` cannot be called here: a message naming the function, for load-time errors."""
+    if name in REFUSED:
+        return f"{name} is not supported by this emulator: {REFUSED[name]}"
+    for prefix, reason in REFUSED_PREFIXES.items():
+        if name.startswith(prefix):
+            return f"{name} is not supported by this emulator: {reason}"
+    if name.split(".")[0] in MODULES:
+        return (f"{name} is not a function of the Workflows standard library reference, so this emulator does not "
+                "support it (https://cloud.google.com/workflows/docs/reference/stdlib/overview)")
+    return (f"unknown function {name!r}: neither a subworkflow of this definition nor a standard library function "
+            "this emulator supports")
 # HTTP method of each shortcut; http.request takes it as an argument.
 HTTP_METHODS = {"http.get": "GET", "http.post": "POST", "http.put": "PUT", "http.patch": "PATCH",
                 "http.delete": "DELETE"}

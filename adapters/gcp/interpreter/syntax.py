@@ -22,7 +22,7 @@ from .expressions import (
     parse_target,
     walk,
 )
-from .stdlib import FUNCTIONS
+from .stdlib import FUNCTIONS, refusal
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED_NEXT = ("end", "break", "continue")
@@ -430,7 +430,7 @@ class Compiler:
                 for key in UNSUPPORTED_HTTP_ARGS:
                     if key in args:
                         raise fail(f"{target} argument {key!r} is not supported by this engine")
-                required = ("method", "url") if target == "http.request" else ("url",)
+                required: tuple[str, ...] = ("method", "url") if target == "http.request" else ("url",)
             elif target == "sys.log":
                 required = ()
                 if "data" not in args and "text" not in args:
@@ -440,11 +440,8 @@ class Compiler:
             for key in required:
                 if key not in args:
                     raise fail(f"{target} needs argument {key!r}")
-        elif target.startswith(("googleapis.", "events.", "experimental.")):
-            raise fail(f"call {target!r} is not supported by this engine (only http.*, sys.*, the standard library "
-                       "and subworkflows)")
         else:
-            raise fail(f"call {target!r} names neither a subworkflow nor a supported standard library function")
+            raise fail(f"call {target!r}: {refusal(target)}")
         step.call = target
         step.args = self.template(args, ctx, fail)
         result = body.get("result")
@@ -560,11 +557,20 @@ class Compiler:
             if not isinstance(exc, dict) or not set(exc) <= {"as", "steps"} or "steps" not in exc:
                 raise fail("'except' must be a map with 'steps' and optionally 'as'")
             as_name = exc.get("as")
+            local: set[str] = set()
             if as_name is not None:
                 if not isinstance(as_name, str) or not IDENTIFIER.match(as_name):
                     raise fail("'as' must be a variable name")
-                self.check_write(as_name, ctx, fail)
-            step.except_ = Except(as_name, self.compile_steps(exc["steps"], ctx, step.name))
+                local.add(as_name)
+            # The except block is a scope of its own (syntax reference, "Catch errors" > "Variable scope",
+            # https://cloud.google.com/workflows/docs/reference/syntax/catching-errors): its `as` variable and
+            # the variables it creates vanish after it, so they are not "defined" for the steps that follow,
+            # and inside a parallel branch the `as` variable is the block's own, never the parent's.
+            guard = ctx.guard
+            if guard is not None and local:
+                guard = _Guard(guard.parent_names - local, guard.shared)
+            inner = ctx.child(guard=guard, defined=set(ctx.defined) | local)
+            step.except_ = Except(as_name, self.compile_steps(exc["steps"], inner, step.name))
         if step.retry is None and step.except_ is None:
             raise fail("'try' needs 'retry' or 'except'")
 
@@ -637,7 +643,7 @@ class Compiler:
                 if not len(func.required()) <= count <= len(func.params):
                     raise fail(f"{n.func}() takes {len(func.required())} to {len(func.params)} arguments, got {count}")
             else:
-                raise fail(f"unknown function {n.func!r} in {text!r}")
+                raise fail(f"{refusal(n.func)} (in {text!r})")
 
 
 def compile_program(source: str | bytes | dict | list) -> Program:
