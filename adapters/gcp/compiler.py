@@ -265,14 +265,17 @@ class _Helpers:
             "strato_index": {"params": ["value", "index"], "steps": [
                 _step("read", {"try": {"steps": [_step("at", _ret("${value[len(value) + index]}"))]},
                                "except": {"as": "missing", "steps": [_step("absent", _ret(None))]}})]},
+            # Type tests from the + conversion table (https://cloud.google.com/workflows/docs/reference/syntax/
+            # datatypes): a number plus 0 is itself, a string plus 0 is another string ("a0"); a string plus ""
+            # is itself, a number or boolean plus "" is a string (not equal to it); anything else fails.
             "strato_is_number": {"params": ["value"], "steps": [
-                _step("probe", {"try": {"steps": [_step("add", {"assign": [{"probe": "${value + 0}"}]})]},
+                _step("probe", {"try": {"steps": [_step("add", {"assign": [{"same": "${value + 0 == value}"}]})]},
                                 "except": {"as": "other", "steps": [_step("other_type", _ret(False))]}}),
-                _step("number", _ret(True))]},
+                _step("number", _ret("${same}"))]},
             "strato_is_string": {"params": ["value"], "steps": [
-                _step("probe", {"try": {"steps": [_step("concat", {"assign": [{"probe": '${value + ""}'}]})]},
+                _step("probe", {"try": {"steps": [_step("concat", {"assign": [{"same": '${value + "" == value}'}]})]},
                                 "except": {"as": "other", "steps": [_step("other_type", _ret(False))]}}),
-                _step("string", _ret(True))]},
+                _step("string", _ret("${same}"))]},
             "strato_error": {"params": ["e", "timeout_cause"], "steps": [
                 _step("read", {"assign": [{"tags": '${default(map.get(e, "tags"), [])}'},
                                           {"body": '${map.get(e, "body")}'},

@@ -425,7 +425,6 @@ class Compiler:
             unknown = sorted(set(args) - set(func.params))
             if unknown:
                 raise fail(f"{target} has no argument {unknown[0]!r}")
-            required: tuple[str, ...]
             if target in HTTP_CALLS:
                 for key in UNSUPPORTED_HTTP_ARGS:
                     if key in args:
