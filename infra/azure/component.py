@@ -147,9 +147,16 @@ class StratoPipeline(pulumi.ComponentResource):
                  payload_sas_expiry: str | None = None, events_storage_account_id: pulumi.Input[str] | None = None,
                  log_analytics_workspace_id: pulumi.Input[str] | None = None,
                  app_settings: dict[str, pulumi.Input[str]] | None = None,
+                 secrets: dict[str, pulumi.Input[str]] | None = None,
                  tags: dict[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
         super().__init__("strato:azure:Pipeline", name, None, opts)
         ir = deployable_ir(pipeline, Adapter())
+        needed = sorted({s for p in (ir, *ir.subpipelines.values()) for spec in p.tasks.values() for s in spec.secrets})
+        missing = [s for s in needed if s not in (secrets or {})]
+        if missing:
+            raise ValueError(f"the pipeline's tasks are given secrets {', '.join(map(repr, missing))}: pass their "
+                             "values as secrets={name: pulumi.Config().require_secret(name)}; they are stored in "
+                             "the pipeline's Key Vault, which the app reads by identity")
         app_files = compiled_app(ir)
         blob_name = check_package(package, app_files)
         self.schedule = ncrontab(ir.schedule) if ir.schedule is not None else None  # UTC, as the app's timer
@@ -228,6 +235,12 @@ class StratoPipeline(pulumi.ComponentResource):
 
         roles = [role(_alnum(r), r, account.id) for r in HOST_STORAGE_ROLES]
         roles.append(role("secret-reader", "Key Vault Secrets User", secret.id))
+        for secret_name in needed:  # the tasks' own secrets: read on exactly these, nothing else in the vault
+            stored = keyvault.Secret(f"{name}-secret-{secret_name}", resource_group_name=rg, vault_name=vault.name,
+                                     secret_name=secret_name,
+                                     properties={"value": pulumi.Output.secret((secrets or {})[secret_name])},
+                                     opts=child)
+            roles.append(role(f"secret-{secret_name}", "Key Vault Secrets User", stored.id))
 
         settings: dict[str, pulumi.Input[str]] = {
             "FUNCTIONS_WORKER_RUNTIME": "python",
@@ -239,6 +252,8 @@ class StratoPipeline(pulumi.ComponentResource):
             "STRATO_BLOB_CONNECTION": pulumi.Output.concat("@Microsoft.KeyVault(SecretUri=",
                                                            secret.properties.apply(lambda p: p.secret_uri), ")"),
         }
+        if needed:  # where activities read their tasks' secrets (strato.adapters.azure.secrets)
+            settings["STRATO_KEY_VAULT_URL"] = vault.properties.apply(lambda p: p.vault_uri)
         if log_analytics_workspace_id is not None:
             import pulumi_azure_native.applicationinsights as insights
 
