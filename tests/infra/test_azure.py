@@ -67,6 +67,8 @@ class Recorder(pulumi.runtime.Mocks):
         outputs = {"name": name, "id": resource_id, **inputs}
         if kind == "StorageAccount":
             outputs["primaryEndpoints"] = {"blob": f"https://{name}.blob.core.windows.net/"}
+        elif kind == "Vault":
+            outputs["properties"] = {**inputs["properties"], "vaultUri": f"https://{name}.vault.azure.net/"}
         elif kind == "WebApp":
             outputs.update(identity={"type": "SystemAssigned", "principalId": PRINCIPAL, "tenantId": TENANT},
                            defaultHostName=f"{name}.azurewebsites.net")
@@ -270,3 +272,30 @@ def test_the_deployed_app_binds_exactly_the_pipelines_tasks(ref: str) -> None:
     bound = {name: f"{module}:{qualname}" for name, module, qualname in refs}
     assert bound == manifest(ir)
     assert source.count("run_task(") == len(bound)  # each activity runs its own constant, no other code path
+
+
+SECURED = "tests/infra/secured.py:secured"
+
+
+def test_a_pipeline_with_secrets_needs_their_values(recorder: Recorder) -> None:
+    with pytest.raises(ValueError, match="given secrets 'db-password': pass their values as secrets="):
+        deploy(SECURED)
+
+
+@pulumi.runtime.test
+def test_the_app_reads_exactly_its_tasks_secrets_from_the_vault(recorder: Recorder) -> Any:
+    deployed = deploy(SECURED, secrets={"db-password": pulumi.Output.secret("hunter2")})
+
+    def check(_: Any) -> None:
+        (vault,) = recorder.of("keyvault:Vault")
+        stored = {r.inputs["secretName"]: r for r in recorder.of("keyvault:Secret")}
+        assert set(stored) == {"strato-blob-connection", "db-password"}
+        secret_id = f"{RG_ID}/providers/Microsoft.KeyVault/vaults/{vault.name}/secrets/db-password"
+        readers = [r.inputs["scope"] for r in recorder.of("authorization:RoleAssignment")
+                   if r.inputs["roleDefinitionId"].endswith("4633458b-17de-408a-b874-0445c86b69e6")]
+        assert secret_id in readers and len(readers) == 2  # the payload connection and the task's secret
+        (settings,) = recorder.of("web:WebAppApplicationSettings")
+        assert settings.inputs["properties"]["STRATO_KEY_VAULT_URL"] == f"https://{vault.name}.vault.azure.net/"
+        assert "hunter2" not in str(settings.inputs["properties"])
+
+    return settled(deployed).apply(check)
