@@ -97,16 +97,35 @@ def _read_input(value: str | None) -> dict:
     text = value
     if value.startswith("@"):
         try:
-            text = Path(value[1:]).read_text()
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"--input {value}: not UTF-8 text (byte {exc.start}); give a JSON file") from None
         except OSError as exc:
             raise UsageError(f"--input {value}: {exc.strerror}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--input is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:
+        if "digits" in str(exc):  # an integer longer than sys.get_int_max_str_digits()
+            raise UsageError(f"--input has an integer of more than {sys.get_int_max_str_digits()} digits, which "
+                             "cannot be read; pass such a number as a string") from None
+        raise UsageError(f"--input cannot be read: {exc}") from None
+    except RecursionError:
+        raise UsageError("--input is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise UsageError("--input must be a JSON object of the pipeline's parameters")
     return data
+
+
+def _writable_dir(option: str, value: str) -> Path:
+    """Refuse an output directory that is, or lies under, a file, before anything is written."""
+    path = Path(value)
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            what = "is a file" if place == path else f"lies under {place}, which is a file"
+            raise UsageError(f"{option} {value}: {what}; give a directory")
+    return path
 
 
 def _console() -> Any:
@@ -171,7 +190,11 @@ def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -
     checked = validated(loaded.definition, _policies(policy_refs))
     adapter = get_adapter(target)
     warnings = passes_target_rules(checked.ir, adapter)
-    result = adapter.compile(checked.ir, Path(out_dir))
+    out = _writable_dir("--out", out_dir)
+    try:
+        result = adapter.compile(checked.ir, out)
+    except OSError as exc:
+        raise StratoError(f"--out {out_dir}: cannot write the artifacts ({exc.strerror}: {exc.filename})") from None
     _print_warnings(checked.warnings + warnings + result.warnings)
     for path in result.paths:
         click.echo(str(path))
@@ -198,6 +221,8 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
 
     started = time.monotonic()
     data = _read_input(input_)
+    if work_dir:
+        _writable_dir("--work-dir", work_dir)
     loaded = load(ref)
     checked = validated(loaded.definition)
     adapter = get_adapter(target)
@@ -464,8 +489,9 @@ def graph(ref: str, fmt: str) -> None:
     """Print the pipeline's graph as Mermaid or Graphviz DOT."""
     from .graph import to_dot, to_mermaid
     from .loader import load
+    from .validate import validated
 
-    pipeline = load(ref).definition.ir
+    pipeline = validated(load(ref).definition).ir  # a graph with a cycle or unknown names is not drawn
     click.echo(to_mermaid(pipeline) if fmt == "mermaid" else to_dot(pipeline), nl=False)
 
 
