@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -63,8 +64,28 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"{len(exc.diagnostics)} error(s); nothing was run or written", 1)
         except StratoError as exc:
             _fail(str(exc), 1)
+        except ModuleNotFoundError as exc:
+            extra = _missing_extra(exc.name or "")
+            if extra is None:
+                raise
+            _fail(f"{fn.__name__}: this needs the {extra} extra, which is not installed (no module named "
+                  f"{exc.name!r}); install it with: pip install 'strato[{extra}]'", 1)
+        except sqlite3.Error as exc:
+            from .runtime.store import _store_error, store_path
+
+            _fail(str(_store_error(str(store_path()), exc)), 1)
 
     return wrapper
+
+
+# the top-level module of a cloud SDK -> the extra that brings it
+_EXTRAS = {"boto3": "aws", "botocore": "aws", "moto": "aws", "google": "gcp", "functions_framework": "gcp",
+           "yaml": "gcp", "azure": "azure", "pulumi": "pulumi"}
+
+
+def _missing_extra(module: str) -> str | None:
+    root = module.split(".", 1)[0]
+    return "pulumi" if root.startswith("pulumi") else _EXTRAS.get(root)
 
 
 def _policies(specs: tuple[str, ...]) -> list[Any]:
@@ -97,16 +118,35 @@ def _read_input(value: str | None) -> dict:
     text = value
     if value.startswith("@"):
         try:
-            text = Path(value[1:]).read_text()
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"--input {value}: not UTF-8 text (byte {exc.start}); give a JSON file") from None
         except OSError as exc:
             raise UsageError(f"--input {value}: {exc.strerror}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--input is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:
+        if "digits" in str(exc):  # an integer longer than sys.get_int_max_str_digits()
+            raise UsageError(f"--input has an integer of more than {sys.get_int_max_str_digits()} digits, which "
+                             "cannot be read; pass such a number as a string") from None
+        raise UsageError(f"--input cannot be read: {exc}") from None
+    except RecursionError:
+        raise UsageError("--input is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise UsageError("--input must be a JSON object of the pipeline's parameters")
     return data
+
+
+def _writable_dir(option: str, value: str) -> Path:
+    """Refuse an output directory that is, or lies under, a file, before anything is written."""
+    path = Path(value)
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            what = "is a file" if place == path else f"lies under {place}, which is a file"
+            raise UsageError(f"{option} {value}: {what}; give a directory")
+    return path
 
 
 def _console() -> Any:
@@ -171,7 +211,11 @@ def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -
     checked = validated(loaded.definition, _policies(policy_refs))
     adapter = get_adapter(target)
     warnings = passes_target_rules(checked.ir, adapter)
-    result = adapter.compile(checked.ir, Path(out_dir))
+    out = _writable_dir("--out", out_dir)
+    try:
+        result = adapter.compile(checked.ir, out)
+    except OSError as exc:
+        raise StratoError(f"--out {out_dir}: cannot write the artifacts ({exc.strerror}: {exc.filename})") from None
     _print_warnings(checked.warnings + warnings + result.warnings)
     for path in result.paths:
         click.echo(str(path))
@@ -198,6 +242,8 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
 
     started = time.monotonic()
     data = _read_input(input_)
+    if work_dir:
+        _writable_dir("--work-dir", work_dir)
     loaded = load(ref)
     checked = validated(loaded.definition)
     adapter = get_adapter(target)
@@ -346,17 +392,17 @@ def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy
 def resume(run_id: str, as_json: bool, workers: int | None) -> None:
     """Continue an interrupted or failed run without redoing its finished tasks."""
     from .loader import load
-    from .runtime import Runner, RunStore, resolver_for
-    from .runtime.store import INTERRUPTED, RUNNING
+    from .runtime import Runner, resolver_for
+    from .runtime.store import INTERRUPTED, RUNNING, RunLocked
     from .validate import validated
 
     started = time.monotonic()
-    store = RunStore()
+    store = _existing_store(run_id)
     record = store.get_run(run_id)
     if record is None:
         raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
     if record.status == RUNNING and record.display_status != INTERRUPTED:
-        raise UsageError(f"run {run_id} is still running (pid {record.pid}); resume it after it stops")
+        raise RunLocked(run_id, record.pid, record.host, resuming=record.resumes > 0)
     if not record.ref:
         raise UsageError(f"run {run_id} was started from Python, not from a pipeline reference; it cannot be resumed "
                          "from the command line")
@@ -372,6 +418,18 @@ def resume(run_id: str, as_json: bool, workers: int | None) -> None:
     result = _run_with_display(lambda hooks: Runner(store, workers=workers, hooks=hooks).resume(
         record, checked.ir, resolver_for(checked.ir)))
     _report(result, as_json, started)
+
+
+def _existing_store(run_id: str) -> Any:
+    """The run store, for a command about one run: a missing store means an unknown run, and stays missing."""
+    from .runtime import RunStore
+    from .runtime.store import store_path
+
+    store = RunStore.existing()
+    if store is None:
+        raise UsageError(f"no run {run_id!r}: there is no run store at {store_path()} yet (STRATO_HOME); list runs "
+                         "with `strato runs list`")
+    return store
 
 
 @main.group(invoke_without_command=True)
@@ -391,7 +449,8 @@ def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = Non
     """List runs, newest first."""
     from .runtime import RunStore
 
-    records = RunStore().list_runs(limit, pipeline)
+    store = RunStore.existing()
+    records = store.list_runs(limit, pipeline) if store is not None else []
     summaries = [r.summary() for r in records]
     if as_json:
         _echo_json(summaries)
@@ -413,12 +472,10 @@ def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = Non
 @_guard
 def runs_show(run_id: str, as_json: bool) -> None:
     """Show one run: its status, input, output, every task with attempts, durations and errors."""
-    from .runtime import RunStore
-
-    store = RunStore()
+    store = _existing_store(run_id)
     record = store.get_run(run_id)
     if record is None:
-        raise UsageError(f"no run {run_id!r}; list runs with `strato runs list`")
+        raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
     units, attempts = store.units(run_id), store.attempts(run_id)
     data = {**record.summary(), "ref": record.ref, "input": record.input, "output": record.output,
             "error": record.error, "resumes": record.resumes, "units": units, "attempts": attempts}
@@ -456,8 +513,9 @@ def graph(ref: str, fmt: str) -> None:
     """Print the pipeline's graph as Mermaid or Graphviz DOT."""
     from .graph import to_dot, to_mermaid
     from .loader import load
+    from .validate import validated
 
-    pipeline = load(ref).definition.ir
+    pipeline = validated(load(ref).definition).ir  # a graph with a cycle or unknown names is not drawn
     click.echo(to_mermaid(pipeline) if fmt == "mermaid" else to_dot(pipeline), nl=False)
 
 

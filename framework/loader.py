@@ -41,7 +41,7 @@ def load(ref: str) -> Loaded:
             if exc.name and target.startswith(exc.name):
                 raise UsageError(f"no module named {target!r} (looked in the current directory and sys.path)") from None
             raise _import_error(exc, target) from None
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise _import_error(exc, target) from None
         canonical = target
     pipelines = {obj.name: obj for obj in vars(module).values() if isinstance(obj, PipelineDefinition)}
@@ -75,8 +75,12 @@ def _import_file(path: str) -> tuple[object, list[str]]:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         sys.modules.pop(name, None)
+        if isinstance(exc, ImportError) and "relative import" in str(exc):
+            raise UsageError(f"{display_path(path)} uses relative imports, so it cannot be loaded as a file; use the "
+                             "dotted module reference instead (package.module:name, run from the directory that "
+                             "holds the package)") from None
         raise _import_error(exc, display_path(path)) from None
     return module, [directory]
 
@@ -86,6 +90,9 @@ def _import_error(exc: BaseException, what: str) -> StratoError:
         return StratoError(f"{display_path(exc.filename or what)}:{exc.lineno}: syntax error: {exc.msg}")
     if isinstance(exc, StratoError):
         return exc
+    if isinstance(exc, SystemExit):
+        return StratoError(f"importing {what} called sys.exit({exc.code!r}); a pipeline module must not exit when "
+                           "imported (put script code under `if __name__ == \"__main__\":`)")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
     where = f"{display_path(frames[-1].filename)}:{frames[-1].lineno}: " if frames else ""
     return StratoError(f"{where}importing {what} raised {type(exc).__name__}: {exc}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import ir
-from .errors import DefinitionError, Diagnostic, Location
+from .errors import DefinitionError, Diagnostic, Location, UsageError
 from .governance import Policy
 from .graph import dependencies, find_cycle
 from .secrets import credential_places
@@ -77,6 +77,9 @@ def _check_one(p: ir.PipelineIR, root: ir.PipelineIR) -> list[Diagnostic]:
     deps = dependencies(p)
     for node in p.nodes:
         where = f"{node.kind} {node.id!r}"
+        if node.id in deps[node.id] or node.id in getattr(node, "after", ()):
+            out.append(Diagnostic("waits for itself: wait_for names the call it is given to; remove that entry",
+                                  node.location, where))
         for dep in deps[node.id]:
             if dep not in p.node_by_id:
                 out.append(Diagnostic(f"depends on unknown node {dep!r}", node.location, where))
@@ -129,14 +132,29 @@ def validate(definition: PipelineDefinition, policies: Iterable[Policy] = ()) ->
     traced = definition.trace()
     diagnostics = list(traced.diagnostics)
     diagnostics.extend(check_ir(traced.ir))
+    policies = list(policies)
+    for item in policies:
+        if not isinstance(item, Policy):
+            raise UsageError(f"policies: {item!r} is not a strato.Policy; pass Policy objects (subclass Policy or "
+                             "use @policy)")
     for item in [*definition.policies, *policies]:
         if isinstance(item, Policy):
-            diagnostics.extend(item.violations(traced.ir))
+            diagnostics.extend(_apply(item, traced.ir))
     diagnostics = sorted(dict.fromkeys(diagnostics), key=_position)
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
     warnings = [d for d in diagnostics if d.severity != "error"]
     return Validated(traced.ir, warnings), diagnostics
+
+
+def _apply(item: Policy, pipeline: ir.PipelineIR) -> list[Diagnostic]:
+    """A policy that raises is reported as an error of that policy, not a crash of the check."""
+    try:
+        return item.violations(pipeline)
+    except Exception as exc:
+        name = getattr(item, "name", type(item).__name__)
+        return [Diagnostic(f"policy {name!r} raised {type(exc).__name__}: {exc}; fix the policy (it must return its "
+                           "findings, not raise)", pipeline.location, f"policy {name}")]
 
 
 def _position(d: Diagnostic) -> tuple[str, int]:

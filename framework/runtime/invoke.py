@@ -9,6 +9,7 @@ into plain JSON.
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -67,17 +68,50 @@ def to_json_result(task_name: str, fn: Callable[..., Any], result: Any) -> Any:
     from pydantic_core import PydanticSerializationError, to_jsonable_python
 
     _, adapter = _type_adapters(fn)
+    _refuse_unordered(task_name, result)
     try:
         if adapter is not None:
             validated = adapter.validate_python(result)
-            return adapter.dump_python(validated, mode="json")
-        return to_jsonable_python(result)
+            return _finite(task_name, adapter.dump_python(validated, mode="json"))
+        return _finite(task_name, to_jsonable_python(result))
     except ValidationError as exc:
         raise TypeError(f"task {task_name!r} returned a value that does not match its return type: "
                         f"{_describe(exc)}") from None
     except PydanticSerializationError:
         raise TypeError(f"task {task_name!r} returned a {type(result).__name__}, which is not JSON-serialisable") \
             from None
+
+
+def _walk(value: Any, path: str = "") -> Iterable[tuple[str, Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+
+
+def _at(path: str) -> str:
+    return f" at result{path}" if path else ""
+
+
+def _refuse_unordered(task_name: str, result: Any) -> None:
+    """A set has no order (it changes with the hash seed), so its JSON would differ from run to run."""
+    for path, value in _walk(result):
+        if isinstance(value, (set, frozenset)):
+            raise TypeError(f"task {task_name!r} returned a {type(value).__name__}{_at(path)}, which is not JSON "
+                            "and has no stable order; return a sorted list (e.g. sorted(values))")
+    _finite(task_name, result)
+
+
+def _finite(task_name: str, result: Any) -> Any:
+    """NaN and Infinity are not JSON: refused here rather than written as non-standard JSON."""
+    for path, value in _walk(result):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TypeError(f"task {task_name!r} returned {value!r}{_at(path)}, which is not JSON; return "
+                            "null or a finite number instead")
+    return result
 
 
 def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any], secrets: Iterable[str] = ()) -> Any:

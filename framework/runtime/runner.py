@@ -123,6 +123,7 @@ class Execution:
         self.result: RunResult | None = None
         self._deps: dict[int, dict[str, tuple[str, ...]]] = {}
         self._fns: dict[str, Callable[..., Any]] = {}
+        self.lease_lost: threading.Event | None = None
 
     # ----------------------------------------------------------------------------------- loop
     def run(self) -> RunResult:
@@ -131,6 +132,11 @@ class Execution:
         try:
             while self.result is None:
                 self._flush()
+                if self.lease_lost is not None and self.lease_lost.is_set():
+                    from .store import StoreError
+
+                    raise StoreError(f"run {self.run_id} was taken over by another process (no heartbeat for "
+                                     "too long); this process stopped working on it")
                 if self.result is not None:
                     break
                 now = self.clock.now()
@@ -344,6 +350,7 @@ class Execution:
             self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, now, None)
             self.hooks.call_finished(call.key, call.spec.name, SUCCEEDED)
             call.on_success(value)
+            self.store.commit()  # a finished task is durable at once: the at-least-once window is this short
         else:
             self._attempt_failed(call, value)
 
@@ -388,36 +395,76 @@ class Execution:
         on_failure(error)
 
 
+def workers_from_env() -> int:
+    """``$STRATO_WORKERS`` (default 16), refused unless a whole number from 1 to 1024."""
+    from ..errors import UsageError
+
+    text = os.environ.get("STRATO_WORKERS", "").strip() or "16"
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 1024:
+        raise UsageError(f"STRATO_WORKERS={text!r}: set it to a whole number of task threads from 1 to 1024, "
+                         "or unset it (default 16)")
+    return count
+
+
 class Runner:
     """Runs pipelines on this machine, recording every step in a :class:`RunStore`."""
 
     def __init__(self, store: RunStore | None = None, clock: Any = None, workers: int | None = None,
                  hooks: RunHooks | None = None):
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            from ..errors import UsageError
+
+            raise UsageError(f"workers={workers!r}: a run needs at least one task thread")
+        self.workers = workers or workers_from_env()
         self.store = store if store is not None else RunStore()
         self.clock = clock or SystemClock()
-        self.workers = workers or int(os.environ.get("STRATO_WORKERS", "16"))
         self.hooks = hooks or RunHooks()
 
     def start(self, pipeline: ir.PipelineIR, params: dict[str, Any], resolver: Resolver | None = None, *,
               ref: str | None = None, sys_path: list[str] | None = None, run_id: str | None = None) -> RunResult:
-        """Run ``pipeline``; its tasks are found from the IR unless ``resolver`` says otherwise."""
+        """Run ``pipeline``; its tasks are found from the IR unless ``resolver`` says otherwise.
+
+        Creating the run takes its lease, so no ``strato resume`` can start beside it.
+        """
         resolver = resolver or resolver_for(pipeline)
         run_id = run_id or new_run_id()
         self.store.create_run(run_id, pipeline.name, ref, sys_path or [], pipeline.to_json(), pipeline.hash, params,
                               self.clock.now())
-        return Execution(pipeline, params, resolver, self.store, run_id, self.clock, self.workers, self.hooks).run()
+        return self._execute(Execution(pipeline, params, resolver, self.store, run_id, self.clock, self.workers,
+                                       self.hooks))
 
     def resume(self, record: RunRecord, pipeline: ir.PipelineIR, resolver: Resolver | None = None) -> RunResult:
-        """Continue a run: finished units keep their results; the rest runs now."""
+        """Continue a run: finished units keep their results; the rest runs now.
+
+        The lease is claimed first (or :class:`~strato.runtime.store.RunLocked` is raised), and what
+        finished is read only after it, so two resumers never run the same unit.
+        """
         resolver = resolver or resolver_for(pipeline)
         if record.status == SUCCEEDED:
+            return RunResult(record.run_id, record.status, record.output, record.error)
+        record = self.store.claim(record.run_id)
+        if record.status == SUCCEEDED:  # finished by another process since it was read
             return RunResult(record.run_id, record.status, record.output, record.error)
         completed = self.store.completed_units(record.run_id)
         started = self.store.unit_started_at(record.run_id)
         attempts = self.store.attempt_counts(record.run_id)
-        self.store.mark_resumed(record.run_id)
-        return Execution(pipeline, record.input, resolver, self.store, record.run_id, self.clock, self.workers,
-                         self.hooks, completed, started, attempts).run()
+        return self._execute(Execution(pipeline, record.input, resolver, self.store, record.run_id, self.clock,
+                                       self.workers, self.hooks, completed, started, attempts))
+
+    def _execute(self, execution: Execution) -> RunResult:
+        heartbeat = self.store.heartbeat()
+        if heartbeat is not None:
+            heartbeat.runs.add(execution.run_id)
+            execution.lease_lost = heartbeat.lost
+        try:
+            return execution.run()
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
 
 
 __all__ = ["RUNNING", "Execution", "RunHooks", "RunResult", "Runner", "new_run_id"]

@@ -10,18 +10,30 @@ import json
 import os
 import socket
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import StratoError
 from .results import FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
+
+SCHEMA_VERSION = 2
+"""``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
+version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place."""
+
+LEASE_TIMEOUT = float(os.environ.get("STRATO_LEASE_TIMEOUT") or 60.0)
+"""Seconds without a heartbeat after which a run's owner is presumed dead and its lease may be taken."""
+
+HEARTBEAT_EVERY = min(5.0, LEASE_TIMEOUT / 4)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, ref TEXT, sys_path TEXT, ir TEXT NOT NULL,
     ir_hash TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, output TEXT, error TEXT,
-    started_at REAL NOT NULL, ended_at REAL, pid INTEGER, host TEXT, resumes INTEGER NOT NULL DEFAULT 0
+    started_at REAL NOT NULL, ended_at REAL, pid INTEGER, host TEXT, resumes INTEGER NOT NULL DEFAULT 0,
+    heartbeat REAL
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE TABLE IF NOT EXISTS units (
@@ -35,6 +47,25 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 """
 
+# version -> statements that bring a store at version-1 to it (version 1 = the unversioned tables)
+_MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE runs ADD COLUMN heartbeat REAL"],
+}
+
+
+class StoreError(StratoError):
+    """The run store cannot be opened or used (corrupt, newer, unwritable): nothing was run or written."""
+
+
+class RunLocked(StratoError):
+    """Another live process owns the run (holds its lease)."""
+
+    def __init__(self, run_id: str, pid: int | None, host: str | None, resuming: bool):
+        self.run_id, self.pid, self.host = run_id, pid, host
+        where = "" if host == socket.gethostname() else f" on {host}"
+        doing = "being resumed" if resuming else "being run"
+        super().__init__(f"run {run_id} is {doing} by pid {pid}{where}; wait for it to stop (a lease whose owner "
+                         f"died or sent no heartbeat for {LEASE_TIMEOUT:g}s is taken over)")
 
 
 def strato_home() -> Path:
@@ -66,11 +97,12 @@ class RunRecord:
     pid: int | None
     host: str | None
     resumes: int
+    heartbeat: float | None = None
 
     @property
     def display_status(self) -> str:
-        """RUNNING runs whose process is gone are shown as INTERRUPTED (``strato resume`` continues them)."""
-        if self.status == RUNNING and not _process_alive(self.pid, self.host):
+        """RUNNING runs whose owner is gone are shown as INTERRUPTED (``strato resume`` continues them)."""
+        if self.status == RUNNING and not lease_alive(self.pid, self.host, self.heartbeat):
             return INTERRUPTED
         return self.status
 
@@ -79,9 +111,18 @@ class RunRecord:
                 "started_at": iso(self.started_at), "ended_at": iso(self.ended_at)}
 
 
+def lease_alive(pid: int | None, host: str | None, heartbeat: float | None, now: float | None = None) -> bool:
+    """Whether a run's owner may still be working: a fresh heartbeat and, on this host, a live pid."""
+    if heartbeat is not None and (now if now is not None else time.time()) - heartbeat > LEASE_TIMEOUT:
+        return False
+    return _process_alive(pid, host)
+
+
 def _process_alive(pid: int | None, host: str | None) -> bool:
     if pid is None or host != socket.gethostname():
-        return host != socket.gethostname()  # another machine's run: assume it is alive
+        return host != socket.gethostname()  # another machine's run: its heartbeat decides
+    if pid == os.getpid():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -95,25 +136,97 @@ def _process_alive(pid: int | None, host: str | None) -> bool:
         return True
 
 
+def store_path() -> Path:
+    return strato_home() / "strato.db"
+
+
+def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+        return StoreError(f"cannot write the run store {path} ({text}); make its directory writable or point "
+                          "STRATO_HOME at a writable directory")
+    return StoreError(f"the run store {path} is not a usable SQLite database ({text}); it may be corrupt or "
+                      "truncated: move it aside (its runs are lost to strato) or point STRATO_HOME elsewhere")
+
+
 class RunStore:
     """SQLite-backed store. Writes are grouped in transactions by the runner (``commit``)."""
 
     def __init__(self, path: str | Path | None = None):
         if path is None:
             home = strato_home()
-            home.mkdir(parents=True, exist_ok=True)
+            try:
+                home.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise StoreError(f"STRATO_HOME {home} is a file, not a directory; point STRATO_HOME at a "
+                                 "directory") from None
+            except NotADirectoryError:
+                raise StoreError(f"STRATO_HOME {home} lies under a file, not a directory; point STRATO_HOME at "
+                                 "a directory") from None
+            except OSError as exc:
+                raise StoreError(f"cannot create STRATO_HOME {home}: {exc.strerror}; point STRATO_HOME at a "
+                                 "writable directory") from None
+            if not home.is_dir():
+                raise StoreError(f"STRATO_HOME {home} is not a directory; point STRATO_HOME at a directory")
             path = home / "strato.db"
         self.path = str(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._in_tx = False
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
+        try:
+            self._open()
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise _store_error(self.path, exc) from None
+        except StoreError:
+            self.db.close()
+            raise
+
+    def _open(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"the run store {self.path} was written by a newer strato (schema {version}; this one "
+                             f"reads up to {SCHEMA_VERSION}): upgrade strato, or point STRATO_HOME elsewhere")
+        self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        self._in_tx = False
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives SIGKILL, not power loss
+        if version < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Create or upgrade the tables in one transaction, so a concurrent opener sees all or nothing."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='runs'").fetchone():
+                statements = [st for st in _SCHEMA.split(";") if st.strip()]
+            else:  # version 0 with tables: the unversioned layout, which is version 1
+                statements = [st for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1)
+                              for st in _MIGRATIONS[target]]
+            for statement in statements:
+                self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     @classmethod
     def memory(cls) -> RunStore:
         return cls(":memory:")
+
+    @classmethod
+    def existing(cls) -> RunStore | None:
+        """The store under ``$STRATO_HOME`` if there is one: read-only commands create nothing."""
+        path = store_path()
+        if not path.exists():
+            return None
+        if not path.is_file():
+            raise StoreError(f"the run store {path} is not a file; move it aside or point STRATO_HOME elsewhere")
+        return cls()
 
     # transactions ------------------------------------------------------------------------------
     def _tx(self) -> sqlite3.Connection:
@@ -131,19 +244,47 @@ class RunStore:
         self.commit()
         self.db.close()
 
+    # the lease: one owner per run ----------------------------------------------------------------
+    def claim(self, run_id: str, resuming: bool = True) -> RunRecord:
+        """Take the run's lease in one ``BEGIN IMMEDIATE`` transaction, or raise :class:`RunLocked`.
+
+        Two resumers cannot both see the lease free: the second waits for the first's write lock,
+        then reads its pid. A lease whose owner died (pid gone on this host) or whose heartbeat is
+        older than :data:`LEASE_TIMEOUT` is taken over.
+        """
+        self.commit()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            record = self.get_run(run_id)
+            if record is None:
+                raise StoreError(f"no run {run_id!r} in {self.path}")
+            mine = record.pid == os.getpid() and record.host == socket.gethostname()
+            if record.status == RUNNING and not mine and lease_alive(record.pid, record.host, record.heartbeat):
+                raise RunLocked(run_id, record.pid, record.host, resuming=record.resumes > 0)
+            if record.status != SUCCEEDED:
+                self.db.execute("UPDATE runs SET status=?, pid=?, host=?, heartbeat=?, ended_at=NULL, error=NULL, "
+                                "resumes=resumes+? WHERE run_id=?",
+                                (RUNNING, os.getpid(), socket.gethostname(), time.time(), int(resuming), run_id))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        claimed = self.get_run(run_id)
+        assert claimed is not None
+        return claimed
+
+    def heartbeat(self) -> Heartbeat | None:
+        """A thread refreshing the lease of runs this process owns (none for an in-memory store)."""
+        return None if self.path == ":memory:" else Heartbeat(self.path)
+
     # writes ------------------------------------------------------------------------------------
     def create_run(self, run_id: str, pipeline: str, ref: str | None, sys_path: list[str], ir_json: str,
                    ir_hash: str, input: dict, started_at: float) -> None:
         self._tx().execute(
-            "INSERT INTO runs (run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, started_at, pid, host) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO runs (run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, started_at, pid, host, "
+            "heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, pipeline, ref, _dumps(sys_path), ir_json, ir_hash, _dumps(input), RUNNING, started_at,
-             os.getpid(), socket.gethostname()))
-        self.commit()
-
-    def mark_resumed(self, run_id: str) -> None:
-        self._tx().execute("UPDATE runs SET status=?, pid=?, host=?, ended_at=NULL, error=NULL, "
-                           "resumes=resumes+1 WHERE run_id=?", (RUNNING, os.getpid(), socket.gethostname(), run_id))
+             os.getpid(), socket.gethostname(), time.time()))
         self.commit()
 
     def finish_run(self, run_id: str, status: str, output: Any, error: dict | None, ended_at: float) -> None:
@@ -180,13 +321,13 @@ class RunStore:
     # reads -------------------------------------------------------------------------------------
     def _record(self, row: tuple) -> RunRecord:
         (run_id, pipeline, ref, sys_path, ir_json, ir_hash, input_, status, output, error, started, ended, pid,
-         host, resumes) = row
+         host, resumes, heartbeat) = row
         return RunRecord(run_id, pipeline, ref, json.loads(sys_path or "[]"), ir_json, ir_hash, json.loads(input_),
                          status, json.loads(output) if output else None, json.loads(error) if error else None,
-                         started, ended, pid, host, resumes)
+                         started, ended, pid, host, resumes, heartbeat)
 
     _RUN_COLUMNS = ("run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, output, error, started_at, "
-                    "ended_at, pid, host, resumes")
+                    "ended_at, pid, host, resumes, heartbeat")
 
     def get_run(self, run_id: str) -> RunRecord | None:
         row = self.db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -230,4 +371,43 @@ class RunStore:
                  "error": json.loads(err) if err else None} for k, a, st, s, e, err in rows]
 
 
-__all__ = ["FAILED", "INTERRUPTED", "RUNNING", "SKIPPED", "SUCCEEDED", "RunRecord", "RunStore", "strato_home"]
+class Heartbeat:
+    """Refreshes ``runs.heartbeat`` of the runs this process owns, on its own connection and thread.
+
+    ``lost`` is set when a refresh finds the lease taken over (this process looked dead), so the
+    runner stops rather than work beside the new owner.
+    """
+
+    def __init__(self, path: str):
+        import threading
+
+        self.path, self.runs, self.lost = path, set[str](), threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="strato-heartbeat")
+        self._thread.start()
+
+    def _beat(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stop.wait(HEARTBEAT_EVERY):
+                for run_id in list(self.runs):
+                    try:
+                        cur = db.execute("UPDATE runs SET heartbeat=? WHERE run_id=? AND pid=? AND host=? "
+                                         "AND status=?", (time.time(), run_id, os.getpid(), socket.gethostname(),
+                                                          RUNNING))
+                    except sqlite3.Error:
+                        continue  # busy past the timeout: try again at the next beat
+                    if cur.rowcount == 0:
+                        self.lost.set()
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+__all__ = ["FAILED", "INTERRUPTED", "RUNNING", "SKIPPED", "SUCCEEDED", "RunLocked", "RunRecord", "RunStore",
+           "StoreError", "strato_home"]
