@@ -226,7 +226,7 @@ def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -
 @click.option("--target", required=True, type=_TARGETS)
 @click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
-@click.option("--backend", help="Which emulator (aws: moto, moto-server, localstack).")
+@click.option("--backend", help="Which emulator (aws: moto, moto-server, localstack; gcp: wsgi, http; azure: replay).")
 @click.option("--endpoint", metavar="URL", help="A running emulator to use instead of starting one.")
 @click.option("--work-dir", type=click.Path(file_okay=False), help="Where compiled artifacts are written.")
 @_guard
