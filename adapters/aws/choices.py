@@ -16,6 +16,9 @@ from strato.graph import guard_chain
 from ..common.errors import CompileError
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Keys a JSONPath bracket can hold as written: no quote, bracket or backslash to escape, no control
+# characters (https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-paths.html).
+_BRACKETED = re.compile(r"^[^'\[\]\\\x00-\x1f]+$")
 
 
 class Choices:
@@ -37,6 +40,8 @@ class Choices:
                 base += f"[{part}]"
             elif isinstance(part, str) and _KEY.match(part):
                 base += f".{part}"
+            elif isinstance(part, str) and _BRACKETED.match(part):  # any other key: bracket notation
+                base += f"['{part}']"
             else:
                 return None
         return base

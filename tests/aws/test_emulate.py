@@ -177,3 +177,10 @@ def test_a_wide_map_keeps_the_parent_history_small() -> None:
                 "executionArn"]
             counts.append(len(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]))
     assert counts[1] - counts[0] < 20, counts  # 290 more items, (almost) no more parent events
+
+
+def test_conditions_on_any_key_use_bracket_notation(cli: Cli) -> None:
+    """`o["order-id"] == "A-1"` and other non-identifier keys compile (``$['order-id']``) and agree."""
+    assert_emulation_matches_run(cli, "tests/pipelines/any_keys.py:keys", {}, "--target", "aws")
+    code, out = cli.json("emulate", "tests/pipelines/any_keys.py:keys", "--target", "aws", "--json")
+    assert (code, out["output"]) == (0, {"hit": "all keys matched"})
