@@ -8,8 +8,13 @@ What it creates, all children of the component and tagged with the pipeline's ta
   resolves values, or a Step Functions Activity for ``runtime="worker"`` tasks;
 - the state machines (the pipeline, its sub-pipelines and any parts), their definitions filled in
   with the ARNs above;
-- an EventBridge Scheduler schedule, EventBridge rules for ``ObjectCreated`` triggers (with S3's
-  EventBridge notifications turned on for the bucket) and an IAM-authorised HTTP API for ``Http``.
+- an EventBridge Scheduler schedule, EventBridge rules for ``ObjectCreated`` triggers and an
+  IAM-authorised HTTP API for ``Http``.
+
+A watched bucket must deliver its events to EventBridge. Turning that on means writing the bucket's
+whole notification configuration, which would replace notifications someone else set up, so the
+component does it only for the buckets passed as ``notification_buckets`` (buckets this stack owns);
+for any other watched bucket it says, at deploy time, that EventBridge delivery must be on.
 
 Every IAM policy names its resources: the task role reads and writes only the payload prefix of
 its bucket, the state machine role invokes only these functions and starts only these machines.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -101,7 +107,8 @@ class StratoPipeline(pulumi.ComponentResource):
 
     def __init__(self, name: str, pipeline: PipelineDefinition | str, code: pulumi.Archive, *,
                  lambda_runtime: str = "python3.11", default_memory: int = 512, payload_days: int = 30,
-                 tags: dict[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
+                 notification_buckets: Sequence[str] = (), tags: dict[str, str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("strato:aws:Pipeline", name, None, opts)
         ir = deployable_ir(pipeline, Adapter())
         compiled = Adapter().build(ir)
@@ -186,7 +193,7 @@ class StratoPipeline(pulumi.ComponentResource):
         root = machines[ir.name]
 
         # -------------------------------------------------------------------------- triggers
-        self.triggers = self._triggers(name, ir, root, base_tags)
+        self.triggers = self._triggers(name, ir, root, base_tags, set(notification_buckets))
         self.state_machine_arn = root.arn
         self.payload_bucket = bucket.bucket
         self.register_outputs({"state_machine_arn": root.arn, "payload_bucket": bucket.bucket,
@@ -203,8 +210,8 @@ class StratoPipeline(pulumi.ComponentResource):
             lambda arn: _policy({"Effect": "Allow", "Action": "states:StartExecution", "Resource": arn})))
         return role
 
-    def _triggers(self, name: str, ir: PipelineIR, root: aws.sfn.StateMachine,
-                  tags: dict[str, str]) -> list[pulumi.CustomResource]:
+    def _triggers(self, name: str, ir: PipelineIR, root: aws.sfn.StateMachine, tags: dict[str, str],
+                  owned_buckets: set[str]) -> list[pulumi.CustomResource]:
         """What starts the pipeline: the resources created, in order."""
         child = pulumi.ResourceOptions(parent=self)
         created: list[pulumi.CustomResource] = []
@@ -220,8 +227,15 @@ class StratoPipeline(pulumi.ComponentResource):
         watched = [t for t in ir.triggers if isinstance(t, ObjectCreatedSpec)]
         for i, trigger in enumerate(watched):
             events_role = events_role or self._starter_role(f"{name}-events", "events.amazonaws.com", root, tags)
-            created.append(aws.s3.BucketNotification(f"{name}-s3-events-{i}", bucket=trigger.bucket,
-                                                     eventbridge=True, opts=child))
+            if trigger.bucket in owned_buckets:  # ours to configure: this replaces its notification configuration
+                created.append(aws.s3.BucketNotification(f"{name}-s3-events-{i}", bucket=trigger.bucket,
+                                                         eventbridge=True, opts=child))
+            else:
+                pulumi.log.warn(f"bucket {trigger.bucket!r} must send its events to Amazon EventBridge for "
+                                f"pipeline {ir.name!r} to start on new objects: turn it on in the bucket's event "
+                                "notification settings (EventBridgeConfiguration), or pass notification_buckets="
+                                f"[{trigger.bucket!r}] if this stack owns the bucket's notification configuration",
+                                resource=self)
             rule = aws.cloudwatch.EventRule(f"{name}-object-created-{i}", tags=tags, opts=child,
                                             event_pattern=json.dumps(object_created_rule(trigger), sort_keys=True))
             transformer = input_transformer(ir, trigger)

@@ -133,6 +133,20 @@ def test_object_created_triggers_and_sub_pipelines(recorder: Recorder) -> Any:
         (target,) = recorder.of("aws:cloudwatch/eventTarget:EventTarget")
         assert target.inputs["inputTransformer"]["inputPaths"] == {"bucket": "$.detail.bucket.name",
                                                                    "key": "$.detail.object.key"}
+        # the watched bucket's notification configuration is not this stack's: it is left alone
+        assert recorder.of("aws:s3/bucketNotification:BucketNotification") == []
+
+    return settled(deployed).apply(check)
+
+
+@pulumi.runtime.test
+def test_a_bucket_the_stack_owns_gets_eventbridge_delivery(recorder: Recorder) -> Any:
+    from strato.infra.aws import StratoPipeline
+
+    deployed = StratoPipeline("app", str(ROOT / "examples" / "file_ingestion.py") + ":ingest_file",
+                              code=pulumi.AssetArchive({}), notification_buckets=["landing"])
+
+    def check(_: Any) -> None:
         (notification,) = recorder.of("aws:s3/bucketNotification:BucketNotification")
         assert notification.inputs == {"bucket": "landing", "eventbridge": True}
 
