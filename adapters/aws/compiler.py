@@ -30,6 +30,13 @@ from .limits import MAX_DEFINITION_BYTES, Limits, PartCall, in_run_order, to_com
 from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
 
 TIMEOUT_ERROR = "States.Timeout"
+# Transient Lambda service errors are retried on every function call, in a retrier of their own, so they
+# never use up the attempts of the task's Retry (a retrier counts only the errors it matches):
+# https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
+LAMBDA_SERVICE_RETRY: dict[str, Any] = {
+    "ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                    "Lambda.TooManyRequestsException"],
+    "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0, "JitterStrategy": "FULL"}
 
 __all__ = ["Compiled", "compile_pipeline", "error_names", "to_compact_json", "to_json"]
 
@@ -99,7 +106,7 @@ class _Machine(Limits, Choices):
             "Next": first}
         states["Output"] = {"Type": "Task", "Comment": "the pipeline's output, resolved from results",
                             "Resource": RUNTIME_FUNCTION, "Parameters": self._resolve_payload(p.output),
-                            "End": True}
+                            "Retry": [LAMBDA_SERVICE_RETRY], "End": True}
         definition = {"Comment": f"Strato pipeline {p.name} (IR {p.hash[:12]})", "StartAt": "Start",
                       "States": in_run_order(states, "Start")}
         self._check_limits(definition)
@@ -217,8 +224,11 @@ class _Machine(Limits, Choices):
                 self._round_warning(node, f"task {spec.name!r} timeout {spec.timeout:g}s becomes {seconds}s: "
                                           "Step Functions times out in whole seconds")
             state["TimeoutSeconds"] = seconds
+        retriers = [] if spec.runtime == "worker" else [LAMBDA_SERVICE_RETRY]
         if spec.retry is not None and spec.retry.max_retries > 0:
-            state["Retry"] = [self._retrier(spec.retry, spec, node)]
+            retriers.append(self._retrier(spec.retry, spec, node))
+        if retriers:
+            state["Retry"] = retriers
         self.events += 5 + (2 * spec.retry.max_retries if spec.retry else 0)
         return state
 
@@ -285,7 +295,7 @@ class _Machine(Limits, Choices):
             payload = self._resolve_payload(node.items)
             payload["store_items_for"] = node.id
             states[entry] = {"Type": "Task", "Resource": RUNTIME_FUNCTION, "Parameters": payload,
-                             "ResultPath": f"$.scratch.{key}", "Next": name}
+                             "ResultPath": f"$.scratch.{key}", "Retry": [LAMBDA_SERVICE_RETRY], "Next": name}
             state["ItemReader"] = {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
                                    "Parameters": {"Bucket.$": f"$.scratch.{key}.Bucket",
                                                   "Key.$": f"$.scratch.{key}.Key"}}
@@ -303,7 +313,7 @@ class _Machine(Limits, Choices):
         entry, run, output = (state_name(f"{node.id} input"), state_name(node.id), state_name(f"{node.id} output"))
         states[entry] = {"Type": "Task", "Resource": RUNTIME_FUNCTION,
                          "Parameters": {**self._resolve_payload(ir.DictOf(tuple(node.args.items()))), "inline": True},
-                         "ResultPath": f"$.scratch.{key}", "Next": run}
+                         "ResultPath": f"$.scratch.{key}", "Retry": [LAMBDA_SERVICE_RETRY], "Next": run}
         states[run] = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
                        "Parameters": {"StateMachineArn": machine_ref(node.pipeline), "Input.$": f"$.scratch.{key}",
                                       "Name.$": "States.UUID()"},

@@ -13,7 +13,7 @@ pytest.importorskip("statelint")
 from statelint.linter import Linter
 
 from strato.adapters.aws import Adapter
-from strato.adapters.aws.compiler import compile_pipeline, error_names
+from strato.adapters.aws.compiler import LAMBDA_SERVICE_RETRY, compile_pipeline, error_names
 from strato.adapters.aws.emulator import Deployment
 from strato.adapters.aws.naming import state_name
 from strato.loader import load
@@ -81,9 +81,13 @@ def test_retry_catch_and_timeout_mapping() -> None:
     states = compile_pipeline(pipelines.retrying.ir).machines["retrying"]["States"]
     assert error_names(("ConnectionError",)) == ["BrokenPipeError", "ConnectionAbortedError", "ConnectionError",
                                                  "ConnectionRefusedError", "ConnectionResetError"]
-    assert states["flaky"]["Retry"] == [{"ErrorEquals": error_names(("ConnectionError",)), "IntervalSeconds": 2,
-                                         "MaxAttempts": 3, "BackoffRate": 3.0,
-                                         "MaxDelaySeconds": 10}]
+    service, user = states["flaky"]["Retry"]  # Lambda's transient errors first, in a retrier of their own
+    assert service == LAMBDA_SERVICE_RETRY and "Lambda.TooManyRequestsException" in service["ErrorEquals"]
+    assert user == {"ErrorEquals": error_names(("ConnectionError",)), "IntervalSeconds": 2, "MaxAttempts": 3,
+                    "BackoffRate": 3.0, "MaxDelaySeconds": 10}
+    for state in states.values():  # every Lambda call retries them, also the runtime function's
+        if state.get("Type") == "Task" and state["Resource"].startswith("${"):
+            assert state["Retry"][0] == LAMBDA_SERVICE_RETRY
     states = compile_pipeline(pipelines.timing_out.ir).machines["timing_out"]["States"]
     assert states["slow"]["TimeoutSeconds"] == 1
     assert states["slow"]["Catch"] == [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.errors.slow",
