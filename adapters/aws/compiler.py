@@ -30,6 +30,7 @@ from .limits import MAX_DEFINITION_BYTES, Limits, PartCall, in_run_order, to_com
 from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
 
 TIMEOUT_ERROR = "States.Timeout"
+ITEM_ERROR = "strato_item_error"  # a Distributed Map item's escaped error, raised again after the map
 # Transient Lambda service errors are retried on every function call, in a retrier of their own, so they
 # never use up the attempts of the task's Retry (a retrier counts only the errors it matches):
 # https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
@@ -300,13 +301,41 @@ class _Machine(Limits, Choices):
                                    "Parameters": {"Bucket.$": f"$.scratch.{key}.Bucket",
                                                   "Key.$": f"$.scratch.{key}.Key"}}
             self.events += 5
+        after = next_state
+        if not isinstance(node.items, ir.Literal):
+            after = self._fail_on_item_error(node, inner, states, next_state)
         state.update({"ItemSelector": selector,
                       "ItemProcessor": {"ProcessorConfig": _processor(node), "StartAt": item_state,
                                         "States": in_run_order(inner, item_state)},
                       "MaxConcurrency": node.max_concurrency or 0, "ResultPath": f"$.results.{key}"})
-        states[name] = self._then(state, next_state)
+        states[name] = self._then(state, after)
         self.events += 4
         return entry
+
+    def _fail_on_item_error(self, node: ir.MapNode, inner: dict[str, Any], states: dict[str, Any],
+                            next_state: str | None) -> str:
+        """A failed item fails the run with the item's own error, as on every other backend.
+
+        A Distributed Map whose child execution fails would itself fail as
+        ``States.ExceedToleratedFailureThreshold``, losing the item's error
+        (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html). So each item
+        catches what its task (and catch handler) let escape and returns it as ``{ITEM_ERROR: {Error,
+        Cause}}``; after the map, the runtime function raises the first one under its own name.
+        """
+        failed = state_name(f"{node.id} item failed")
+        for state in inner.values():
+            catchers = state.setdefault("Catch", []) if state.get("Type") == "Task" else None
+            if catchers is not None and not any("States.ALL" in c["ErrorEquals"] for c in catchers):
+                catchers.append({"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": failed})
+        inner[failed] = {"Type": "Pass", "Parameters": {f"{ITEM_ERROR}.$": "$.failure"}, "End": True}
+        check = state_name(f"{node.id} check")
+        states[check] = self._then({
+            "Type": "Task", "Comment": "fails the run with the first failed item's own error",
+            "Resource": RUNTIME_FUNCTION,
+            "Parameters": {"op": "check_items", "items.$": f"$.results.{self.keys[node.id]}"},
+            "ResultPath": None, "Retry": [LAMBDA_SERVICE_RETRY]}, next_state)
+        self.events += 5
+        return check
 
     def _subpipeline(self, node: ir.SubPipelineNode, states: dict[str, Any], next_state: str | None) -> str:
         key = self.keys[node.id]

@@ -25,7 +25,8 @@ from .payloads import materialise, offload, store_items
 
 # Every field a compiled state machine sends; anything else is refused before anything runs.
 EVENT_FIELDS = frozenset({"op", "task", "args", "args_json", "params", "refs", "keep", "item_param", "item", "error",
-                          "handler_param", "value", "value_json", "store_items_for", "inline"})
+                          "handler_param", "value", "value_json", "store_items_for", "inline", "items"})
+ITEM_ERROR = "strato_item_error"  # how a Distributed Map item returns the error its task let escape
 
 
 class EventError(AdapterError):
@@ -63,7 +64,7 @@ def _checked(event: Any) -> dict[str, Any]:
     if unknown:
         raise EventError(f"the event has fields no Strato state machine sends ({', '.join(unknown[:5])}); "
                          "nothing was run")
-    if event.get("op") != "resolve" and not isinstance(event.get("task"), str):
+    if event.get("op") not in ("resolve", "check_items") and not isinstance(event.get("task"), str):
         raise EventError("the event names no task (\"task\": \"<task id>\"); nothing was run")
     return event
 
@@ -93,6 +94,19 @@ def _call(name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
         return invoke(name, fn, args, secrets)
 
 
+class ItemFailed(Exception):
+    """Stands for a map item's error; raised under that error's own class name."""
+
+
+def _raise_first_item_error(items: Any) -> None:
+    """Raise the first failed item's error as its own class name and message, so the run fails as it
+    does on the local runner (and ``States.Timeout`` is ``TaskTimeout`` again)."""
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and set(item) == {ITEM_ERROR} and isinstance(item[ITEM_ERROR], dict):
+            error = error_of_states(item[ITEM_ERROR])
+            raise type(str(error["error"]), (ItemFailed,), {})(error["cause"])
+
+
 def handle(event: Any) -> Any:
     """Run one step for the state machine: resolve a value, call a catch handler, or run a task.
 
@@ -100,6 +114,9 @@ def handle(event: Any) -> Any:
     result is offloaded in turn (see :mod:`strato.adapters.aws.payloads`).
     """
     event = _checked(event)
+    if event.get("op") == "check_items":
+        _raise_first_item_error(event.get("items"))
+        return None
     if event.get("op") == "resolve":
         params = event.get("params") or {}
         refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}

@@ -41,7 +41,8 @@ def _deployed(ir) -> dict[str, str]:
 
 @pytest.mark.parametrize("ref", EXAMPLES + ["tests/pipelines/contract.py:daily_sales",
                                             "tests/pipelines/resumable.py:resumable",
-                                            "tests/pipelines/any_keys.py:keys"])
+                                            "tests/pipelines/any_keys.py:keys",
+                                            "tests/pipelines/map_failures.py:caught_map"])
 def test_every_machine_passes_statelint(ref: str) -> None:
     for name, definition in _deployed(load(ref).definition.ir).items():
         assert lint(definition) == [], name

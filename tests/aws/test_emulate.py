@@ -184,3 +184,10 @@ def test_conditions_on_any_key_use_bracket_notation(cli: Cli) -> None:
     assert_emulation_matches_run(cli, "tests/pipelines/any_keys.py:keys", {}, "--target", "aws")
     code, out = cli.json("emulate", "tests/pipelines/any_keys.py:keys", "--target", "aws", "--json")
     assert (code, out["output"]) == (0, {"hit": "all keys matched"})
+
+
+@pytest.mark.parametrize("name", ["failing_map", "caught_map", "fine_map"])
+def test_a_failed_map_item_fails_the_run_with_its_own_error(cli: Cli, name: str) -> None:
+    """A Distributed Map's failed child would fail the map as States.ExceedToleratedFailureThreshold on AWS
+    (and moto reports SUCCEEDED with null): the item's own error is raised again after the map."""
+    assert_emulation_matches_run(cli, f"tests/pipelines/map_failures.py:{name}", {}, "--target", "aws")
