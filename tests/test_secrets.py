@@ -192,3 +192,16 @@ def test_a_secret_in_emulation_matches_the_local_run(cli: Any, tmp_path: Path, t
     for file in (p for p in work.rglob("*") if p.is_file()):
         data = file.read_bytes()
         assert b"hunter2-db-value" not in data and b"tok-123456-value" not in data, file
+
+
+def test_a_secret_in_a_task_error_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strato.runtime.invoke import invoke
+
+    monkeypatch.setenv("STRATO_SECRET_DB_PASSWORD", "hunter2-value")
+
+    def connect(password: str) -> int:
+        raise ConnectionError(f"login failed for password {password}")
+
+    with pytest.raises(ConnectionError) as caught:
+        invoke("connect", connect, {"password": {"$strato_secret": "db-password"}}, ["db-password"])
+    assert str(caught.value) == "login failed for password ***"

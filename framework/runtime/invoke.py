@@ -121,11 +121,31 @@ def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any], secrets
     the IR grants the task; any other reference is refused), so a secret's value exists only inside
     the call.
     """
-    if secrets:  # without grants a reference stays a reference: the task sees no secret
-        from ..secrets import resolve
+    if not secrets:  # without grants a reference stays a reference: the task sees no secret
+        return to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, args)))
+    from ..secrets import resolve, secret_names, secret_source
 
-        args = resolve(args, frozenset(secrets))
-    return to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, args)))
+    allowed = frozenset(secrets)
+    found = {name: resolve({"$strato_secret": name}, allowed) for name in set(secret_names(args))}  # read once
+    with secret_source(found.__getitem__):
+        resolved = resolve(args, allowed)
+    try:
+        return to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, resolved)))
+    except Exception as exc:  # the error is stored and shown: never with a secret's value in it
+        _redact(exc, sorted((v for v in found.values() if v), key=len, reverse=True))
+        raise
+
+
+def _redact(exc: BaseException, values: list[str]) -> None:
+    """Replace secret values in an exception's arguments (what its message is made of) by ``***``."""
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            for value in values:
+                item = item.replace(value, "***")
+        return item
+
+    if values and any(isinstance(a, str) and any(v in a for v in values) for a in exc.args):
+        exc.args = tuple(clean(a) for a in exc.args)
 
 
 def error_of(exc: BaseException) -> dict[str, str]:
