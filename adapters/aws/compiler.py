@@ -23,6 +23,7 @@ from strato.errors import Diagnostic
 from strato.graph import dependencies
 from strato.ir import RetrySpec, expand_error_names
 
+from ..common.errors import CompileError
 from ..common.reads import read_inline
 from ..structure import Block, Par, Seq, Step, nodes_of, structure
 from .choices import _KEY, Choices
@@ -137,12 +138,8 @@ class _Machine(Limits, Choices):
             branches.append({"StartAt": start, "States": in_run_order(inner, start)})
         # Each branch returns the whole state; keep every branch's results, then merge them in a Pass
         # (intrinsic functions read the merged object's fields, not array elements).
-        selector: dict[str, Any] = {}
-        merged = "$.b0.results"
-        for i in range(len(block.branches)):
-            selector[f"b{i}.$"] = f"States.ArrayGetItem($, {i})"
-            if i:
-                merged = f"States.JsonMerge({merged}, $.b{i}.results, false)"
+        selector = {f"b{i}.$": f"States.ArrayGetItem($, {i})" for i in range(len(block.branches))}
+        merged = _merge_tree([f"$.b{i}.results" for i in range(len(block.branches))])
         merge = state_name(f"{name} merge")
         states[name] = {"Type": "Parallel", "Branches": branches, "ResultSelector": selector, "Next": merge}
         states[merge] = self._then({"Type": "Pass", "Parameters": {
@@ -355,6 +352,27 @@ class _Machine(Limits, Choices):
 
     def _round_warning(self, node: ir.Node, message: str) -> None:
         self.out.warnings.append(Diagnostic(message, node.location, f"pipeline {self.p.name!r} (aws)", "warning"))
+
+
+MAX_INTRINSIC_NESTING = 10  # https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html
+
+
+def _merge_tree(paths: list[str]) -> str:
+    """``States.JsonMerge`` of ``paths`` as a balanced tree: nested ceil(log2(n)) deep, within the 10
+    nested intrinsic functions a field may hold. The branches' results share only keys written before
+    the Parallel state (with equal values), so the order of merging does not matter."""
+    depth = math.ceil(math.log2(len(paths))) if len(paths) > 1 else 0
+    if depth > MAX_INTRINSIC_NESTING:
+        raise CompileError(f"a step runs {len(paths)} branches at once, more than Step Functions can merge in one "
+                           f"state ({2 ** MAX_INTRINSIC_NESTING}); group the calls into sub-pipelines")
+
+    def tree(items: list[str]) -> str:
+        if len(items) == 1:
+            return items[0]
+        middle = len(items) // 2
+        return f"States.JsonMerge({tree(items[:middle])}, {tree(items[middle:])}, false)"
+
+    return tree(paths)
 
 
 def _processor(node: ir.MapNode) -> dict[str, str]:

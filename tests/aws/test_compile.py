@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,38 @@ def test_every_machine_passes_asl_validator(tmp_path: Path, ref: str) -> None:
         path.write_text(definition)
         result = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True)
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+
+
+def _intrinsic_depth(expression: str) -> int:
+    """How deeply intrinsic functions (``States.X(...)``) nest in one field."""
+    best = depth = 0
+    opened: list[bool] = []
+    i = 0
+    while i < len(expression):
+        if expression.startswith("States.", i):
+            i = expression.index("(", i) + 1
+            opened.append(True)
+            depth += 1
+            best = max(best, depth)
+            continue
+        if expression[i] == "(":
+            opened.append(False)
+        elif expression[i] == ")" and opened.pop():
+            depth -= 1
+        i += 1
+    return best
+
+
+def _fields(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in _fields(v)]
+    if isinstance(value, list):
+        return [f for v in value for f in _fields(v)]
+    return [value] if isinstance(value, str) and "States." in value else []
+
+
+def test_a_wide_fan_out_nests_at_most_ten_intrinsic_functions() -> None:
+    ir = load("tests/pipelines/fan_out.py:fan12").definition.ir
+    (machine,) = compile_pipeline(ir).machines.values()
+    assert max(_intrinsic_depth(f) for f in _fields(machine)) == 4  # ceil(log2(12)); a chain would be 11
+    assert _intrinsic_depth("States.JsonMerge(States.JsonMerge($.a, $.b, false), $.c, false)") == 2

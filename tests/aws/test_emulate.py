@@ -191,3 +191,7 @@ def test_a_failed_map_item_fails_the_run_with_its_own_error(cli: Cli, name: str)
     """A Distributed Map's failed child would fail the map as States.ExceedToleratedFailureThreshold on AWS
     (and moto reports SUCCEEDED with null): the item's own error is raised again after the map."""
     assert_emulation_matches_run(cli, f"tests/pipelines/map_failures.py:{name}", {}, "--target", "aws")
+
+
+def test_a_wide_fan_out_merges_its_branches(cli: Cli) -> None:
+    assert_emulation_matches_run(cli, "tests/pipelines/fan_out.py:fan12", {}, "--target", "aws")
