@@ -213,6 +213,25 @@ def _states_errors_through_branches() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _bare_string_child_outputs() -> Iterator[None]:
+    """Let a sub-pipeline whose output is a bare string return it through ``startExecution.sync:2``:
+    moto (5.2) stores such an output unquoted and then fails parsing it as JSON in the parent ("Expecting
+    value"), where AWS returns the string."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sfn
+
+    service = state_task_service_sfn.StateTaskServiceSfn
+
+    def sync2_output_of(typ: type, value: Any) -> None:
+        if typ is state_task_service_sfn.DescribeExecutionOutput:
+            for key in ("input", "output"):
+                if isinstance(value.get(key), str):
+                    value[key] = _output(value[key])
+
+    with mock.patch.object(service, "_sync2_api_output_of", staticmethod(sync2_output_of)):
+        yield
+
+
 def _output(text: str | None) -> Any:
     """An execution's output is JSON text; moto (5.2) gives a bare string output unquoted."""
     if text is None:
@@ -388,7 +407,7 @@ def deployed_on_moto(deployment: Deployment, backend: str = "moto",
     """A fresh moto account with ``deployment`` created in it, Lambda calls answered by the shim and
     moto's gaps bridged; yields the session, the client arguments and a Step Functions client."""
     with moto_account(backend) as (session, client_args), (timers or VirtualTimers()).installed(), \
-            _sfn_integration_casing(), _states_errors_through_branches():
+            _sfn_integration_casing(), _states_errors_through_branches(), _bare_string_child_outputs():
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
         sfn = session.client("stepfunctions", region_name=REGION, **client_args)
         deployment.seed_secrets(session, client_args)

@@ -195,3 +195,7 @@ def test_a_failed_map_item_fails_the_run_with_its_own_error(cli: Cli, name: str)
 
 def test_a_wide_fan_out_merges_its_branches(cli: Cli) -> None:
     assert_emulation_matches_run(cli, "tests/pipelines/fan_out.py:fan12", {}, "--target", "aws")
+
+
+def test_a_sub_pipeline_returning_a_string(cli: Cli) -> None:
+    assert_emulation_matches_run(cli, "tests/pipelines/string_child.py:parent", {}, "--target", "aws")
