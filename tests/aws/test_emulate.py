@@ -199,3 +199,13 @@ def test_a_wide_fan_out_merges_its_branches(cli: Cli) -> None:
 
 def test_a_sub_pipeline_returning_a_string(cli: Cli) -> None:
     assert_emulation_matches_run(cli, "tests/pipelines/string_child.py:parent", {}, "--target", "aws")
+
+
+def test_a_condition_on_an_element_of_a_large_list(cli: Cli) -> None:
+    """rows[0]["ok"] is read by a Choice state: the list stays inline whatever the offload threshold,
+    and moto reads the indexed path as AWS does (one value, not a one-element list)."""
+    ref = "tests/pipelines/element_condition.py:element_condition"
+    code, out = cli.json("emulate", ref, "--target", "aws", "--json", STRATO_OFFLOAD_BYTES="1024")
+    local_code, local = cli.json("run", ref, "--json")
+    assert (code, out["output"]) == (local_code, local["output"]) == (
+        0, {"first": "first row ok", "second": None, "count": 40})
