@@ -126,14 +126,16 @@ def resolve(value: Any, allowed: frozenset[str] | None = None) -> Any:
 
 
 # ------------------------------------------------------------------------- credential heuristics
-_CREDENTIAL_KEYS = re.compile(r"(pass(word|wd)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
-                              r"credential|auth)", re.IGNORECASE)
-_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=_\-.]{20,}$")
-_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]+:[^/@\s]+@", re.IGNORECASE)
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
+# Patterns as text: the re module compiles (and caches) them on first use, so importing strato, as every
+# task shim does, pays nothing for heuristics only validation runs.
+_CREDENTIAL_KEYS = (r"(?i)(pass(word|wd)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
+                    r"credential|auth)")
+_TOKEN_CHARS = r"^[A-Za-z0-9+/=_\-.]{20,}$"
+_USERINFO = r"(?i)^[a-z][a-z0-9+.-]*://[^/@:\s]+:[^/@\s]+@"
+_HEX = r"^[0-9a-fA-F]+$"
 # Well-known credential formats: AWS access key ids, GitHub, Slack and Stripe tokens, PEM private keys.
-_KNOWN = re.compile(r"(^|[^A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}|^gh[pousr]_[A-Za-z0-9]{20,}|^xox[abposr]-|^sk_live_|"
-                    r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_KNOWN = (r"(^|[^A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}|^gh[pousr]_[A-Za-z0-9]{20,}|^xox[abposr]-|^sk_live_|"
+          r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 
 def _entropy(text: str) -> float:
@@ -146,15 +148,15 @@ def looks_like_credential(key: str | None, value: Any) -> bool:
     name (``password``, ``token``, ``api_key`` ...), or a long random-looking token (high entropy)."""
     if not isinstance(value, str) or not value or is_secret_ref(value):
         return False
-    if _USERINFO.search(value):  # a URL with a password in it
+    if re.search(_USERINFO, value):  # a URL with a password in it
         return True
-    if key is not None and _CREDENTIAL_KEYS.search(key) and "://" not in value and not value.startswith(("$", "{")):
+    if key is not None and re.search(_CREDENTIAL_KEYS, key) and "://" not in value and not value.startswith(("$", "{")):
         return True
-    if _KNOWN.search(value):
+    if re.search(_KNOWN, value):
         return True
-    if len(value) < 24 or not _TOKEN_CHARS.match(value) or value.startswith("/") or "://" in value:
+    if len(value) < 24 or not re.match(_TOKEN_CHARS, value) or value.startswith("/") or "://" in value:
         return False
-    if _HEX.match(value):  # a long hex key or token
+    if re.match(_HEX, value):  # a long hex key or token
         return len(value) >= 32 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
     # random-looking: upper and lower case and digits mixed, switching often (identifiers such as
     # orders_daily_v2 or DailyReport2024 switch rarely)
