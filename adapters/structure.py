@@ -40,12 +40,39 @@ class Par:
 Block = Union[Step, Seq, Par]
 
 
+NAMED_WAITS = 5  # nodes named per extra wait; a dense graph can add thousands
+
+
 @dataclass(frozen=True)
 class ExtraWait:
-    """``node`` now also waits for ``waits_for``, which it did not depend on."""
+    """``node`` now also waits for ``count`` nodes it did not depend on, the first of them ``waits_for``."""
 
     node: str
     waits_for: tuple[str, ...]
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        if self.count < len(self.waits_for):
+            object.__setattr__(self, "count", len(self.waits_for))
+
+
+def extra_wait_warnings(extra: list[ExtraWait], joins: str, limit: int = 20) -> list[tuple[str, str]]:
+    """(node, message) warnings for the extra waits, at most ``limit`` of them plus one that counts the rest.
+
+    ``joins`` says how the target joins branches, e.g. "Step Functions joins parallel branches only at
+    their end".
+    """
+    out = []
+    for wait in extra[:limit]:
+        names = ", ".join(map(repr, wait.waits_for))
+        more = f" and {wait.count - len(wait.waits_for):,} more" if wait.count > len(wait.waits_for) else ""
+        out.append((wait.node, f"{joins}: {wait.node!r} now also waits for {names}{more}, which it does not "
+                               "depend on"))
+    if len(extra) > limit:
+        rest = extra[limit:]
+        out.append((rest[0].node, f"{joins}: {len(rest):,} more tasks (from {rest[0].node!r}) now also wait for "
+                                  "tasks they do not depend on; `strato graph` shows the dependencies"))
+    return out
 
 
 def structure(order: list[str], deps: dict[str, tuple[str, ...]]) -> tuple[Block, list[ExtraWait]]:
@@ -209,12 +236,12 @@ class _Builder:
         for n in after:
             missing = sinks & ~self.anc[n]
             if missing:
-                names = []
-                while missing:
+                count, names = missing.bit_count(), list[str]()
+                while missing and len(names) < NAMED_WAITS:
                     low = missing & -missing
                     names.append(self.order[low.bit_length() - 1])
                     missing ^= low
-                self.extra.append(ExtraWait(n, tuple(names)))
+                self.extra.append(ExtraWait(n, tuple(names), count))
 
 
 def nodes_of(block: Block) -> list[str]:

@@ -27,6 +27,7 @@ from strato.adapters.aws.emulator import (
 from strato.adapters.base import emulated_loader
 from strato.dsl.definitions import PipelineDefinition
 from strato.runtime import resolver_for
+from tests.pipelines.generated import dense_dag
 
 _spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).with_name("run.py"))
 bench_run = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
@@ -45,11 +46,12 @@ def median_time(fn: Any, repeat: int) -> tuple[float, Any]:
 
 def compile_rows(repeat: int) -> list[tuple[str, ...]]:
     rows = []
-    for size in (1_000, 10_000):
-        ir = bench_run.generated_pipeline(size).ir
+    kinds = [("chains+joins", bench_run.generated_pipeline), ("dense DAG", dense_dag)]
+    for (kind, generate), size in ((k, s) for k in kinds for s in (1_000, 10_000, 20_000)):
+        ir = generate(size).ir
         seconds, compiled = median_time(lambda ir=ir: compile_pipeline(ir), repeat)
         sizes = [len(to_compact_json(d).encode()) for d in compiled.machines.values()]
-        rows.append((f"{size:,} tasks", f"{seconds:.3f} s", f"{seconds / size * 1e6:.1f} us",
+        rows.append((f"{kind}, {size:,} tasks", f"{seconds:.3f} s", f"{seconds / size * 1e6:.1f} us",
                      f"{len(compiled.machines):,}", f"{sum(sizes) / 1e6:.2f} MB", f"{max(sizes) / 1e6:.2f} MB",
                      f"{len(compiled.errors)} error(s)"))
     return rows
@@ -60,6 +62,7 @@ def emulated_rows(repeat: int) -> list[tuple[str, ...]]:
     cases: list[tuple[str, PipelineDefinition, dict]] = [
         ("chain of 50 tasks", bench_run.chains_pipeline(1, 50), {}),
         ("map of 200 items", bench_run.wide, {"items": list(range(200))}),
+        ("dense DAG of 300 tasks", dense_dag(300), {}),
     ]
     for label, definition, params in cases:
         ir = definition.ir

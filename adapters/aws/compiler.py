@@ -20,14 +20,24 @@ from typing import Any
 
 from strato import ir
 from strato.errors import Diagnostic
-from strato.graph import dependencies
+from strato.graph import data_inputs, dependencies, guard_reads
 from strato.ir import RetrySpec, expand_error_names
 
 from ..common.errors import CompileError
 from ..common.reads import read_inline
-from ..structure import Block, Par, Seq, Step, nodes_of, structure
+from ..structure import Block, Par, Seq, Step, extra_wait_warnings, structure
 from .choices import _KEY, Choices
-from .limits import MAX_DEFINITION_BYTES, Limits, PartCall, in_run_order, to_compact_json, to_json
+from .limits import (
+    MAX_DEFINITION_BYTES,
+    MAX_INTRINSIC_NESTING,
+    Limits,
+    PartCall,
+    branch_nodes,
+    chunked,
+    in_run_order,
+    to_compact_json,
+    to_json,
+)
 from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
 
 TIMEOUT_ERROR = "States.Timeout"
@@ -80,8 +90,18 @@ class _Machine(Limits, Choices):
         self.p, self.out = pipeline, out
         self.keys = {node.id: self._result_key(i, node.id) for i, node in enumerate(pipeline.nodes)}
         self.keep = read_inline(pipeline)  # paths Choice and Map states read: kept inline when offloaded
+        self.stored = _read_later(pipeline)
+        # The state holds every stored result at once: each may use 1/share of the 256 KiB
+        # (a map over a literal list stores one result per item), so they fit together.
+        self.share = max(1, sum(len(n.items.value) if isinstance(n, ir.MapNode) and isinstance(n.items, ir.Literal)
+                                and isinstance(n.items.value, list) else 1
+                                for n in pipeline.nodes if n.id in self.stored))
         self.events = 0
-        self._costs: dict[Block, tuple[int, int]] = {}
+        self._costs: dict[int, tuple[Block, tuple[int, int]]] = {}
+
+    def _result_path(self, node_id: str) -> str | None:
+        """Where a node's result goes in the state: nowhere (``ResultPath: null``) when nothing reads it."""
+        return f"$.results.{self.keys[node_id]}" if node_id in self.stored else None
 
     @staticmethod
     def _result_key(index: int, node_id: str) -> str:
@@ -92,12 +112,10 @@ class _Machine(Limits, Choices):
         p = self.p
         order = [n.id for n in p.nodes]
         block, extra = structure(order, dependencies(p))
-        for wait in extra:
-            node = p.node_by_id[wait.node]
-            self.out.warnings.append(Diagnostic(
-                f"Step Functions joins parallel branches only at their end: {wait.node!r} now also waits for "
-                f"{', '.join(map(repr, wait.waits_for))}, which it does not depend on", node.location,
-                f"pipeline {p.name!r} (aws)", "warning"))
+        joins = "Step Functions joins parallel branches only at their end"
+        for node_id, message in extra_wait_warnings(extra, joins):
+            self.out.warnings.append(Diagnostic(message, p.node_by_id[node_id].location,
+                                                f"pipeline {p.name!r} (aws)", "warning"))
         states: dict[str, Any] = {}
         defaults = {param.name: param.default for param in p.params if not param.required}
         states["Start"] = {"Type": "Pass", "Comment": "the run's input, with parameter defaults",
@@ -129,23 +147,55 @@ class _Machine(Limits, Choices):
         return self._parallel(block, states, next_state)
 
     def _parallel(self, block: Par, states: dict[str, Any], next_state: str | None) -> str:
-        firsts = [branch.machine if isinstance(branch, PartCall) else nodes_of(branch)[0] for branch in block.branches]
-        name = state_name("Parallel " + " ".join(firsts))
-        branches = []
-        for branch in block.branches:
-            inner: dict[str, Any] = {}
-            start = self._emit(branch, inner, None)
-            branches.append({"StartAt": start, "States": in_run_order(inner, start)})
-        # Each branch returns the whole state; keep every branch's results, then merge them in a Pass
-        # (intrinsic functions read the merged object's fields, not array elements).
-        selector = {f"b{i}.$": f"States.ArrayGetItem($, {i})" for i in range(len(block.branches))}
-        merged = _merge_tree([f"$.b{i}.results" for i in range(len(block.branches))])
-        merge = state_name(f"{name} merge")
-        states[name] = {"Type": "Parallel", "Branches": branches, "ResultSelector": selector, "Next": merge}
-        states[merge] = self._then({"Type": "Pass", "Parameters": {
-            "params.$": "$.b0.params", "results.$": merged, "errors": {}, "scratch": {}}}, next_state)
-        self.events += 4
+        """Branches side by side, each returning only the results it added, merged into the state after.
+
+        A branch starts from the whole state, but returning it whole would put one copy of every
+        earlier result per branch into the Parallel state's output, which Step Functions caps at
+        256 KiB like any state's (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
+        More than MAX_BRANCHES branches run as parallels of parallels, so the merge stays within the
+        10 nested intrinsic functions a field may hold.
+        """
+        block = chunked(block)
+        name, frame, ends = self._parallel_frame(block, next_state)
+        for (inner, end), branch in zip(ends, block.branches, strict=True):
+            if isinstance(branch, PartCall):  # the child machine returns only its own results
+                start = self._call_part(branch.machine, inner, None)
+            else:
+                start = self._emit(branch, inner, end)
+            frame[name]["Branches"].append({"StartAt": start, "States": in_run_order(inner, start)})
+        states.update(frame)
+        self.events += 4 + 2 * len(block.branches)
         return name
+
+    def _parallel_frame(self, block: Par, next_state: str | None
+                        ) -> tuple[str, dict[str, Any], list[tuple[dict[str, Any], str | None]]]:
+        """The states a Parallel adds around its branches: itself (branches empty), the merge after it,
+        and per branch its states so far (the Pass returning the branch's results) and where it ends."""
+        firsts = [branch.machine if isinstance(branch, PartCall) else branch_nodes(branch)[0]
+                  for branch in block.branches]
+        name = state_name("Parallel " + " ".join(firsts))
+        ends: list[tuple[dict[str, Any], str | None]] = []
+        for first, branch in zip(firsts, block.branches, strict=True):
+            if isinstance(branch, PartCall):
+                ends.append(({}, None))
+                continue
+            added = state_name(f"{name} {first} results")
+            ends.append(({added: self._own_results(branch_nodes(branch))}, added))
+        selector = {f"b{i}.$": f"States.ArrayGetItem($, {i})" for i in range(len(block.branches))}
+        merged = _merge_tree(["$.results", *(f"$.scratch.branches.b{i}.results" for i in range(len(block.branches)))])
+        merge = state_name(f"{name} merge")
+        frame = {name: {"Type": "Parallel", "Branches": [], "ResultSelector": selector,
+                        "ResultPath": "$.scratch.branches", "Next": merge},
+                 merge: self._then({"Type": "Pass", "Parameters": {
+                     "params.$": "$.params", "results.$": merged, "errors": {}, "scratch": {}}}, next_state)}
+        return name, frame, ends
+
+    def _own_results(self, nodes: list[str]) -> dict[str, Any]:
+        """A Pass ending a branch (or a part run as one): the results of ``nodes`` and nothing else."""
+        return {"Type": "Pass", "Comment": "this branch's own results, all it returns",
+                "Parameters": {"results": {f"{self.keys[n]}.$": f"$.results.{self.keys[n]}" for n in nodes
+                                           if n in self.stored}},
+                "End": True}
 
     @staticmethod
     def _then(state: dict[str, Any], next_state: str | None) -> dict[str, Any]:
@@ -195,6 +245,7 @@ class _Machine(Limits, Choices):
             payload["args"] = encoded
         payload["refs"] = {f"{ref}.$": f"$.results.{self.keys[ref]}" for ref in sorted(refs)}
         payload["params.$"] = "$.params"
+        payload["share"] = self.share
         return payload
 
     def _resolve_payload(self, value: ir.Value) -> dict:
@@ -209,7 +260,7 @@ class _Machine(Limits, Choices):
         payload["params.$"] = "$.params"
         return payload
 
-    def _task_state(self, spec: ir.TaskSpec, parameters: dict | None, result_path: str,
+    def _task_state(self, spec: ir.TaskSpec, parameters: dict | None, result_path: str | None,
                     node: ir.Node) -> dict[str, Any]:
         resource = activity_ref(spec.name) if spec.runtime == "worker" else function_ref(spec.name)
         state: dict[str, Any] = {"Type": "Task", "Resource": resource}
@@ -244,7 +295,7 @@ class _Machine(Limits, Choices):
         return retrier
 
     def _with_catch(self, state: dict[str, Any], spec: ir.TaskSpec, node: ir.Node, states: dict[str, Any],
-                    base: str, error_path: str, result_path: str, next_state: str | None,
+                    base: str, error_path: str, result_path: str | None, next_state: str | None,
                     keep: list[list[Any]] | None = None) -> None:
         if spec.catch is None:
             return
@@ -252,7 +303,7 @@ class _Machine(Limits, Choices):
         name = state_name(f"{base} catch")
         state["Catch"] = [{"ErrorEquals": error_names(spec.catch.on), "ResultPath": error_path, "Next": name}]
         parameters: dict[str, Any] = {"task": handler.name, "error.$": error_path,
-                                      "handler_param": handler.params[0].name}
+                                      "handler_param": handler.params[0].name, "share": self.share}
         if keep:
             parameters["keep"] = keep
         states[name] = self._then(self._task_state(handler, parameters, result_path, node), next_state)
@@ -263,9 +314,9 @@ class _Machine(Limits, Choices):
         payload = self._payload(spec, node.args)
         if node.id in self.keep:
             payload["keep"] = self.keep[node.id]
-        state = self._task_state(spec, payload, f"$.results.{key}", node)
-        self._with_catch(state, spec, node, states, node.id, f"$.errors.{key}", f"$.results.{key}", next_state,
-                         self.keep.get(node.id))
+        state = self._task_state(spec, payload, self._result_path(node.id), node)
+        self._with_catch(state, spec, node, states, node.id, f"$.errors.{key}", self._result_path(node.id),
+                         next_state, self.keep.get(node.id))
         states[name] = self._then(state, next_state)
         return name
 
@@ -304,7 +355,7 @@ class _Machine(Limits, Choices):
         state.update({"ItemSelector": selector,
                       "ItemProcessor": {"ProcessorConfig": _processor(node), "StartAt": item_state,
                                         "States": in_run_order(inner, item_state)},
-                      "MaxConcurrency": node.max_concurrency or 0, "ResultPath": f"$.results.{key}"})
+                      "MaxConcurrency": node.max_concurrency or 0, "ResultPath": self._result_path(node.id)})
         states[name] = self._then(state, after)
         self.events += 4
         return entry
@@ -345,7 +396,8 @@ class _Machine(Limits, Choices):
                                       "Name.$": "States.UUID()"},
                        "ResultPath": f"$.scratch.{key}", "Next": output}
         states[output] = self._then({"Type": "Pass", "Comment": "the sub-pipeline's output",
-                                     "InputPath": f"$.scratch.{key}.Output", "ResultPath": f"$.results.{key}"},
+                                     "InputPath": f"$.scratch.{key}.Output",
+                                     "ResultPath": self._result_path(node.id)},
                                     next_state)
         self.events += 12
         return entry
@@ -354,13 +406,10 @@ class _Machine(Limits, Choices):
         self.out.warnings.append(Diagnostic(message, node.location, f"pipeline {self.p.name!r} (aws)", "warning"))
 
 
-MAX_INTRINSIC_NESTING = 10  # https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html
-
-
 def _merge_tree(paths: list[str]) -> str:
     """``States.JsonMerge`` of ``paths`` as a balanced tree: nested ceil(log2(n)) deep, within the 10
-    nested intrinsic functions a field may hold. The branches' results share only keys written before
-    the Parallel state (with equal values), so the order of merging does not matter."""
+    nested intrinsic functions a field may hold. Each branch adds keys of its own, so the order of
+    merging does not matter."""
     depth = math.ceil(math.log2(len(paths))) if len(paths) > 1 else 0
     if depth > MAX_INTRINSIC_NESTING:
         raise CompileError(f"a step runs {len(paths)} branches at once, more than Step Functions can merge in one "
@@ -382,6 +431,17 @@ def _processor(node: ir.MapNode) -> dict[str, str]:
     if isinstance(node.items, ir.Literal):
         return {"Mode": "INLINE"}
     return {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+
+
+def _read_later(pipeline: ir.PipelineIR) -> set[str]:
+    """Nodes whose result a later state reads: in arguments, map items, conditions, the output, or a
+    Distributed Map's check of its items. The others' results are not kept in the state."""
+    read = set(ir.value_refs(pipeline.output))
+    for node in pipeline.nodes:
+        read |= data_inputs(node) | guard_reads(pipeline, node.guard)
+        if isinstance(node, ir.MapNode) and not isinstance(node.items, ir.Literal):
+            read.add(node.id)
+    return read
 
 
 def _has_dollar_key(value: Any) -> bool:

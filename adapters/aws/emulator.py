@@ -33,6 +33,7 @@ from strato.runtime import RunResult
 from strato.secrets import env_var
 
 from .compiler import to_compact_json
+from .conformance import check_definition, violation
 from .naming import function_name, machine_name, substitute
 from .payloads import materialise
 from .shim import error_of_states, handle
@@ -124,6 +125,8 @@ class Deployment:
                 client.put_secret_value(SecretId=name, SecretString=os.environ[env_var(name)])
 
     def create(self, sfn: Any) -> None:
+        for name, definition in self.definitions.items():  # what CreateStateMachine would refuse
+            check_definition(name, definition)
         if self.use_activities:
             self.activities = {task: sfn.create_activity(name=name)["activityArn"]
                                for task, name in self.activity_names.items()}
@@ -293,6 +296,10 @@ def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], time
             return RunResult(name, "FAILED", None, {"error": "EmulatorTimeout",
                                                     "cause": f"the execution ran longer than {timeout:g}s"})
         time.sleep(0.002)  # polling the emulator, which runs the execution on its own threads
+    # what Step Functions would have failed and moto did not
+    refused = violation(sfn, deployment.machines, described["startDate"])
+    if refused is not None:
+        return RunResult(name, "FAILED", None, refused)
     if described["status"] == "SUCCEEDED":
         return RunResult(name, "SUCCEEDED", materialise(_output(described.get("output"))), None)
     error = error_of_states({"Error": described.get("error"), "Cause": described.get("cause")})

@@ -23,6 +23,8 @@ from strato.adapters.common.stores import BlobStore, split_uri
 
 DEFAULT_THRESHOLD = 200 * 1024
 BUCKET_ENV, THRESHOLD_ENV = "STRATO_PAYLOAD_BUCKET", "STRATO_OFFLOAD_BYTES"
+MAX_STATE_BYTES = 262_144  # https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
+STATE_RESERVE = 8 * 1024  # the state's own keys, envelopes' overhead, errors and scratch values
 
 
 def threshold() -> int:
@@ -89,9 +91,21 @@ def store_items(items: list[Any]) -> dict[str, Any]:
     return {"Bucket": bucket, "Key": key, "count": len(items)}
 
 
-def offload(value: Any, keep: list[list[Any]] | None = None) -> Any:
-    """``value`` itself when small or read whole by the machine, else an envelope pointing at its copy in S3."""
+def state_threshold(share: int, params: Any) -> int:
+    """The bytes a result may keep inline when the state holds ``share`` such results beside ``params``:
+    an equal part of the 256 KiB every state input and output must stay within."""
+    room = MAX_STATE_BYTES - STATE_RESERVE - len(common.encode(params))
+    return max(0, room // max(1, share))
+
+
+def offload(value: Any, keep: list[list[Any]] | None = None, limit: int | None = None) -> Any:
+    """``value`` itself when small or read whole by the machine, else an envelope pointing at its copy in S3.
+
+    ``limit`` is the result's part of the state (:func:`state_threshold`); the smaller of it and the
+    configured threshold applies.
+    """
     data = common.encode(value)
-    if len(data) <= threshold() or (keep is not None and [] in keep):
+    if len(data) <= min(threshold(), DEFAULT_THRESHOLD if limit is None else limit) or (keep is not None
+                                                                                      and [] in keep):
         return value
     return common.store_value(value, _store_for(len(data)), keep, data)

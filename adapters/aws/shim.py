@@ -21,11 +21,12 @@ from strato.adapters.common.errors import AdapterError
 from strato.adapters.common.tasks import granted_secrets, load_task
 from strato.runtime.invoke import invoke
 
-from .payloads import materialise, offload, store_items
+from .payloads import materialise, offload, state_threshold, store_items
 
 # Every field a compiled state machine sends; anything else is refused before anything runs.
 EVENT_FIELDS = frozenset({"op", "task", "args", "args_json", "params", "refs", "keep", "item_param", "item", "error",
-                          "handler_param", "value", "value_json", "store_items_for", "inline", "items"})
+                          "handler_param", "value", "value_json", "store_items_for", "inline", "items",
+                          "share"})
 ITEM_ERROR = "strato_item_error"  # how a Distributed Map item returns the error its task let escape
 
 
@@ -131,15 +132,17 @@ def handle(event: Any) -> Any:
     name = event["task"]
     fn = load_task(name)  # only a task of this deployment; anything else is refused here
     keep = event.get("keep")
-    if "error" in event:
-        return offload(_call(name, fn, {event["handler_param"]: error_of_states(event["error"])}), keep)
     params = event.get("params") or {}
+    share = event.get("share")
+    limit = state_threshold(share, params) if isinstance(share, int) and not isinstance(share, bool) else None
+    if "error" in event:
+        return offload(_call(name, fn, {event["handler_param"]: error_of_states(event["error"])}), keep, limit)
     refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}
     encoded = event["args"] if "args" in event else json.loads(event["args_json"])
     args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
     if "item_param" in event:
         args[event["item_param"]] = materialise(event["item"])
-    return offload(_call(name, fn, args), keep)
+    return offload(_call(name, fn, args), keep, limit)
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:

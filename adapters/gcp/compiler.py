@@ -28,7 +28,7 @@ from strato.graph import dependencies, guard_chain
 from strato.ir import ObjectCreatedSpec, expand_error_names
 
 from ..common.reads import read_inline
-from ..structure import Block, Par, Seq, Step, structure
+from ..structure import Block, Par, Seq, Step, extra_wait_warnings, structure
 from .concurrency import ConcurrencyError, Planner, call_order
 from .naming import Names, function_url_expression, subworkflow_name
 from .payloads import REF
@@ -386,11 +386,9 @@ class _Subworkflow:
                 {"results": {}}]})]
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
-            for wait in extra:
-                self.out.warnings.append(Diagnostic(
-                    f"Cloud Workflows joins parallel branches only at their end: {wait.node!r} now also waits for "
-                    f"{', '.join(map(repr, wait.waits_for))}, which it does not depend on",
-                    p.node_by_id[wait.node].location, self.subject, "warning"))
+            joins = "Cloud Workflows joins parallel branches only at their end"
+            for node_id, message in extra_wait_warnings(extra, joins):
+                self.out.warnings.append(Diagnostic(message, p.node_by_id[node_id].location, self.subject, "warning"))
             steps.extend(self._block(block))
         if self._offloadable(p.output):
             out = self.vars("output")
