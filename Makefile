@@ -8,7 +8,7 @@ LOCALSTACK_VENV := .venv-localstack
 LOCALSTACK_PACKAGES := 'localstack-core[runtime]==2026.3.0' 'cbor2<6' 'pyOpenSSL<24.3' 'cryptography<44' service_identity
 LOCALSTACK_PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -dr $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null); do $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test fuzz lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: $(VENV)/.installed-all $(LOCALSTACK_VENV)/.installed node_modules/.bin/asl
 	$(BIN)/ruff check .
 	$(BIN)/python tools/typecheck.py
 	$(BIN)/python -m pytest -q -n 2
+
+# Differential testing: 1,000 random pipelines, each run locally and emulated on every cloud.
+fuzz: $(VENV)/.installed-all
+	STRATO_FUZZ_EXAMPLES=$${STRATO_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q -x -W ignore tests/differential -k random
 
 lint: $(VENV)/.installed-all
 	$(BIN)/ruff check .
