@@ -569,13 +569,19 @@ def value_to_dict(value: Value) -> dict:
     return {"dict": [[k, value_to_dict(v)] for k, v in value.entries]}  # pairs: keeps the author's key order
 
 
+def _path_from_json(path: Any) -> tuple[str | int, ...]:
+    """A path as JSON carried it: an index may come back as ``-1.0`` from a JSON reader that makes
+    every number with a sign a float; JSON itself does not tell 1 from 1.0."""
+    return tuple(int(p) if isinstance(p, float) and p.is_integer() else p for p in path)
+
+
 def value_from_dict(data: dict) -> Value:
     if "literal" in data:
         return Literal(data["literal"])
     if "ref" in data:
-        return Ref(data["ref"], tuple(data.get("path", ())))
+        return Ref(data["ref"], _path_from_json(data.get("path", ())))
     if "param" in data:
-        return Param(data["param"], tuple(data.get("path", ())))
+        return Param(data["param"], _path_from_json(data.get("path", ())))
     if "list" in data:
         return ListOf(tuple(value_from_dict(v) for v in data["list"]))
     return DictOf(tuple((k, value_from_dict(v)) for k, v in data["dict"]))

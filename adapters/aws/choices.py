@@ -22,10 +22,16 @@ _BRACKETED = re.compile(r"^[^'\[\]\\\x00-\x1f]+$")
 
 
 class Choices:
-    """The part of the state machine builder that turns guards into Choice rules."""
+    """The part of the state machine builder that turns guards into Choice rules.
+
+    An operand JSONPath cannot address as the local runner does (a negative index, a key with a
+    quote or bracket) is resolved by the runtime function into ``$.scratch`` just before the Choice
+    state, with the local runner's own code, and the Choice compares that value.
+    """
 
     p: ir.PipelineIR
     keys: dict[str, str]
+    operands: list[tuple[str, ir.Value]]  # (scratch key, value) to resolve before the Choice being built
 
     def _path_of(self, value: ir.Value) -> str | None:
         """A JSONPath for a value when it is a plain reference (no negative index, simple keys)."""
@@ -67,8 +73,9 @@ class Choices:
         """A comparison with ``strato.ir.compare``'s meaning, guarded so a missing value is never an error."""
         variable = self._path_of(cond.left)
         if variable is None:
-            raise CompileError(f"the condition reads {cond.left!r} through a path Step Functions cannot address "
-                               "(a negative index or an unusual key); address it in a task instead")
+            key = f"operand{len(self.operands)}"
+            self.operands.append((key, cond.left))
+            variable = f"$.scratch.{key}"
         right, op = cond.right, cond.op
         if op in ("==", "!="):
             if right is None:

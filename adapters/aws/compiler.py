@@ -98,6 +98,7 @@ class _Machine(Limits, Choices):
                                 for n in pipeline.nodes if n.id in self.stored))
         self.events = 0
         self._costs: dict[int, tuple[Block, tuple[int, int]]] = {}
+        self.operands: list[tuple[str, ir.Value]] = []
 
     def _result_path(self, node_id: str) -> str | None:
         """Where a node's result goes in the state: nowhere (``ResultPath: null``) when nothing reads it."""
@@ -227,11 +228,21 @@ class _Machine(Limits, Choices):
         if node.guard is None:
             return entry
         when, skip = state_name(f"{node.id} when"), state_name(f"{node.id} skip")
+        self.operands = []
         states[when] = {"Type": "Choice", "Choices": [{**self._guard(node.guard), "Next": entry}], "Default": skip}
         states[skip] = self._then({"Type": "Pass", "Comment": "its block did not run: the result is null",
                                    "Result": None, "ResultPath": f"$.results.{key}"}, next_state)
         self.events += 4
-        return when
+        first = when
+        for index, (scratch, value) in reversed(list(enumerate(self.operands))):
+            name = state_name(f"{node.id} operand {index}")
+            states[name] = {"Type": "Task", "Comment": "a value the Choice reads, addressed as the local runner does",
+                            "Resource": RUNTIME_FUNCTION,
+                            "Parameters": {**self._resolve_payload(value), "inline": True},
+                            "ResultPath": f"$.scratch.{scratch}", "Retry": [LAMBDA_SERVICE_RETRY], "Next": first}
+            first = name
+            self.events += 5
+        return first
 
     def _payload(self, spec: ir.TaskSpec, args: dict[str, ir.Value], extra_values: tuple[ir.Value, ...] = ()) -> dict:
         refs: set[str] = set()

@@ -209,3 +209,13 @@ def test_a_condition_on_an_element_of_a_large_list(cli: Cli) -> None:
     local_code, local = cli.json("run", ref, "--json")
     assert (code, out["output"]) == (local_code, local["output"]) == (
         0, {"first": "first row ok", "second": None, "count": 40})
+
+
+def test_conditions_through_negative_indexes_and_quoted_keys(cli: Cli) -> None:
+    """A path JSONPath cannot address as the local runner does is resolved by the runtime function just
+    before the Choice state, with the local runner's own code."""
+    ref = "tests/pipelines/odd_paths.py:odd_paths"
+    assert_emulation_matches_run(cli, ref, {}, "--target", "aws")
+    code, out = cli.json("emulate", ref, "--target", "aws", "--json")
+    assert (code, out["output"]) == (0, {"hit": "every path read as locally", "miss": None,
+                                         "out_of_range": "out of range is null", "last": 3})
