@@ -68,6 +68,6 @@ def assert_emulation_matches_run(cli: Cli, ref: str, payload: dict, *emulate_opt
     if "run_tag" in payload:  # the flaky source's outage is per run_tag: give the local run its own
         args = ["--input", json.dumps({**payload, "run_tag": payload["run_tag"] + "-local"}), "--json"]
     local_code, local = cli.json("run", ref, *args)
-    assert code == local_code
+    assert code == local_code, emulated.get("error")
     assert (emulated["status"], emulated["output"], emulated["error"]) == (
         local["status"], local["output"], local["error"])

@@ -38,10 +38,11 @@ from .limits import (
     to_compact_json,
     to_json,
 )
-from .naming import RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
+from .naming import PAYLOAD_BUCKET_REF, RUNTIME_FUNCTION, activity_ref, function_ref, machine_ref, state_name
 
 TIMEOUT_ERROR = "States.Timeout"
 ITEM_ERROR = "strato_item_error"  # a Distributed Map item's escaped error, raised again after the map
+MAP_RESULTS = "strato/payloads/maps"  # where Distributed Maps write their results, in the payload bucket
 # Transient Lambda service errors are retried on every function call, in a retrier of their own, so they
 # never use up the attempts of the task's Retry (a retrier counts only the errors it matches):
 # https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
@@ -307,7 +308,7 @@ class _Machine(Limits, Choices):
 
     def _with_catch(self, state: dict[str, Any], spec: ir.TaskSpec, node: ir.Node, states: dict[str, Any],
                     base: str, error_path: str, result_path: str | None, next_state: str | None,
-                    keep: list[list[Any]] | None = None) -> None:
+                    keep: list[list[Any]] | None = None, index: bool = False) -> None:
         if spec.catch is None:
             return
         handler = self.p.tasks[spec.catch.handler]
@@ -317,6 +318,8 @@ class _Machine(Limits, Choices):
                                       "handler_param": handler.params[0].name, "share": self.share}
         if keep:
             parameters["keep"] = keep
+        if index:  # a Distributed Map item: its result carries its index
+            parameters["index.$"] = "$.index"
         states[name] = self._then(self._task_state(handler, parameters, result_path, node), next_state)
 
     def _task(self, node: ir.TaskNode, states: dict[str, Any], next_state: str | None) -> str:
@@ -333,25 +336,30 @@ class _Machine(Limits, Choices):
 
     def _map(self, node: ir.MapNode, states: dict[str, Any], next_state: str | None) -> str:
         spec, key = self.p.tasks[node.task], self.keys[node.id]
+        distributed = not isinstance(node.items, ir.Literal)
         name = state_name(node.id)
         item_state = state_name(f"{node.id} item")
         selector = self._payload(spec, node.args)
         selector["item_param"] = node.item_param
         selector["item.$"] = "$$.Map.Item.Value"
+        if distributed:  # each result carries its index: a map run's result files are in no set order
+            selector["index.$"] = "$$.Map.Item.Index"
         inner: dict[str, Any] = {}
         task_state = self._task_state(spec, None, "$", node)  # the selected item object is the payload
-        self._with_catch(task_state, spec, node, inner, f"{node.id} item", "$.error", "$", None)
+        self._with_catch(task_state, spec, node, inner, f"{node.id} item", "$.error", "$", None,
+                         index=distributed)
         inner[item_state] = self._then(task_state, None)
         state: dict[str, Any] = {"Type": "Map"}
+        entry = state_name(f"{node.id} items")
         if isinstance(node.items, ir.Literal):  # known now: inline, every item in this history
-            entry = state_name(f"{node.id} items")
             states[entry] = {"Type": "Pass", "Result": node.items.value, "ResultPath": f"$.scratch.{key}",
                              "Next": name}
             state["ItemsPath"] = f"$.scratch.{key}"
             self.events += 2 + 6 * (len(node.items.value) if isinstance(node.items.value, list) else 0)
-        else:  # computed: the shim writes the list to S3 and a Distributed Map reads it from there,
-            # so neither the list nor the items' history passes through this execution
-            entry = state_name(f"{node.id} items")
+            result_path = self._result_path(node.id)
+            after = next_state
+        else:  # computed: the shim writes the list to S3, a Distributed Map reads it from there and writes
+            # its results there too, so neither the items nor their results pass through this execution
             payload = self._resolve_payload(node.items)
             payload["store_items_for"] = node.id
             states[entry] = {"Type": "Task", "Resource": RUNTIME_FUNCTION, "Parameters": payload,
@@ -359,42 +367,53 @@ class _Machine(Limits, Choices):
             state["ItemReader"] = {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
                                    "Parameters": {"Bucket.$": f"$.scratch.{key}.Bucket",
                                                   "Key.$": f"$.scratch.{key}.Key"}}
+            state["ResultWriter"] = {"Resource": "arn:aws:states:::s3:putObject",
+                                     "Parameters": {"Bucket": PAYLOAD_BUCKET_REF, "Prefix": MAP_RESULTS}}
             self.events += 5
-        after = next_state
-        if not isinstance(node.items, ir.Literal):
-            after = self._fail_on_item_error(node, inner, states, next_state)
+            result_path = f"$.scratch.{key}__run"
+            after = self._collect_items(node, inner, states, next_state)
         state.update({"ItemSelector": selector,
                       "ItemProcessor": {"ProcessorConfig": _processor(node), "StartAt": item_state,
                                         "States": in_run_order(inner, item_state)},
-                      "MaxConcurrency": node.max_concurrency or 0, "ResultPath": self._result_path(node.id)})
+                      "MaxConcurrency": node.max_concurrency or 0, "ResultPath": result_path})
         states[name] = self._then(state, after)
         self.events += 4
         return entry
 
-    def _fail_on_item_error(self, node: ir.MapNode, inner: dict[str, Any], states: dict[str, Any],
-                            next_state: str | None) -> str:
-        """A failed item fails the run with the item's own error, as on every other backend.
+    def _collect_items(self, node: ir.MapNode, inner: dict[str, Any], states: dict[str, Any],
+                       next_state: str | None) -> str:
+        """Read a Distributed Map's results back from the files its ``ResultWriter`` wrote, in item order,
+        failing the run with the first failed item's own error, as on every other backend.
 
         A Distributed Map whose child execution fails would itself fail as
         ``States.ExceedToleratedFailureThreshold``, losing the item's error
         (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html). So each item
         catches what its task (and catch handler) let escape and returns it as ``{ITEM_ERROR: {Error,
-        Cause}}``; after the map, the runtime function raises the first one under its own name.
+        Cause}}``; the runtime function raises the first one under its own name. The results themselves
+        are written to S3 (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html),
+        so a wide map's results never pass through this execution's state; they come back as one value
+        (offloaded when over its share of the state) only when a later state reads them.
         """
         failed = state_name(f"{node.id} item failed")
         for state in inner.values():
             catchers = state.setdefault("Catch", []) if state.get("Type") == "Task" else None
             if catchers is not None and not any("States.ALL" in c["ErrorEquals"] for c in catchers):
                 catchers.append({"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": failed})
-        inner[failed] = {"Type": "Pass", "Parameters": {f"{ITEM_ERROR}.$": "$.failure"}, "End": True}
-        check = state_name(f"{node.id} check")
-        states[check] = self._then({
-            "Type": "Task", "Comment": "fails the run with the first failed item's own error",
-            "Resource": RUNTIME_FUNCTION,
-            "Parameters": {"op": "check_items", "items.$": f"$.results.{self.keys[node.id]}"},
-            "ResultPath": None, "Retry": [LAMBDA_SERVICE_RETRY]}, next_state)
+        inner[failed] = {"Type": "Pass", "Parameters": {f"{ITEM_ERROR}.$": "$.failure", "index.$": "$.index"},
+                         "End": True}
+        collect = state_name(f"{node.id} results")
+        key = self.keys[node.id]
+        parameters: dict[str, Any] = {"op": "collect_items", "written.$": f"$.scratch.{key}__run",
+                                      "count.$": f"$.scratch.{key}.count", "params.$": "$.params",
+                                      "share": self.share}
+        if node.id in self.keep:
+            parameters["keep"] = self.keep[node.id]
+        states[collect] = self._then({
+            "Type": "Task", "Comment": "the map's results in item order; the first failed item's error fails the run",
+            "Resource": RUNTIME_FUNCTION, "Parameters": parameters,
+            "ResultPath": self._result_path(node.id), "Retry": [LAMBDA_SERVICE_RETRY]}, next_state)
         self.events += 5
-        return check
+        return collect
 
     def _subpipeline(self, node: ir.SubPipelineNode, states: dict[str, Any], next_state: str | None) -> str:
         key = self.keys[node.id]
@@ -445,13 +464,11 @@ def _processor(node: ir.MapNode) -> dict[str, str]:
 
 
 def _read_later(pipeline: ir.PipelineIR) -> set[str]:
-    """Nodes whose result a later state reads: in arguments, map items, conditions, the output, or a
-    Distributed Map's check of its items. The others' results are not kept in the state."""
+    """Nodes whose result a later state reads: in arguments, map items, conditions or the output. The
+    others' results are not kept in the state."""
     read = set(ir.value_refs(pipeline.output))
     for node in pipeline.nodes:
         read |= data_inputs(node) | guard_reads(pipeline, node.guard)
-        if isinstance(node, ir.MapNode) and not isinstance(node.items, ir.Literal):
-            read.add(node.id)
     return read
 
 

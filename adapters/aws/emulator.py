@@ -36,6 +36,7 @@ from .compiler import to_compact_json
 from .conformance import check_definition, violation
 from .naming import function_name, machine_name, substitute
 from .payloads import materialise
+from .result_files import writing_result_files
 from .shim import error_of_states, handle
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -106,8 +107,9 @@ class Deployment:
     def definition_json(self, pipeline: str) -> str:
         text = to_compact_json(self.definitions[pipeline])
         if self.use_activities:
-            return substitute(text, self.activities["runtime"], self.activities, self.machines, self.activities)
-        return substitute(text, self.runtime, self.functions, self.machines)
+            return substitute(text, self.activities["runtime"], self.activities, self.machines, self.activities,
+                              PAYLOAD_BUCKET)
+        return substitute(text, self.runtime, self.functions, self.machines, payload_bucket=PAYLOAD_BUCKET)
 
     def seed_secrets(self, session: Any, client_args: dict[str, Any]) -> None:
         """Put the granted secrets found in ``STRATO_SECRET_<NAME>`` into the account's Secrets Manager,
@@ -268,6 +270,19 @@ def _bare_string_child_outputs() -> Iterator[None]:
                     value[key] = _output(value[key])
 
     with mock.patch.object(service, "_sync2_api_output_of", staticmethod(sync2_output_of)):
+        yield
+
+
+@contextmanager
+def _map_result_files() -> Iterator[None]:
+    """Write a Distributed Map's results as AWS's ``ResultWriter`` does: moto (5.2) writes only the
+    manifest, listing no result files (:mod:`.result_files`)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3,
+    )
+
+    evaluator = resource_eval_s3.ResourceEvalS3
+    with mock.patch.object(evaluator, "_handle_put_object", staticmethod(writing_result_files(evaluator))):
         yield
 
 
@@ -451,7 +466,7 @@ def deployed_on_moto(deployment: Deployment, backend: str = "moto",
     moto's gaps bridged; yields the session, the client arguments and a Step Functions client."""
     with moto_account(backend) as (session, client_args), (timers or VirtualTimers()).installed(), \
             _sfn_integration_casing(), _states_errors_through_branches(), _bare_string_child_outputs(), \
-            _definite_paths_give_one_value():
+            _definite_paths_give_one_value(), _map_result_files():
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
         sfn = session.client("stepfunctions", region_name=REGION, **client_args)
         deployment.seed_secrets(session, client_args)

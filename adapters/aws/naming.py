@@ -43,11 +43,12 @@ def function_name(root: str, task: str) -> str:
     return name if len(name) <= 64 else f"{name[:53]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
-_PLACEHOLDER = re.compile(r"\$\{(Runtime|Function|Activity|StateMachine)(?:\.([A-Za-z0-9_\-]+))?\}")
+_PLACEHOLDER = re.compile(r"\$\{(Runtime|Function|Activity|StateMachine|PayloadBucket)(?:\.([A-Za-z0-9_\-]+))?\}")
+PAYLOAD_BUCKET_REF = "${PayloadBucket}"  # the deployment's payload bucket (Distributed Maps write results there)
 
 
 def substitute(definition: str, runtime: str, functions: dict[str, str], machines: dict[str, str],
-               activities: dict[str, str] | None = None) -> str:
+               activities: dict[str, str] | None = None, payload_bucket: str = "") -> str:
     """Replace placeholders with ARNs (what infra and the emulator do at deploy time).
 
     Tasks with ``runtime="worker"`` are ``${Activity.<task>}``; without ``activities`` they resolve
@@ -58,6 +59,8 @@ def substitute(definition: str, runtime: str, functions: dict[str, str], machine
         kind, name = match.groups()
         if kind == "Runtime":
             return runtime
+        if kind == "PayloadBucket":
+            return payload_bucket
         if kind == "Activity":
             return (activities or functions)[name]
         return (functions if kind == "Function" else machines)[name]

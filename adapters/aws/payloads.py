@@ -84,6 +84,17 @@ def materialise(value: Any) -> Any:
     return common.materialise(value, current_store())
 
 
+def read_object(uri: str) -> bytes:
+    """An object of the payload bucket (a map's result files), refused anywhere else."""
+    store = current_store()
+    if store is None:
+        raise PayloadError(f"{uri} is in the payload bucket and {BUCKET_ENV} is not set; deploy with a payload bucket")
+    try:
+        return store.get(uri)
+    except FileNotFoundError:
+        raise PayloadError(f"{uri} is missing from the payload bucket") from None
+
+
 def store_items(items: list[Any]) -> dict[str, Any]:
     """Write a map's items as a JSON array for a Distributed Map's ``ItemReader``."""
     data = json.dumps(items, separators=(",", ":"), allow_nan=False).encode()

@@ -21,12 +21,12 @@ from strato.adapters.common.errors import AdapterError
 from strato.adapters.common.tasks import granted_secrets, load_task
 from strato.runtime.invoke import invoke
 
-from .payloads import materialise, offload, state_threshold, store_items
+from .payloads import materialise, offload, read_object, state_threshold, store_items
 
 # Every field a compiled state machine sends; anything else is refused before anything runs.
 EVENT_FIELDS = frozenset({"op", "task", "args", "args_json", "params", "refs", "keep", "item_param", "item", "error",
                           "handler_param", "value", "value_json", "store_items_for", "inline", "items",
-                          "share"})
+                          "share", "index", "written", "count"})
 ITEM_ERROR = "strato_item_error"  # how a Distributed Map item returns the error its task let escape
 
 
@@ -65,7 +65,7 @@ def _checked(event: Any) -> dict[str, Any]:
     if unknown:
         raise EventError(f"the event has fields no Strato state machine sends ({', '.join(unknown[:5])}); "
                          "nothing was run")
-    if event.get("op") not in ("resolve", "check_items") and not isinstance(event.get("task"), str):
+    if event.get("op") not in ("resolve", "collect_items") and not isinstance(event.get("task"), str):
         raise EventError("the event names no task (\"task\": \"<task id>\"); nothing was run")
     return event
 
@@ -99,13 +99,71 @@ class ItemFailed(Exception):
     """Stands for a map item's error; raised under that error's own class name."""
 
 
-def _raise_first_item_error(items: Any) -> None:
-    """Raise the first failed item's error as its own class name and message, so the run fails as it
-    does on the local runner (and ``States.Timeout`` is ``TaskTimeout`` again)."""
-    for item in items if isinstance(items, list) else ():
-        if isinstance(item, dict) and set(item) == {ITEM_ERROR} and isinstance(item[ITEM_ERROR], dict):
-            error = error_of_states(item[ITEM_ERROR])
-            raise type(str(error["error"]), (ItemFailed,), {})(error["cause"])
+def _raise_as_item_error(error: dict[str, Any]) -> None:
+    """Raise a Step Functions error under its own class name and message, so the run fails as it does
+    on the local runner (and ``States.Timeout`` is ``TaskTimeout`` again)."""
+    named = error_of_states(error)
+    raise type(str(named["error"]), (ItemFailed,), {})(named["cause"])
+
+
+def _collect_items(written: Any, count: Any, keep: list[list[Any]] | None, limit: int | None) -> Any:
+    """A Distributed Map's results, read from the files its ``ResultWriter`` wrote, in item order.
+
+    Each child execution's output is ``{"index", "value"}`` or ``{"index", ITEM_ERROR}`` (what its
+    task let escape); the first failed item, by index, fails the run with its own error. A child that
+    failed outright (a Step Functions error no catcher sees) fails it too.
+    https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html
+    """
+    details = written.get("ResultWriterDetails") if isinstance(written, dict) else None
+    if not isinstance(details, dict) or not {"Bucket", "Key"} <= set(details):
+        raise EventError("collect_items needs the map's ResultWriterDetails; nothing was run")
+    manifest = json.loads(read_object(f"s3://{details['Bucket']}/{details['Key']}"))
+    files = manifest.get("ResultFiles") or {}
+    listed = [file for status in ("FAILED", "PENDING", "SUCCEEDED") for file in files.get(status) or ()]
+    if listed:
+        entries = [entry for file in listed
+                   for entry in json.loads(read_object(f"s3://{manifest['DestinationBucket']}/{file['Key']}"))]
+    elif isinstance(count, int) and count > 0:  # LocalStack's ResultWriter writes the manifest only
+        entries = _map_run_entries(str(written.get("MapRunArn")))
+    else:
+        entries = []
+    outputs: dict[int, Any] = {}
+    for entry in entries:
+        if entry.get("Status") != "SUCCEEDED":
+            _raise_as_item_error({"Error": entry.get("Error") or "States.Runtime",
+                                  "Cause": entry.get("Cause") or f"a map item ended {entry.get('Status')}"})
+        output = json.loads(entry["Output"])
+        outputs[int(output["index"])] = output
+    if isinstance(count, int) and len(outputs) != count:
+        raise _MissingItem(f"the map run wrote results for {len(outputs)} of its {count} items")
+    values = []
+    for index in range(len(outputs)):
+        if index not in outputs:
+            raise _MissingItem(f"the map's results have no item {index}")
+        if ITEM_ERROR in outputs[index]:
+            _raise_as_item_error(outputs[index][ITEM_ERROR])
+        values.append(materialise(outputs[index]["value"]))
+    return offload(values, keep, limit)
+
+
+def _map_run_entries(map_run_arn: str) -> list[dict[str, Any]]:
+    """Result entries read from a map run's child executions through the Step Functions API, for an
+    emulator whose ``ResultWriter`` writes a manifest listing no files (LocalStack's); Step Functions
+    itself always lists them, so a deployment never comes here."""
+    import boto3  # the Lambda runtime ships boto3
+
+    sfn = boto3.client("stepfunctions")
+    entries = []
+    for page in sfn.get_paginator("list_executions").paginate(mapRunArn=map_run_arn):
+        for execution in page["executions"]:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            entries.append({"Status": described["status"], "Output": described.get("output"),
+                            "Error": described.get("error"), "Cause": described.get("cause")})
+    return entries
+
+
+class _MissingItem(AdapterError):
+    """A map run's result files lack an item: they are incomplete."""
 
 
 def handle(event: Any) -> Any:
@@ -115,9 +173,11 @@ def handle(event: Any) -> Any:
     result is offloaded in turn (see :mod:`strato.adapters.aws.payloads`).
     """
     event = _checked(event)
-    if event.get("op") == "check_items":
-        _raise_first_item_error(event.get("items"))
-        return None
+    share = event.get("share")
+    params = event.get("params") or {}
+    limit = state_threshold(share, params) if isinstance(share, int) and not isinstance(share, bool) else None
+    if event.get("op") == "collect_items":
+        return _collect_items(event.get("written"), event.get("count"), event.get("keep"), limit)
     if event.get("op") == "resolve":
         params = event.get("params") or {}
         refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}
@@ -132,17 +192,20 @@ def handle(event: Any) -> Any:
     name = event["task"]
     fn = load_task(name)  # only a task of this deployment; anything else is refused here
     keep = event.get("keep")
-    params = event.get("params") or {}
-    share = event.get("share")
-    limit = state_threshold(share, params) if isinstance(share, int) and not isinstance(share, bool) else None
     if "error" in event:
-        return offload(_call(name, fn, {event["handler_param"]: error_of_states(event["error"])}), keep, limit)
+        return _item(event, offload(_call(name, fn, {event["handler_param"]: error_of_states(event["error"])}),
+                                    keep, limit))
     refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}
     encoded = event["args"] if "args" in event else json.loads(event["args_json"])
     args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
     if "item_param" in event:
         args[event["item_param"]] = materialise(event["item"])
-    return offload(_call(name, fn, args), keep, limit)
+    return _item(event, offload(_call(name, fn, args), keep, limit))
+
+
+def _item(event: dict[str, Any], result: Any) -> Any:
+    """A Distributed Map item's result carries its index; any other result is itself."""
+    return {"index": event["index"], "value": result} if "index" in event else result
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:

@@ -32,7 +32,7 @@ import pulumi
 import pulumi_aws as aws
 
 from strato.adapters.aws import Adapter
-from strato.adapters.aws.compiler import to_compact_json
+from strato.adapters.aws.compiler import MAP_RESULTS, to_compact_json
 from strato.adapters.aws.naming import function_name, machine_name, substitute
 from strato.adapters.aws.triggers import http_endpoint, input_transformer, object_created_rule, schedule_spec
 from strato.adapters.base import task_specs
@@ -70,10 +70,11 @@ def _s3_arns(uris: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _filled(text: str, values: list[dict[str, str]]) -> str:
-    """A definition with its ARNs: functions (and Activities for worker tasks) and state machines."""
-    functions, activities, machines = values
-    return substitute(text, functions[RUNTIME], functions, machines, {**functions, **activities})
+def _filled(text: str, values: list[Any]) -> str:
+    """A definition with its ARNs: functions (and Activities for worker tasks), state machines, and the
+    payload bucket."""
+    functions, activities, machines, bucket = values
+    return substitute(text, functions[RUNTIME], functions, machines, {**functions, **activities}, bucket)
 
 
 def _task_policy(spec: TaskSpec | None, values: list[str]) -> str:
@@ -177,14 +178,16 @@ class StratoPipeline(pulumi.ComponentResource):
                 {"Effect": "Allow", "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
                  "Resource": f"arn:aws:events:{v[5]}:{v[4]}:rule/"
                              "StepFunctionsGetEventsForStepFunctionsExecutionRule"},
-                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{v[3]}/{PAYLOAD_PREFIX}*"})))
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{v[3]}/{PAYLOAD_PREFIX}*"},
+                # a Distributed Map's ResultWriter writes its result files and manifest here
+                {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{v[3]}/{MAP_RESULTS}/*"})))
 
         function_map = {task: f.arn for task, f in functions.items()}
         activity_map = {task: a.id for task, a in activities.items()}  # an Activity's id is its ARN
         machines: dict[str, aws.sfn.StateMachine] = {}
         for pipeline_name in sorted(compiled.machines, key=lambda n: n == ir.name):  # the root last
             text = to_compact_json(compiled.machines[pipeline_name])
-            definition = pulumi.Output.all(function_map, activity_map, machine_arns).apply(
+            definition = pulumi.Output.all(function_map, activity_map, machine_arns, bucket.bucket).apply(
                 functools.partial(_filled, text))
             machines[pipeline_name] = aws.sfn.StateMachine(
                 f"{name}-{pipeline_name}", name=names[pipeline_name], role_arn=states_role.arn,

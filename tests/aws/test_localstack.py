@@ -47,7 +47,9 @@ def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
            "DISABLE_EVENTS": "1", "LOCALSTACK_VOLUME_DIR": str(state / "volume"),
            "FILESYSTEM_ROOT": str(state / "fs")}
     log = (state / "localstack.log").open("w")
-    proc = subprocess.Popen([str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"], env=env, stdout=log,
+    # LocalStack with the ResultWriter bridge: it writes a Distributed Map's result files, as AWS does
+    launcher = ROOT / "adapters" / "aws" / "localstack_main.py"
+    proc = subprocess.Popen([str(LOCALSTACK_PYTHON), str(launcher)], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -22,7 +22,7 @@ from ..conftest import Cli, assert_emulation_matches_run
 REF = "tests/pipelines/state_budget.py"
 
 
-@pytest.mark.parametrize("name", ["three_readers", "two_large", "ten_medium", "unread_results"])
+@pytest.mark.parametrize("name", ["three_readers", "two_large", "ten_medium", "unread_results", "wide_results"])
 def test_results_that_fit_alone_fit_together(cli: Cli, name: str) -> None:
     assert_emulation_matches_run(cli, f"{REF}:{name}", {}, "--target", "aws")
 
@@ -38,9 +38,9 @@ def test_unread_results_are_not_kept_in_the_state() -> None:
 def test_a_state_over_256_kib_fails_as_on_aws(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """With offloading switched off, moto would carry two 150 KB results in one state; the emulator
     fails the run with States.DataLimitExceeded, naming the state, as Step Functions does."""
-    from strato.adapters.aws import payloads
+    from strato.adapters.aws import shim
 
-    monkeypatch.setattr(payloads, "state_threshold", lambda share, params: 10_000_000)
+    monkeypatch.setattr(shim, "state_threshold", lambda share, params: 10_000_000)
     monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "10000000")
     from strato.adapters.aws.emulator import emulate
     from strato.adapters.base import emulated_loader

@@ -48,3 +48,19 @@ def unread_results():
     for i in range(4):
         side_effect(200_000 + i)
     return "done"
+
+
+@task
+def count_to(n: int) -> list:
+    return list(range(n))
+
+
+@task
+def pad(i: int) -> str:
+    return str(i) * 2000
+
+
+@pipeline
+def wide_results(n: int = 150):
+    """A map over a computed list whose results total ~450 KB: written to S3 by the map, never in a state."""
+    return lengths(pad.map(count_to(n)))
