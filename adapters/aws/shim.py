@@ -120,13 +120,8 @@ def _collect_items(written: Any, count: Any, keep: list[list[Any]] | None, limit
     manifest = json.loads(read_object(f"s3://{details['Bucket']}/{details['Key']}"))
     files = manifest.get("ResultFiles") or {}
     listed = [file for status in ("FAILED", "PENDING", "SUCCEEDED") for file in files.get(status) or ()]
-    if listed:
-        entries = [entry for file in listed
-                   for entry in json.loads(read_object(f"s3://{manifest['DestinationBucket']}/{file['Key']}"))]
-    elif isinstance(count, int) and count > 0:  # LocalStack's ResultWriter writes the manifest only
-        entries = _map_run_entries(str(written.get("MapRunArn")))
-    else:
-        entries = []
+    entries = [entry for file in listed
+               for entry in json.loads(read_object(f"s3://{manifest['DestinationBucket']}/{file['Key']}"))]
     outputs: dict[int, Any] = {}
     for entry in entries:
         if entry.get("Status") != "SUCCEEDED":
@@ -135,7 +130,10 @@ def _collect_items(written: Any, count: Any, keep: list[list[Any]] | None, limit
         output = json.loads(entry["Output"])
         outputs[int(output["index"])] = output
     if isinstance(count, int) and len(outputs) != count:
-        raise _MissingItem(f"the map run wrote results for {len(outputs)} of its {count} items")
+        raise _MissingItem(f"the map run wrote results for {len(outputs)} of its {count} items"
+                           + ("; its manifest lists no result files (an emulator's ResultWriter that writes none, "
+                              "such as LocalStack's: start it with adapters/aws/localstack_main.py)"
+                              if not listed else ""))
     values = []
     for index in range(len(outputs)):
         if index not in outputs:
@@ -144,22 +142,6 @@ def _collect_items(written: Any, count: Any, keep: list[list[Any]] | None, limit
             _raise_as_item_error(outputs[index][ITEM_ERROR])
         values.append(materialise(outputs[index]["value"]))
     return offload(values, keep, limit)
-
-
-def _map_run_entries(map_run_arn: str) -> list[dict[str, Any]]:
-    """Result entries read from a map run's child executions through the Step Functions API, for an
-    emulator whose ``ResultWriter`` writes a manifest listing no files (LocalStack's); Step Functions
-    itself always lists them, so a deployment never comes here."""
-    import boto3  # the Lambda runtime ships boto3
-
-    sfn = boto3.client("stepfunctions")
-    entries = []
-    for page in sfn.get_paginator("list_executions").paginate(mapRunArn=map_run_arn):
-        for execution in page["executions"]:
-            described = sfn.describe_execution(executionArn=execution["executionArn"])
-            entries.append({"Status": described["status"], "Output": described.get("output"),
-                            "Error": described.get("error"), "Cause": described.get("cause")})
-    return entries
 
 
 class _MissingItem(AdapterError):
