@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -132,3 +133,84 @@ def test_gcp_skipped_datasets_are_reported_at_deploy_time(gcp_recorder: Any, mon
         assert any("'warehouse.sales'" in m for m in said)
 
     return gcp_mocks.settled(deployed).apply(check)
+
+
+# ---------------------------------------------------------------------------------------- Azure
+ROLE_IDS = {"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+            "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+            "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+            "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+            "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User"}
+
+
+@pytest.fixture
+def azure_mocks() -> Any:
+    pytest.importorskip("pulumi_azure_native")
+    import asyncio
+
+    from . import test_azure
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    recorder = test_azure.Recorder()
+    pulumi.runtime.set_mocks(recorder, preview=False)
+    return test_azure, recorder
+
+
+@pulumi.runtime.test
+def test_azure_the_app_identity_holds_container_and_secret_scoped_roles_only(azure_mocks: Any) -> Any:
+    mocks, recorder = azure_mocks
+    deployed = mocks.deploy(DATASETS, secrets={"api-token": "t", "db-password": "p"}, payload_days=14)
+
+    def check(_: Any) -> None:
+        data, host = mocks.data_and_host_accounts(recorder)
+        storage = f"{mocks.RG_ID}/providers/Microsoft.Storage/storageAccounts"
+        (vault,) = recorder.of("keyvault:Vault")
+        secrets = f"{mocks.RG_ID}/providers/Microsoft.KeyVault/vaults/{vault.name}/secrets"
+        granted = sorted((ROLE_IDS[r.inputs["roleDefinitionId"].rsplit("/", 1)[-1]], r.inputs["scope"])
+                         for r in recorder.of("authorization:RoleAssignment"))
+        assert granted == sorted([
+            ("Storage Blob Data Owner", f"{storage}/{host.name}"),  # the host's own state, nothing else there
+            ("Storage Queue Data Contributor", f"{storage}/{host.name}"),
+            ("Storage Table Data Contributor", f"{storage}/{host.name}"),
+            ("Storage Blob Data Reader", f"{storage}/{data.name}/blobServices/default/containers/strato-deployments"),
+            ("Key Vault Secrets User", f"{secrets}/strato-blob-connection"),
+            ("Key Vault Secrets User", f"{secrets}/api-token"),
+            ("Key Vault Secrets User", f"{secrets}/db-password")])
+        # nothing writes the package, nothing holds the data account, its group or subscription
+        assert not [scope for _, scope in granted if scope in (f"{storage}/{data.name}", mocks.RG_ID)]
+        assert {r.inputs["principalId"] for r in recorder.of("authorization:RoleAssignment")} == {mocks.PRINCIPAL}
+
+        (sas,) = [c.args for c in recorder.calls if c.token == "azure-native:storage:listStorageAccountServiceSAS"]
+        assert sas["canonicalizedResource"] == f"/blob/{data.name}/strato-payloads"
+        assert (sas["resource"], sas["permissions"]) == ("c", "rw")
+        from strato.infra.azure.component import sas_expiry
+
+        assert sas["sharedAccessExpiryTime"] == sas_expiry(14) == deployed.payload_sas_expiry
+        (connection,) = [r for r in recorder.of("keyvault:Secret")
+                         if r.inputs["secretName"] == "strato-blob-connection"]
+        expires = connection.inputs["properties"]["attributes"]["expires"]
+        assert datetime.fromtimestamp(expires, UTC) == datetime.fromisoformat(sas_expiry(14).replace("Z", "+00:00"))
+
+        assert host.inputs["allowSharedKeyAccess"] is False  # identity-only host storage
+        assert data.inputs["allowSharedKeyAccess"] is True  # the payload SAS is signed with its key
+        assert vault.inputs["properties"]["publicNetworkAccess"] == "Enabled"  # Consumption: see the component
+        assert vault.inputs["properties"]["enableRbacAuthorization"] is True
+        (settings,) = recorder.of("web:WebAppApplicationSettings")
+        assert settings.inputs["properties"]["AzureWebJobsStorage__accountName"] == host.name
+
+    return mocks.settled(deployed).apply(check)
+
+
+def test_azure_the_payload_sas_lives_no_longer_than_the_payloads() -> None:
+    from strato.infra.azure.component import sas_expiry
+
+    today = date(2026, 3, 1)
+    assert sas_expiry(30, today=today) == "2026-03-31T00:00:00Z"
+    soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sas_expiry(30, soon) == soon
+    with pytest.raises(ValueError, match=r"is later than payload_days=30 from today \(2026-03-31T00:00:00Z\)"):
+        sas_expiry(30, "2027-01-01T00:00:00Z", today=today)
+    with pytest.raises(ValueError, match="is not an ISO 8601 time"):
+        sas_expiry(30, "next tuesday")
+    with pytest.raises(ValueError, match="is in the past"):
+        sas_expiry(30, "2020-01-01T00:00:00Z")
