@@ -38,6 +38,7 @@ from . import test_azure as azure_mocks  # noqa: E402
 from . import test_gcp as gcp_mocks  # noqa: E402
 
 DAILY_SALES = str(ROOT / "examples" / "daily_sales.py") + ":daily_sales"
+INGEST_FILE = str(ROOT / "examples" / "file_ingestion.py") + ":ingest_file"
 TAGS = {"owner": "data-eng", "data-classification": "internal"}
 
 
@@ -229,12 +230,13 @@ def mandatory(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.level == MANDATORY]
 
 
+@pytest.mark.parametrize("ref", [DAILY_SALES, INGEST_FILE], ids=["internal", "confidential"])
 @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 @pulumi.runtime.test
-def test_each_component_deploys_daily_sales_compliantly(mocks: Any, cloud: str) -> Any:
+def test_each_component_deploys_the_examples_compliantly(mocks: Any, cloud: str, ref: str) -> Any:
     module = {"aws": aws_mocks, "gcp": gcp_mocks, "azure": azure_mocks}[cloud]
     recorder = mocks(module.Recorder)
-    deployed = module.deploy(DAILY_SALES)
+    deployed = module.deploy(ref)
 
     def check(_: Any) -> None:
         found = resources(recorder, aws_mocks.REGION)
