@@ -255,10 +255,10 @@ class StratoPipeline(pulumi.ComponentResource):
                 integration_subtype="StepFunctions-StartExecution", credentials_arn=role.arn,
                 payload_format_version="1.0",
                 request_parameters={"StateMachineArn": root.arn, "Input": "$request.body"}, opts=child)
-            aws.apigatewayv2.Route(f"{name}-http-{i}", api_id=api.id,
-                                   route_key=f"{endpoint['method']} {endpoint['path']}",
-                                   authorization_type=endpoint["authorization"],
-                                   target=integration.id.apply(lambda i: f"integrations/{i}"), opts=child)
-            created += [api, integration, aws.apigatewayv2.Stage(f"{name}-http-{i}", api_id=api.id, name="$default",
-                                                                 auto_deploy=True, tags=tags, opts=child)]
+            route = aws.apigatewayv2.Route(f"{name}-http-{i}", api_id=api.id,
+                                           route_key=f"{endpoint['method']} {endpoint['path']}",
+                                           authorization_type=endpoint["authorization"],
+                                           target=integration.id.apply(lambda i: f"integrations/{i}"), opts=child)
+            created += [api, integration, route, aws.apigatewayv2.Stage(
+                f"{name}-http-{i}", api_id=api.id, name="$default", auto_deploy=True, tags=tags, opts=child)]
         return created

@@ -2,23 +2,42 @@
 
 What it creates, all children of the component and tagged with the pipeline's tags:
 
-- a storage account (HTTPS only, TLS 1.2, no public blob access) holding the Functions host's and
-  Durable's state, a container for results that travel by reference (blobs under ``strato/payloads/``,
-  the offload keys, are deleted after ``payload_days``) and a deployment container for the package;
+- two storage accounts (HTTPS only, TLS 1.2, no public blob access): a host account holding only the
+  Functions host's and Durable's state, reached by identity alone (``AzureWebJobsStorage__accountName``,
+  shared key access off), and a data account with a container for results that travel by reference
+  (blobs under ``strato/payloads/``, the offload keys, are deleted after ``payload_days``) and a
+  deployment container for the package;
 - a Linux Consumption plan and a Python function app with a system-assigned identity that runs
-  from the package blob, reads the package and the host storage by identity
-  (``AzureWebJobsStorage__accountName``) and reaches the payload container through a Key Vault
-  reference to a SAS that is valid for that container only;
-- role assignments on named resources only: the storage account's data roles the host and Durable
-  need, ``Key Vault Secrets User`` on the one secret (and ``Monitoring Metrics Publisher`` on the
-  Application Insights component when there is one); nothing at resource group or subscription scope;
+  from the package blob, reads the package by identity and reaches the payload container through a
+  Key Vault reference to a SAS that reads and writes that container only and expires within
+  ``payload_days`` (:func:`sas_expiry`);
+- role assignments on named resources only: on the host account, the data roles the host and Durable
+  need (the account holds nothing else); ``Storage Blob Data Reader`` on the deployment container
+  (never write: the app cannot replace its own package); ``Key Vault Secrets User`` on each secret it
+  reads (and ``Monitoring Metrics Publisher`` on the Application Insights component when there is
+  one); nothing on the data account as a whole, its resource group or subscription;
 - an Event Grid system topic on the watched storage account and one subscription per
   ``ObjectCreated`` trigger, delivering ``BlobCreated`` events for its container, prefix and suffix
   to the generated Event Grid function. Schedules are timer triggers inside the app.
 
-Why shared key access stays on: the activities' blob store (``strato.adapters.azure.payloads``) is
-built from a connection string, and the SAS in it is signed with an account key; uploading the
-package blob also uses a key. The Functions host itself uses no key.
+Shared key access is off on the host account: the Functions host and the Durable Functions Azure
+Storage provider connect by identity (``AzureWebJobsStorage__accountName``: "Connecting to host storage
+with an identity", https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity,
+and https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-configure-managed-identity),
+and a Linux Consumption app that runs from a package URL uses no Azure Files content share, the one
+part of host storage that needs a key. It stays on for the data account only: the activities' blob
+store (``strato.adapters.azure.payloads``) is built from a connection string whose SAS is a service
+SAS signed with an account key, refused once shared key access is off
+(https://learn.microsoft.com/azure/storage/common/shared-key-authorization-prevent), and uploading the
+package blob also uses a key. A user delegation SAS would not need one, but lives at most seven days.
+
+Key Vault keeps public network access on: a Consumption plan app has no virtual network integration
+(https://learn.microsoft.com/azure/azure-functions/functions-networking-options#matrix-of-networking-features),
+and App Service resolves Key Vault references to a network-restricted vault only over the app's
+virtual network (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references#access-network-restricted-vaults).
+Access stays identity-only (RBAC, one role assignment per secret); a plan with virtual network
+integration (Flex Consumption, Premium) could set ``public_network_access="Disabled"`` with a
+private endpoint, which this component does not create.
 
 No ``STRATO_TASKS`` app setting: unlike a Lambda or Cloud Function shim, each activity of the
 generated app is bound to its one task when the app is generated (a ``TaskRef`` constant in
@@ -32,7 +51,7 @@ import hashlib
 import re
 import tempfile
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pulumi
@@ -58,6 +77,7 @@ APP_FILES = ("function_app.py", "host.json", "requirements.txt")
 # Built-in role definition ids (the same in every tenant).
 ROLES = {
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
@@ -67,6 +87,10 @@ ROLES = {
 # an identity-based connection: blobs (keys, leases, large messages), queues (control and work items),
 # tables (history, instances, diagnostics).
 HOST_STORAGE_ROLES = ("Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor")
+PACKAGE_READER = "Storage Blob Data Reader"  # what run-from-package by identity needs on the package blob
+PAYLOAD_SAS_PERMISSIONS = "rw"  # read and write blobs of the container: no list, no delete
+# Why the vault stays reachable publicly on a Consumption plan: see the module docstring.
+CONSUMPTION_VAULT_NETWORK = "Enabled"
 # Timer triggers must stay in UTC (strato.adapters.azure.triggers).
 RESERVED_SETTINGS = frozenset({"WEBSITE_TIME_ZONE", "TZ"})
 
@@ -126,6 +150,30 @@ def check_package(package: pulumi.Archive, app: dict[str, str]) -> str:
     return f"package-{digest.hexdigest()[:16]}.zip"
 
 
+def sas_expiry(payload_days: int, requested: str | None = None, today: date | None = None) -> str:
+    """When the payload SAS expires: ``payload_days`` from today (midnight UTC, so ``pulumi up`` twice in
+    a day signs the same token), or ``requested`` if that is sooner. A leaked token is worth no more
+    than the payloads it could reach, which expire after ``payload_days``; run ``pulumi up`` (in CI, on a
+    schedule) well within that time to sign a new one."""
+    today = today or datetime.now(UTC).date()
+    latest = datetime.combine(today + timedelta(days=payload_days), datetime.min.time(), UTC)
+    if requested is None:
+        return latest.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        chosen = datetime.fromisoformat(requested.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"payload_sas_expiry {requested!r} is not an ISO 8601 time such as "
+                         f"{latest:%Y-%m-%dT%H:%M:%SZ}") from None
+    chosen = chosen if chosen.tzinfo else chosen.replace(tzinfo=UTC)
+    if chosen > latest:
+        raise ValueError(f"payload_sas_expiry {requested!r} is later than payload_days={payload_days} from today "
+                         f"({latest:%Y-%m-%dT%H:%M:%SZ}): the payload SAS may live no longer than the payloads it "
+                         "reaches; choose an earlier time or raise payload_days")
+    if chosen <= datetime.now(UTC):
+        raise ValueError(f"payload_sas_expiry {requested!r} is in the past: the app could not reach its payloads")
+    return chosen.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _alnum(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower()) or "strato"
 
@@ -136,6 +184,8 @@ class StratoPipeline(pulumi.ComponentResource):
     function_app_name: pulumi.Output[str]
     default_hostname: pulumi.Output[str]
     storage_account: pulumi.Output[str]
+    host_storage_account: pulumi.Output[str]
+    payload_sas_expiry: str  # when the payload container's SAS lapses: `pulumi up` before then
     payload_container: pulumi.Output[str]
     schedule: str | None  # the timer trigger's NCRONTAB, in UTC
     app_settings: web.WebAppApplicationSettings
@@ -170,11 +220,15 @@ class StratoPipeline(pulumi.ComponentResource):
         rg = resource_group_name
 
         # --------------------------------------------------------------------------- storage
-        account = storage.StorageAccount(
-            f"{_alnum(name)[:14]}st", resource_group_name=rg, location=location, kind="StorageV2",
-            sku={"name": "Standard_LRS"}, enable_https_traffic_only=True, minimum_tls_version="TLS1_2",
-            allow_blob_public_access=False, allow_shared_key_access=True, default_to_o_auth_authentication=True,
-            allow_cross_tenant_replication=False, tags=base_tags, opts=child)
+        hardened = {"kind": "StorageV2", "sku": {"name": "Standard_LRS"}, "enable_https_traffic_only": True,
+                    "minimum_tls_version": "TLS1_2", "allow_blob_public_access": False,
+                    "default_to_o_auth_authentication": True, "allow_cross_tenant_replication": False}
+        # The host's and Durable's state, by identity only (see the module docstring).
+        host_account = storage.StorageAccount(f"{_alnum(name)[:14]}hs", resource_group_name=rg, location=location,
+                                              allow_shared_key_access=False, tags=base_tags, opts=child, **hardened)
+        # Payloads and the package: the payload SAS is signed with this account's key.
+        account = storage.StorageAccount(f"{_alnum(name)[:14]}st", resource_group_name=rg, location=location,
+                                         allow_shared_key_access=True, tags=base_tags, opts=child, **hardened)
         payloads = storage.BlobContainer(f"{name}-payloads", resource_group_name=rg, account_name=account.name,
                                          container_name=payload_container, public_access="None", opts=child)
         deployments = storage.BlobContainer(f"{name}-deployments", resource_group_name=rg,
@@ -196,9 +250,10 @@ class StratoPipeline(pulumi.ComponentResource):
         package_url = pulumi.Output.concat(blob_endpoint, DEPLOYMENT_CONTAINER, "/", blob.name)
 
         # ------------------------------------------- the payload container's SAS, in Key Vault
-        expiry = payload_sas_expiry or f"{datetime.now(UTC).year + 2}-01-01T00:00:00Z"  # stable within a year
+        self.payload_sas_expiry = expiry = sas_expiry(payload_days, payload_sas_expiry)
         sas = storage.list_storage_account_service_sas_output(
-            resource_group_name=rg, account_name=account.name, resource="c", permissions="rwc", protocols="https",
+            resource_group_name=rg, account_name=account.name, resource="c", permissions=PAYLOAD_SAS_PERMISSIONS,
+            protocols="https",
             canonicalized_resource=pulumi.Output.concat("/blob/", account.name, "/", payloads.name),
             shared_access_expiry_time=expiry)
         plain: pulumi.Output[str] = pulumi.Output.concat("BlobEndpoint=", blob_endpoint,
@@ -207,10 +262,11 @@ class StratoPipeline(pulumi.ComponentResource):
         vault = keyvault.Vault(f"{_alnum(name)[:14]}kv", resource_group_name=rg, location=location, tags=base_tags,
                                properties={"tenant_id": client.tenant_id, "sku": {"family": "A", "name": "standard"},
                                            "enable_rbac_authorization": True, "soft_delete_retention_in_days": 7,
-                                           "public_network_access": "Enabled"}, opts=child)
+                                           "public_network_access": CONSUMPTION_VAULT_NETWORK}, opts=child)
+        expires = int(datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp())  # flagged near expiry
         secret = keyvault.Secret(f"{name}-payload-connection", resource_group_name=rg, vault_name=vault.name,
-                                 secret_name="strato-blob-connection", properties={"value": connection},
-                                 opts=child)
+                                 secret_name="strato-blob-connection", tags=base_tags, opts=child,
+                                 properties={"value": connection, "attributes": {"expires": expires}})
 
         # ------------------------------------------------------------------------ the app
         plan = web.AppServicePlan(f"{name}-plan", resource_group_name=rg, location=location, kind="functionapp",
@@ -233,11 +289,12 @@ class StratoPipeline(pulumi.ComponentResource):
                                                         ROLES[role_name]),
                 description=f"Strato pipeline {ir.name}: {role_name}", opts=child)
 
-        roles = [role(_alnum(r), r, account.id) for r in HOST_STORAGE_ROLES]
+        roles = [role(_alnum(r), r, host_account.id) for r in HOST_STORAGE_ROLES]  # host state only
+        roles.append(role("package-reader", PACKAGE_READER, deployments.id))  # read, never replace, the package
         roles.append(role("secret-reader", "Key Vault Secrets User", secret.id))
         for secret_name in needed:  # the tasks' own secrets: read on exactly these, nothing else in the vault
             stored = keyvault.Secret(f"{name}-secret-{secret_name}", resource_group_name=rg, vault_name=vault.name,
-                                     secret_name=secret_name,
+                                     secret_name=secret_name, tags=base_tags,
                                      properties={"value": pulumi.Output.secret((secrets or {})[secret_name])},
                                      opts=child)
             roles.append(role(f"secret-{secret_name}", "Key Vault Secrets User", stored.id))
@@ -245,7 +302,7 @@ class StratoPipeline(pulumi.ComponentResource):
         settings: dict[str, pulumi.Input[str]] = {
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "FUNCTIONS_EXTENSION_VERSION": "~4",
-            "AzureWebJobsStorage__accountName": account.name,  # identity-based: host, Durable, timers
+            "AzureWebJobsStorage__accountName": host_account.name,  # identity-based: host, Durable, timers
             "WEBSITE_RUN_FROM_PACKAGE": package_url,
             "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID": "SystemAssigned",
             "STRATO_BLOB_CONTAINER": payloads.name,
@@ -279,9 +336,11 @@ class StratoPipeline(pulumi.ComponentResource):
         self.function_app_name = app.name
         self.default_hostname = app.default_host_name
         self.storage_account = account.name
+        self.host_storage_account = host_account.name
         self.payload_container = payloads.name
         self.register_outputs({"function_app_name": app.name, "default_hostname": app.default_host_name,
-                               "storage_account": account.name, "payload_container": payloads.name,
+                               "storage_account": account.name, "host_storage_account": host_account.name,
+                               "payload_container": payloads.name, "payload_sas_expiry": expiry,
                                "package_url": package_url})
 
     def _triggers(self, name: str, ir: PipelineIR, app: web.WebApp, function_app: str,

@@ -16,6 +16,6 @@ assembles one from this repository.
 
 from __future__ import annotations
 
-from .component import StratoPipeline, account_id, functions_base_url
+from .component import ObjectGrant, StratoPipeline, account_id, functions_base_url, gcs_prefix, task_grants
 
-__all__ = ["StratoPipeline", "account_id", "functions_base_url"]
+__all__ = ["ObjectGrant", "StratoPipeline", "account_id", "functions_base_url", "gcs_prefix", "task_grants"]

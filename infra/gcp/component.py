@@ -13,10 +13,22 @@ What it creates, all children of the component and labelled with the pipeline's 
 
 Service accounts, one per job so each holds only what that job needs:
 
-- ``tasks``: runs every function; may read and write objects under ``strato/payloads/`` of the payload
-  bucket only (a bucket binding with an IAM condition on the object name);
-- ``workflow``: runs the workflow; ``roles/run.invoker`` on each function's own Cloud Run service
-  (2nd gen functions are invoked through their service) and ``roles/logging.logWriter``;
+- ``task-<task>``: one per task function (a catch handler included), granted exactly what its task
+  needs (:func:`task_grants`): read and write of the objects under ``strato/payloads/`` of the payload
+  bucket, read of the Cloud Storage prefixes its ``reads`` declare, write of those its ``writes``
+  declare, and ``roles/secretmanager.secretAccessor`` on each of its own secrets only. Bucket
+  grants are bucket bindings with an IAM Condition on the object name, ``resource.name.startsWith(
+  "projects/_/buckets/<bucket>/objects/<prefix>")``, the form Cloud Storage documents for conditions
+  (https://cloud.google.com/storage/docs/access-control/iam#conditions and
+  https://cloud.google.com/iam/docs/conditions-attribute-reference#resource-name); listing is checked
+  on the bucket, so a read grant also allows a list whose ``prefix`` is within the declared one
+  (the ``storage.googleapis.com/objectListPrefix`` request attribute,
+  https://cloud.google.com/iam/docs/conditions-attribute-reference#api-attributes). Conditions need
+  uniform bucket-level access on the bucket, and the deployer needs ``setIamPolicy`` on buckets the
+  stack does not own;
+- ``workflow``: runs the workflow; ``roles/run.invoker`` on each of this pipeline's functions' own
+  Cloud Run service (2nd gen functions are invoked through their service) and nothing else but
+  ``roles/logging.logWriter``;
 - ``schedule`` / ``events`` / ``http-<i>``: start executions (``roles/workflows.invoker``; Eventarc's
   also ``roles/eventarc.eventReceiver``).
 
@@ -24,6 +36,7 @@ Workflows has no per-workflow IAM policy and does not honour IAM Conditions on r
 ``roles/workflows.invoker`` can only be granted on the project: it is given solely to the dedicated
 starter accounts above, whose only power is starting workflows that run with their own identity.
 ``roles/eventarc.eventReceiver`` and ``roles/logging.logWriter`` likewise exist only at project level.
+A project holds 100 service accounts by default: a pipeline uses one per task plus up to four.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
@@ -47,7 +61,7 @@ from strato.adapters.gcp.rules import label_problems
 from strato.adapters.gcp.triggers import eventarc_trigger, http_endpoint, scheduler_job
 from strato.dsl.definitions import PipelineDefinition
 from strato.errors import DefinitionError
-from strato.ir import HttpSpec, ObjectCreatedSpec, PipelineIR
+from strato.ir import HttpSpec, ObjectCreatedSpec, PipelineIR, TaskSpec
 
 from .. import deployable_ir
 
@@ -56,6 +70,63 @@ DEFAULT_TASK_TIMEOUT = 1800  # what the compiled workflow waits for a task witho
 MAX_FUNCTION_TIMEOUT = 3600  # 2nd gen HTTP functions
 TIMEOUT_MARGIN = 5  # the workflow's own timeout fires first, so a slow task is a TaskTimeout
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+OBJECT_READ = "roles/storage.objectViewer"  # get and list objects
+# Create, read, overwrite: Cloud Storage needs storage.objects.delete to replace an existing object
+# (https://cloud.google.com/storage/docs/access-control/iam-permissions), so a task that rewrites its
+# output, or a payload written twice under its content hash, needs more than objectCreator.
+OBJECT_WRITE = "roles/storage.objectUser"
+SECRET_READ = "roles/secretmanager.secretAccessor"
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+
+
+@dataclass(frozen=True)
+class ObjectGrant:
+    """A role on the objects under ``prefix`` of ``bucket`` (``bucket`` None: the payload bucket)."""
+
+    bucket: str | None
+    prefix: str
+    role: str
+    why: str  # "payloads", or the declared dataset
+
+    def condition(self, bucket: str) -> dict[str, str] | None:
+        """The IAM Condition limiting the binding to ``prefix`` (None for a whole bucket)."""
+        if not self.prefix:
+            return None
+        objects = f"projects/_/buckets/{bucket}/objects/{self.prefix}"
+        expression = f"resource.name.startsWith({json.dumps(objects)})"
+        if self.role == OBJECT_READ:  # objects.list is checked on the bucket: allow lists within the prefix
+            expression += (' || api.getAttribute("storage.googleapis.com/objectListPrefix", "")'
+                           f".startsWith({json.dumps(self.prefix)})")
+        return {"title": f"strato-{'payloads' if self.bucket is None else 'dataset'}-prefix"[:100],
+                "description": f"{self.why}: objects under {self.prefix}"[:256], "expression": expression}
+
+
+def gcs_prefix(uri: str) -> tuple[str, str] | str:
+    """``gs://bucket/prefix`` as (bucket, prefix), or why the dataset gets no Cloud Storage grant."""
+    if not uri.startswith("gs://"):
+        return f"{uri!r} is not a Cloud Storage dataset (gs://bucket/prefix): no IAM granted for it"
+    bucket, _, prefix = uri[5:].partition("/")
+    if not _BUCKET.fullmatch(bucket):
+        return f"{uri!r} does not name a valid Cloud Storage bucket: no IAM granted for it"
+    return bucket, prefix
+
+
+def task_grants(spec: TaskSpec) -> tuple[list[ObjectGrant], list[str]]:
+    """What one task function's account gets on Cloud Storage, and the datasets it gets nothing for (why).
+
+    Its payload objects (read and write), the prefixes its ``reads`` declare (read) and those its
+    ``writes`` declare (write); a dataset declared both ways gets both. Secrets are granted apart
+    (``spec.secrets``)."""
+    grants = [ObjectGrant(None, PREFIX, OBJECT_WRITE, "payloads")]
+    skipped: list[str] = []
+    for uris, role in ((spec.reads, OBJECT_READ), (spec.writes, OBJECT_WRITE)):
+        for uri in uris:
+            found = gcs_prefix(uri)
+            if isinstance(found, str):
+                skipped.append(f"task {spec.name!r}: {found}")
+            elif (grant := ObjectGrant(found[0], found[1], role, uri)) not in grants:
+                grants.append(grant)
+    return grants, skipped
 
 
 def account_id(name: str, role: str) -> str:
@@ -100,6 +171,7 @@ class StratoPipeline(pulumi.ComponentResource):
     functions_url: pulumi.Output[str]
     function_names: dict[str, pulumi.Output[str]]
     http_endpoints: list[pulumi.Output[str]]
+    task_accounts: dict[str, gcp.serviceaccount.Account]  # by task id
     triggers: list[pulumi.CustomResource]
 
     def __init__(self, name: str, pipeline: PipelineDefinition | str, source: pulumi.Archive, *, region: str,
@@ -136,34 +208,26 @@ class StratoPipeline(pulumi.ComponentResource):
         code = gcp.storage.BucketObject(f"{name}-source", bucket=code_bucket.name, source=source, opts=child)
 
         # ---------------------------------------------------------------------------- tasks
-        tasks_account = self._account("tasks", f"Strato {ir.name}: runs the task functions")
-        payload_access = gcp.storage.BucketIAMMember(
-            f"{name}-tasks-payloads", bucket=bucket.name, role="roles/storage.objectUser",
-            member=self._member(tasks_account), opts=child,
-            condition={"title": "strato-payloads-only", "description": f"objects under {PREFIX} only",
-                       "expression": bucket.name.apply(
-                           lambda b: f'resource.name.startsWith("projects/_/buckets/{b}/objects/{PREFIX}")')})
-
+        # One account per function, granted exactly what its task declares (task_grants, its secrets).
         specs = task_specs(ir)
         names = function_names(ir)
-        # Read access on exactly the secrets the IR grants the pipeline's tasks, nothing else.
-        secret_grants = [gcp.secretmanager.SecretIamMember(
-            f"{name}-secret-{secret}", project=project, secret_id=secret, role="roles/secretmanager.secretAccessor",
-            member=self._member(tasks_account), opts=child)
-            for secret in sorted({s for spec in specs.values() for s in spec.secrets})]
         functions: dict[str, gcp.cloudfunctionsv2.Function] = {}
+        self.task_accounts: dict[str, gcp.serviceaccount.Account] = {}
         for task, function in names.items():
             spec = specs[task]
+            account = self._account(f"task-{task}", f"Strato {ir.name}: runs task {task}")
+            self.task_accounts[task] = account
+            grants = self._task_grants(task, spec, account, bucket)
             timeout = min(MAX_FUNCTION_TIMEOUT, math.ceil(spec.timeout or DEFAULT_TASK_TIMEOUT) + TIMEOUT_MARGIN)
             functions[task] = gcp.cloudfunctionsv2.Function(
                 f"{name}-{task}", name=function, project=project, location=region,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[payload_access, *secret_grants]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
                 description=f"Strato task {task} of pipeline {ir.name}",
                 labels={**base_labels, **spec.tags, **(labels or {})},  # the task's tags, then the deployer's
                 build_config={"runtime": python_runtime, "entry_point": ENTRY_POINT, "source": {"storage_source": {
                     "bucket": code_bucket.name, "object": code.name, "generation": code.generation}}},
                 service_config={"available_memory": f"{spec.memory or default_memory}M", "timeout_seconds": timeout,
-                                "service_account_email": tasks_account.email, "all_traffic_on_latest_revision": True,
+                                "service_account_email": account.email, "all_traffic_on_latest_revision": True,
                                 "environment_variables": {  # the function runs its own task only
                                     BUCKET_ENV: bucket.name, MANIFEST_ENV: json.dumps(manifest(ir, [task]),
                                                                                      sort_keys=True)}})
@@ -195,6 +259,27 @@ class StratoPipeline(pulumi.ComponentResource):
                                "payload_bucket": bucket.name, "source_bucket": code_bucket.name,
                                "functions_url": base_url, "functions": self.function_names,
                                "http_endpoints": self.http_endpoints})
+
+    def _task_grants(self, task: str, spec: TaskSpec, account: gcp.serviceaccount.Account,
+                     payloads: gcp.storage.Bucket) -> list[pulumi.CustomResource]:
+        """The bindings of one task function's account: its objects (task_grants) and its own secrets."""
+        name, member = f"{self._name}-{task}", self._member(account)
+        child = pulumi.ResourceOptions(parent=self)
+        grants, skipped = task_grants(spec)
+        for reason in skipped:
+            pulumi.log.info(reason, resource=self)
+        created: list[pulumi.CustomResource] = []
+        for i, grant in enumerate(grants):
+            label = "payloads" if grant.bucket is None else f"{'reads' if grant.role == OBJECT_READ else 'writes'}-{i}"
+            bucket: pulumi.Output[str] = payloads.name if grant.bucket is None else pulumi.Output.from_input(
+                grant.bucket)
+            created.append(gcp.storage.BucketIAMMember(
+                f"{name}-{label}", bucket=bucket, role=grant.role, member=member, opts=child,
+                condition=bucket.apply(grant.condition) if grant.prefix else None))
+        created += [gcp.secretmanager.SecretIamMember(
+            f"{name}-secret-{secret}", project=self._project, secret_id=secret, role=SECRET_READ, member=member,
+            opts=child) for secret in spec.secrets]
+        return created
 
     def _account(self, role: str, purpose: str) -> gcp.serviceaccount.Account:
         return gcp.serviceaccount.Account(f"{self._name}-{role}", account_id=account_id(self._name, role),

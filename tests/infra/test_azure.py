@@ -80,7 +80,7 @@ class Recorder(pulumi.runtime.Mocks):
         if args.token == "azure-native:authorization:getClientConfig":
             return {"clientId": "c", "objectId": "o", "subscriptionId": SUBSCRIPTION, "tenantId": TENANT}
         if args.token == "azure-native:storage:listStorageAccountServiceSAS":
-            return {"serviceSasToken": "sv=2022-11-02&sr=c&sp=rwc&sig=SIGNATURE"}
+            return {"serviceSasToken": "sv=2022-11-02&sr=c&sp=rw&sig=SIGNATURE"}
         return {}
 
     def of(self, kind: str) -> list[Any]:
@@ -107,6 +107,13 @@ def package_for(ref: str) -> Any:
     return pulumi.AssetArchive({name: pulumi.StringAsset(text) for name, text in files.items()})
 
 
+def data_and_host_accounts(recorder: Recorder) -> tuple[Any, Any]:
+    """The data account (payloads, package) and the host account (the Functions host's state)."""
+    accounts = {r.name[-2:]: r for r in recorder.of("storage:StorageAccount")}
+    assert set(accounts) == {"st", "hs"}
+    return accounts["st"], accounts["hs"]
+
+
 def deploy(ref: str, **kwargs: Any) -> Any:
     from strato.infra.azure import StratoPipeline
 
@@ -124,12 +131,15 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
     deployed = deploy(DAILY_SALES)
 
     def check(_: Any) -> None:
-        (account,) = recorder.of("storage:StorageAccount")
-        hardening = {k: account.inputs.get(k) for k in ("enableHttpsTrafficOnly", "minimumTlsVersion",
-                                                        "allowBlobPublicAccess", "allowCrossTenantReplication")}
-        assert hardening == {"enableHttpsTrafficOnly": True, "minimumTlsVersion": "TLS1_2",
-                             "allowBlobPublicAccess": False, "allowCrossTenantReplication": False}
+        account, host = data_and_host_accounts(recorder)
+        for each in (account, host):
+            hardening = {k: each.inputs.get(k) for k in ("enableHttpsTrafficOnly", "minimumTlsVersion",
+                                                         "allowBlobPublicAccess", "allowCrossTenantReplication")}
+            assert hardening == {"enableHttpsTrafficOnly": True, "minimumTlsVersion": "TLS1_2",
+                                 "allowBlobPublicAccess": False, "allowCrossTenantReplication": False}
+        assert host.inputs["allowSharedKeyAccess"] is False and account.inputs["allowSharedKeyAccess"] is True
         account_name = account.name
+        host_id = f"{RG_ID}/providers/Microsoft.Storage/storageAccounts/{host.name}"
         account_id = f"{RG_ID}/providers/Microsoft.Storage/storageAccounts/{account_name}"
         containers = {r.inputs["containerName"]: r.inputs for r in recorder.of("storage:BlobContainer")}
         assert set(containers) == {"strato-payloads", "strato-deployments"}
@@ -152,7 +162,7 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
         values = settings.inputs["properties"]
         assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
         assert values["STRATO_BLOB_CONTAINER"] == "strato-payloads"
-        assert values["AzureWebJobsStorage__accountName"] == account_name and "AzureWebJobsStorage" not in values
+        assert values["AzureWebJobsStorage__accountName"] == host.name and "AzureWebJobsStorage" not in values
         assert re.fullmatch(rf"https://{account_name}\.blob\.core\.windows\.net/strato-deployments/"
                             r"package-[0-9a-f]{16}\.zip", values["WEBSITE_RUN_FROM_PACKAGE"])
         assert values["WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"] == "SystemAssigned"
@@ -164,19 +174,21 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
 
         (sas,) = [c.args for c in recorder.calls if c.token == "azure-native:storage:listStorageAccountServiceSAS"]
         assert sas["canonicalizedResource"] == f"/blob/{account_name}/strato-payloads"  # the payload container only
-        assert (sas["resource"], sas["permissions"], sas["protocols"]) == ("c", "rwc", "https")
+        assert (sas["resource"], sas["permissions"], sas["protocols"]) == ("c", "rw", "https")
         (secret,) = recorder.of("keyvault:Secret")
         assert secret.inputs["properties"]["value"] == (f"BlobEndpoint=https://{account_name}.blob.core.windows.net/;"
-                                                        "SharedAccessSignature=sv=2022-11-02&sr=c&sp=rwc&sig=SIGNATURE")
+                                                        "SharedAccessSignature=sv=2022-11-02&sr=c&sp=rw&sig=SIGNATURE")
         (vault,) = recorder.of("keyvault:Vault")
         assert vault.inputs["properties"]["enableRbacAuthorization"] is True
         secret_id = f"{RG_ID}/providers/Microsoft.KeyVault/vaults/{vault.name}/secrets/strato-blob-connection"
 
         roles = recorder.of("authorization:RoleAssignment")
         scopes = {r.inputs["roleDefinitionId"].rsplit("/", 1)[-1]: r.inputs["scope"] for r in roles}
-        assert scopes == {"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": account_id,  # Storage Blob Data Owner
-                          "974c5e8b-45b9-4653-ba55-5f855dd0fb88": account_id,  # Storage Queue Data Contributor
-                          "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": account_id,  # Storage Table Data Contributor
+        assert scopes == {"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": host_id,  # Storage Blob Data Owner
+                          "974c5e8b-45b9-4653-ba55-5f855dd0fb88": host_id,  # Storage Queue Data Contributor
+                          "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": host_id,  # Storage Table Data Contributor
+                          "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1":  # Storage Blob Data Reader: the package only
+                              f"{account_id}/blobServices/default/containers/strato-deployments",
                           "4633458b-17de-408a-b874-0445c86b69e6": secret_id}  # Key Vault Secrets User
         for r in roles:
             assert r.inputs["principalId"] == PRINCIPAL and r.inputs["principalType"] == "ServicePrincipal"
@@ -193,7 +205,7 @@ def test_object_created_triggers_subscribe_to_blob_created_events(recorder: Reco
     deployed = deploy(INGEST_FILE)
 
     def check(_: Any) -> None:
-        (account,) = recorder.of("storage:StorageAccount")
+        account, _ = data_and_host_accounts(recorder)
         account_id = f"{RG_ID}/providers/Microsoft.Storage/storageAccounts/{account.name}"
         assert "landing" in {r.inputs["containerName"] for r in recorder.of("storage:BlobContainer")}
         (topic,) = recorder.of("eventgrid:SystemTopic")

@@ -86,7 +86,9 @@ def settled(deployed: Any) -> Any:
 
 
 def email(role: str) -> str:
-    return f"app-{role}@{PROJECT}.iam.gserviceaccount.com"
+    from strato.infra.gcp import account_id
+
+    return f"{account_id('app', role)}@{PROJECT}.iam.gserviceaccount.com"
 
 
 def check_least_privilege(recorder: Recorder, project_roles: set[tuple[str, str]]) -> None:
@@ -97,11 +99,14 @@ def check_least_privilege(recorder: Recorder, project_roles: set[tuple[str, str]
     assert at_project == {(role, f"serviceAccount:{email(account)}") for role, account in project_roles}
     assert all(b.inputs["project"] == PROJECT for b in recorder.of("gcp:projects/iAMMember:IAMMember"))
 
-    (payloads,) = recorder.of("gcp:storage/bucketIAMMember:BucketIAMMember")
-    assert payloads.inputs["bucket"] == "app-payloads-bucket" and payloads.inputs["member"] == (
-        f"serviceAccount:{email('tasks')}")
-    assert payloads.inputs["condition"]["expression"] == (
-        'resource.name.startsWith("projects/_/buckets/app-payloads-bucket/objects/strato/payloads/")')
+    payloads = recorder.of("gcp:storage/bucketIAMMember:BucketIAMMember")  # see test_least_privilege.py
+    functions = recorder.of("gcp:cloudfunctionsv2/function:Function")
+    assert sorted(b.inputs["member"] for b in payloads) == sorted(
+        f"serviceAccount:{f.inputs['serviceConfig']['serviceAccountEmail']}" for f in functions)
+    for binding in payloads:
+        assert binding.inputs["bucket"] == "app-payloads-bucket"
+        assert binding.inputs["condition"]["expression"] == (
+            'resource.name.startsWith("projects/_/buckets/app-payloads-bucket/objects/strato/payloads/")')
 
     functions = {r.inputs["name"] for r in recorder.of("gcp:cloudfunctionsv2/function:Function")}
     invokers = recorder.of("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
@@ -126,7 +131,7 @@ def check_functions_and_workflow(recorder: Recorder, ref: str) -> dict[str, dict
         service = function["serviceConfig"]
         assert service["environmentVariables"] == {"STRATO_PAYLOAD_BUCKET": "app-payloads-bucket",
                                                    "STRATO_TASKS": json.dumps(manifest(ir, [task_name]))}
-        assert service["serviceAccountEmail"] == email("tasks")
+        assert service["serviceAccountEmail"] == email(f"task-{task_name}")  # its own account
 
     (workflow,) = recorder.of("gcp:workflows/workflow:Workflow")
     assert workflow.inputs["name"] == ir.name and workflow.inputs["region"] == REGION
