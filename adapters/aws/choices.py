@@ -24,9 +24,10 @@ _BRACKETED = re.compile(r"^[^'\[\]\\\x00-\x1f]+$")
 class Choices:
     """The part of the state machine builder that turns guards into Choice rules.
 
-    An operand JSONPath cannot address as the local runner does (a negative index, a key with a
-    quote or bracket) is resolved by the runtime function into ``$.scratch`` just before the Choice
-    state, with the local runner's own code, and the Choice compares that value.
+    An operand through a list index (the list may be offloaded to keep the state within its budget,
+    and JSONPath has no negative index) or a key with a quote or bracket is resolved by the runtime
+    function into ``$.scratch`` just before the Choice state, with the local runner's own code, and
+    the Choice compares that value.
     """
 
     p: ir.PipelineIR
@@ -34,7 +35,7 @@ class Choices:
     operands: list[tuple[str, ir.Value]]  # (scratch key, value) to resolve before the Choice being built
 
     def _path_of(self, value: ir.Value) -> str | None:
-        """A JSONPath for a value when it is a plain reference (no negative index, simple keys)."""
+        """A JSONPath for a value when it is a reference through object keys JSONPath can write."""
         if isinstance(value, ir.Ref):
             base, path = f"$.results.{self.keys[value.node]}", value.path
         elif isinstance(value, ir.Param) and _KEY.match(value.name):
@@ -42,11 +43,11 @@ class Choices:
         else:
             return None
         for part in path:
-            if isinstance(part, int) and part >= 0:
-                base += f"[{part}]"
-            elif isinstance(part, str) and _KEY.match(part):
+            if not isinstance(part, str):  # an index: the list may be offloaded, the runtime function reads it
+                return None
+            if _KEY.match(part):
                 base += f".{part}"
-            elif isinstance(part, str) and _BRACKETED.match(part):  # any other key: bracket notation
+            elif _BRACKETED.match(part):  # any other key: bracket notation
                 base += f"['{part}']"
             else:
                 return None

@@ -24,7 +24,7 @@ from strato.graph import data_inputs, dependencies, guard_reads
 from strato.ir import RetrySpec, expand_error_names
 
 from ..common.errors import CompileError
-from ..common.reads import read_inline
+from ..common.reads import refs_in
 from ..structure import Block, Par, Seq, Step, extra_wait_warnings, structure
 from .choices import _KEY, Choices
 from .limits import (
@@ -90,7 +90,7 @@ class _Machine(Limits, Choices):
     def __init__(self, pipeline: ir.PipelineIR, out: Compiled):
         self.p, self.out = pipeline, out
         self.keys = {node.id: self._result_key(i, node.id) for i, node in enumerate(pipeline.nodes)}
-        self.keep = read_inline(pipeline)  # paths Choice and Map states read: kept inline when offloaded
+        self.keep = _read_by_choices(pipeline)  # paths Choice states read: kept inline when offloaded
         self.stored = _read_later(pipeline)
         # The state holds every stored result at once: each may use 1/share of the 256 KiB
         # (a map over a literal list stores one result per item), so they fit together.
@@ -461,6 +461,22 @@ def _processor(node: ir.MapNode) -> dict[str, str]:
     if isinstance(node.items, ir.Literal):
         return {"Mode": "INLINE"}
     return {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+
+
+def _read_by_choices(pipeline: ir.PipelineIR) -> dict[str, list[list[Any]]]:
+    """The paths of each result a ``Choice`` state reads itself, kept in its envelope when offloaded.
+
+    Only paths of object keys: an operand through a list index is resolved by the runtime function
+    (:class:`.choices.Choices`), so a large list read by a condition can still be offloaded. Map items
+    need nothing kept: the runtime function resolves a computed list before a Distributed Map reads it.
+    """
+    found: dict[str, set[tuple[Any, ...]]] = {}
+    for branch in pipeline.branches:
+        for operand in ir.condition_operands(branch.condition):
+            for ref in refs_in(operand):
+                if all(isinstance(part, str) for part in ref.path):
+                    found.setdefault(ref.node, set()).add(tuple(ref.path))
+    return {node: [list(path) for path in sorted(paths, key=repr)] for node, paths in sorted(found.items())}
 
 
 def _read_later(pipeline: ir.PipelineIR) -> set[str]:

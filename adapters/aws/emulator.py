@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import os
-import re
 import threading
 import time
 import uuid
@@ -216,41 +215,6 @@ def _states_errors_through_branches() -> Iterator[None]:
 
     with mock.patch.object(branches_decl, "CustomErrorName", error_name), \
             mock.patch.object(iteration_worker, "CustomErrorName", error_name):
-        yield
-
-
-_DEFINITE_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*$")
-_PATH_READERS = ("asl.component.common.string.string_expression", "asl.component.intrinsic.argument.argument",
-                "asl.eval.states", "asl.component.state.choice.comparison.operator.implementations.boolean_equals",
-                "asl.component.state.choice.comparison.operator.implementations.numeric",
-                "asl.component.state.choice.comparison.operator.implementations.string_operators",
-                "asl.component.state.choice.comparison.operator.implementations.timestamp_operators")
-
-
-@contextmanager
-def _definite_paths_give_one_value() -> Iterator[None]:
-    """Read a path such as ``$.results.rows[0].ok`` as AWS does, as the one value it names; moto (5.2)
-    gives a one-element list when a step before the last is an index, so a ``Choice`` on an element
-    of a list result would never match."""
-    import importlib
-
-    from jsonpath_ng.ext import parse
-    from moto.stepfunctions.parser.asl.utils import json_path
-
-    original = json_path.extract_json
-
-    def extract_json(path: str, data: Any) -> Any:
-        if _DEFINITE_PATH.match(path):
-            matches = parse(path).find(data)
-            if len(matches) == 1:
-                return matches[0].value
-        return original(path, data)
-
-    with ExitStack() as stack:
-        for name in _PATH_READERS:
-            module = importlib.import_module(f"moto.stepfunctions.parser.{name}")
-            if getattr(module, "extract_json", None) is original:
-                stack.enter_context(mock.patch.object(module, "extract_json", extract_json))
         yield
 
 
@@ -466,7 +430,7 @@ def deployed_on_moto(deployment: Deployment, backend: str = "moto",
     moto's gaps bridged; yields the session, the client arguments and a Step Functions client."""
     with moto_account(backend) as (session, client_args), (timers or VirtualTimers()).installed(), \
             _sfn_integration_casing(), _states_errors_through_branches(), _bare_string_child_outputs(), \
-            _definite_paths_give_one_value(), _map_result_files():
+            _map_result_files():
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
         sfn = session.client("stepfunctions", region_name=REGION, **client_args)
         deployment.seed_secrets(session, client_args)

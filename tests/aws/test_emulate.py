@@ -202,8 +202,8 @@ def test_a_sub_pipeline_returning_a_string(cli: Cli) -> None:
 
 
 def test_a_condition_on_an_element_of_a_large_list(cli: Cli) -> None:
-    """rows[0]["ok"] is read by a Choice state: the list stays inline whatever the offload threshold,
-    and moto reads the indexed path as AWS does (one value, not a one-element list)."""
+    """rows[0]["ok"] decides a Choice state while the list itself is offloaded: the runtime function
+    resolves the element just before the Choice, so the list never has to stay in the state."""
     ref = "tests/pipelines/element_condition.py:element_condition"
     code, out = cli.json("emulate", ref, "--target", "aws", "--json", STRATO_OFFLOAD_BYTES="1024")
     local_code, local = cli.json("run", ref, "--json")
