@@ -24,6 +24,7 @@ from typing import Any
 from .. import ir
 from ..graph import dependencies, guard_chain
 from ..ir import error_matches
+from . import logs
 from .clock import TICK, SystemClock
 from .invoke import error_of, invoke
 from .results import FAILED, RUNNING, SKIPPED, SUCCEEDED, RunResult, new_run_id
@@ -38,6 +39,9 @@ class RunHooks:
     def calls_planned(self, count: int) -> None: ...
     def call_finished(self, key: str, task: str, status: str) -> None: ...
     def run_finished(self, result: RunResult) -> None: ...
+
+    def task_output(self, key: str, attempt: int, stream: str, line: str) -> None:
+        """A line a task wrote (secrets redacted), as it is written; called on the task's thread."""
 
 
 class _Workers:
@@ -75,10 +79,14 @@ class _Workers:
             self.jobs.put((None, ()))
 
 
+_LOG = object()  # first item of an event saying an attempt's log has lines to store
+
+
 class _Call:
     """One task invocation with its retries (a task node, a map item or a catch handler)."""
 
-    __slots__ = ("args", "attempt", "fn", "handler", "key", "on_failure", "on_success", "spec", "token", "tries")
+    __slots__ = ("args", "attempt", "fn", "handler", "key", "log", "on_failure", "on_success", "spec", "token",
+                 "tries")
 
     def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
                  on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False,
@@ -87,6 +95,7 @@ class _Call:
         self.on_success, self.on_failure, self.handler = on_success, on_failure, handler
         self.attempt = earlier_attempts  # numbering continues across resumes, so history is kept
         self.tries, self.token = 0, 0  # the retry budget counts this execution's attempts
+        self.log: logs.AttemptLog | None = None
 
 
 class _Scope:
@@ -124,12 +133,22 @@ class Execution:
         self._deps: dict[int, dict[str, tuple[str, ...]]] = {}
         self._fns: dict[str, Callable[..., Any]] = {}
         self.lease_lost: threading.Event | None = None
+        self.log_limit, self.log_level = logs.DEFAULT_LIMIT, logs.level_from_env()
+        overridden = type(hooks).task_output is not RunHooks.task_output
+        self.echo: logs.Echo | None = hooks.task_output if overridden else None
 
     # ----------------------------------------------------------------------------------- loop
     def run(self) -> RunResult:
-        self.hooks.run_started(self.run_id, self.root.name)
-        self._start_scope(self.root, "", self.params, self._succeed, self._fail)
+        logs.install(self.log_level)
         try:
+            return self._run()
+        finally:
+            logs.uninstall()
+
+    def _run(self) -> RunResult:
+        self.hooks.run_started(self.run_id, self.root.name)
+        try:
+            self._start_scope(self.root, "", self.params, self._succeed, self._fail)
             while self.result is None:
                 self._flush()
                 if self.lease_lost is not None and self.lease_lost.is_set():
@@ -149,7 +168,11 @@ class Execution:
                     raise RuntimeError("the runner has nothing to wait for but the run is not finished")
                 event = self.clock.wait(self.events, deadline, bool(self.live))
                 while event is not None and self.result is None:
-                    if event is not TICK:
+                    if event is TICK:
+                        pass
+                    elif event[0] is _LOG:
+                        self._store_log(event[1])
+                    else:
                         self._on_event(*event)
                     try:
                         event = self.events.get_nowait()
@@ -157,9 +180,17 @@ class Execution:
                         event = None
         finally:
             self.workers.close()
+            for call, _ in list(self.live):  # what unfinished attempts wrote so far is kept too
+                if call.log is not None:
+                    self._store_log(call.log)
             self.store.commit()
         self.hooks.run_finished(self.result)
         return self.result
+
+    def _store_log(self, log: logs.AttemptLog) -> None:
+        lines = log.drain()
+        if lines:
+            self.store.append_logs(self.run_id, log.key, log.attempt, lines)
 
     def _flush(self) -> None:
         self.store.commit()  # durable before anything it enables starts
@@ -168,10 +199,21 @@ class Execution:
             self.workers.submit(self._work, call, token)
 
     def _work(self, call: _Call, token: int) -> None:
+        log = call.log
+        assert log is not None
+        current = logs.set_current(log)
         try:
-            self.events.put((call, token, True, invoke(call.spec.name, call.fn, call.args, call.spec.secrets)))
+            result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
         except BaseException as exc:
-            self.events.put((call, token, False, error_of(exc)))
+            trace = log.redact(logs.user_traceback(exc))
+            log.add("traceback", trace)
+            log.close()
+            self.events.put((call, token, False, error_of(exc), trace))
+        else:
+            log.close()
+            self.events.put((call, token, True, result, None))
+        finally:
+            logs.reset_current(current)
 
     def _timer(self, delay: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (self.clock.now() + delay, next(self.seq), fn))
@@ -336,15 +378,22 @@ class Execution:
         call.token += 1
         token = call.token
         self.store.start_attempt(self.run_id, call.key, call.attempt, self.clock.now())
+        call.log = logs.AttemptLog(call.key, call.attempt, self.clock.now, self._log_ready, self.log_limit, self.echo)
         self.live.add((call, token))
         self.to_submit.append((call, token))
         if call.spec.timeout:
             self._timer(call.spec.timeout, lambda: self._timed_out(call, token))
 
-    def _on_event(self, call: _Call, token: int, ok: bool, value: Any) -> None:
+    def _log_ready(self, log: logs.AttemptLog) -> None:
+        """Called (on any thread) when an attempt's log has lines waiting: the loop stores them."""
+        self.events.put((_LOG, log))
+
+    def _on_event(self, call: _Call, token: int, ok: bool, value: Any, trace: str | None) -> None:
         if (call, token) not in self.live:
             return  # a late answer from an attempt that already timed out
         self.live.discard((call, token))
+        if call.log is not None:
+            self._store_log(call.log)
         now = self.clock.now()
         if ok:
             self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, now, None)
@@ -352,16 +401,20 @@ class Execution:
             call.on_success(value)
             self.store.commit()  # a finished task is durable at once: the at-least-once window is this short
         else:
-            self._attempt_failed(call, value)
+            self._attempt_failed(call, value, trace)
 
     def _timed_out(self, call: _Call, token: int) -> None:
         if (call, token) in self.live:
             self.live.discard((call, token))
+            if call.log is not None:
+                call.log.close(f"[strato] timed out after {call.spec.timeout:g}s; what the attempt writes from now "
+                               "on is not stored")
+                self._store_log(call.log)
             self._attempt_failed(call, {"error": "TaskTimeout", "cause": f"task {call.spec.name!r} did not finish "
                                         f"within its timeout of {call.spec.timeout:g}s"})
 
-    def _attempt_failed(self, call: _Call, error: dict) -> None:
-        self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error)
+    def _attempt_failed(self, call: _Call, error: dict, trace: str | None = None) -> None:
+        self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error, trace)
         retry = call.spec.retry
         if retry is not None and call.tries <= retry.max_retries and error_matches(error["error"], retry.on):
             delay = retry.delay_for(call.tries)
@@ -414,7 +467,8 @@ class Runner:
     """Runs pipelines on this machine, recording every step in a :class:`RunStore`."""
 
     def __init__(self, store: RunStore | None = None, clock: Any = None, workers: int | None = None,
-                 hooks: RunHooks | None = None):
+                 hooks: RunHooks | None = None, log_limit: int | None = None):
+        """``log_limit``: bytes of output stored per attempt (default ``$STRATO_LOG_MAX_BYTES`` or 1 MiB)."""
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             from ..errors import UsageError
 
@@ -423,6 +477,7 @@ class Runner:
         self.store = store if store is not None else RunStore()
         self.clock = clock or SystemClock()
         self.hooks = hooks or RunHooks()
+        self.log_limit = logs.limit_from_env() if log_limit is None else log_limit
 
     def start(self, pipeline: ir.PipelineIR, params: dict[str, Any], resolver: Resolver | None = None, *,
               ref: str | None = None, sys_path: list[str] | None = None, run_id: str | None = None) -> RunResult:
@@ -457,6 +512,7 @@ class Runner:
 
     def _execute(self, execution: Execution) -> RunResult:
         heartbeat = self.store.heartbeat()
+        execution.log_limit = self.log_limit
         if heartbeat is not None:
             heartbeat.runs.add(execution.run_id)
             execution.lease_lost = heartbeat.lost
