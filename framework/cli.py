@@ -160,6 +160,16 @@ def _read_input(value: str | None) -> dict:
     return data
 
 
+def _instant(option: str, value: str | None) -> Any:
+    """An ISO 8601 option value as an aware UTC datetime (naive means UTC), or a usage error naming it."""
+    from .run_context import parse_instant
+
+    try:
+        return parse_instant(value)
+    except StratoError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
 def _writable_dir(option: str, value: str) -> Path:
     """Refuse an output directory that is, or lies under, a file, before anything is written."""
     path = Path(value)
@@ -416,8 +426,12 @@ def _report(result: Any, as_json: bool, started: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Task threads (default 16, or $STRATO_WORKERS).")
 @click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR")
+@click.option("--scheduled-at", "scheduled_at", metavar="ISO",
+              help="The tick this run is for (e.g. 2024-03-02T02:00:00Z; naive means UTC): strato.context() and "
+                   "scheduled parameter defaults see it.")
 @_guard
-def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy_refs: tuple[str, ...]) -> None:
+def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy_refs: tuple[str, ...],
+        scheduled_at: str | None) -> None:
     """Run a pipeline on the embedded local runner."""
     from .loader import load
     from .runtime import run_pipeline
@@ -427,9 +441,10 @@ def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy
         data = _read_input(input_)
         loaded = load(ref)
         policies = _policies(policy_refs)
+        tick = _instant("--scheduled-at", scheduled_at)
         result = _run_with_display(lambda hooks: run_pipeline(
             loaded.definition, data, hooks=hooks, workers=workers, ref=loaded.ref, sys_path=loaded.sys_path,
-            policies=policies), echo=not as_json)
+            policies=policies, scheduled_at=tick), echo=not as_json)
         _report(result, as_json, started)
 
 
@@ -527,7 +542,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
     if record is None:
         raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
     units, attempts, logged = store.units(run_id), store.attempts(run_id), store.log_summary(run_id)
-    data = {**record.summary(), "ref": record.ref, "input": record.input, "output": record.output,
+    data = {**record.details(), "ref": record.ref, "input": record.input, "output": record.output,
             "error": record.error, "resumes": record.resumes, "units": units, "attempts": attempts, "logs": logged}
     if as_json:
         _echo_json(data)
@@ -537,6 +552,8 @@ def runs_show(run_id: str, as_json: bool) -> None:
     console = _console()
     console.print(f"[bold]{record.pipeline}[/] run {record.run_id}: [bold]{data['status']}[/]")
     console.print(f"started {data['started_at']}  ended {data['ended_at'] or '-'}  resumes {record.resumes}")
+    if record.scheduled_at is not None:
+        console.print(f"scheduled for {data['scheduled_at']}")
     console.print(f"input  {json.dumps(record.input)}")
     if record.error:
         console.print(f"[red]error  {record.error['error']}: {record.error['cause']}[/]")

@@ -18,7 +18,7 @@ from .errors import UsageError
 
 def _matches(key: str, task: str) -> bool:
     """Whether unit ``key`` belongs to ``task``: the key itself, its map items and catch, or calls inside it."""
-    from .context import split_key
+    from .run_context import split_key
 
     if key == task or key.startswith(task + "/"):
         return True

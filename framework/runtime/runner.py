@@ -19,11 +19,13 @@ import queue
 import random
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import ir
 from ..graph import dependencies, guard_chain
 from ..ir import error_matches
+from ..run_context import RunContext, resolve_defaults, split_key, task_context
 from . import logs
 from .clock import TICK, SystemClock
 from .invoke import error_of, invoke
@@ -117,8 +119,11 @@ class _Scope:
 class Execution:
     def __init__(self, root: ir.PipelineIR, params: dict, resolver: Resolver, store: RunStore, run_id: str,
                  clock: Any, workers: int, hooks: RunHooks, completed: dict[str, Any] | None = None,
-                 started: dict[str, float] | None = None, attempts: dict[str, int] | None = None):
+                 started: dict[str, float] | None = None, attempts: dict[str, int] | None = None,
+                 scheduled_at: float | None = None, run_started: float | None = None):
         self.root, self.params, self.resolver, self.store, self.run_id = root, params, resolver, store, run_id
+        self.scheduled_at = None if scheduled_at is None else datetime.fromtimestamp(scheduled_at, UTC)
+        self.run_started = datetime.fromtimestamp(clock.now() if run_started is None else run_started, UTC)
         self.clock, self.hooks = clock, hooks
         self.completed = completed or {}
         self.started = started or {}
@@ -202,8 +207,12 @@ class Execution:
         log = call.log
         assert log is not None
         current = logs.set_current(log)
+        task_id, index = split_key(call.key)
+        ctx = RunContext(self.run_id, self.root.name, task_id, call.spec.name, call.attempt, index, "local",
+                         self.scheduled_at)
         try:
-            result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
+            with task_context(ctx):
+                result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
         except BaseException as exc:
             trace = log.redact(logs.user_traceback(exc))
             log.add("traceback", trace)
@@ -275,7 +284,7 @@ class Execution:
         else:
             child = self.root.subpipelines[node.pipeline]
             args = {k: ir.resolve_value(v, scope.results, scope.params) for k, v in node.args.items()}
-            params = {**child.defaults(), **args}
+            params = {**resolve_defaults(child.defaults(), self.scheduled_at, self.run_started), **args}
             self.store.start_unit(self.run_id, key, "pipeline", node.pipeline, now)
             self._start_scope(child, key + "/", params, lambda out: self._complete(scope, node, out),
                               lambda e: self._node_failed(scope, key, e))
@@ -480,17 +489,27 @@ class Runner:
         self.log_limit = logs.limit_from_env() if log_limit is None else log_limit
 
     def start(self, pipeline: ir.PipelineIR, params: dict[str, Any], resolver: Resolver | None = None, *,
-              ref: str | None = None, sys_path: list[str] | None = None, run_id: str | None = None) -> RunResult:
+              ref: str | None = None, sys_path: list[str] | None = None, run_id: str | None = None,
+              scheduled_at: float | None = None, reuse: tuple[str, dict[str, Any]] | None = None,
+              rerun_from: str | None = None) -> RunResult:
         """Run ``pipeline``; its tasks are found from the IR unless ``resolver`` says otherwise.
 
-        Creating the run takes its lease, so no ``strato resume`` can start beside it.
+        Creating the run takes its lease, so no ``strato resume`` can start beside it. ``scheduled_at``
+        (epoch seconds) is the tick the run is for. ``reuse`` is ``(run id, {unit key: result})``: units
+        of an earlier run recorded as this run's own and not run again (``strato rerun``).
         """
         resolver = resolver or resolver_for(pipeline)
         run_id = run_id or new_run_id()
+        now = self.clock.now()
         self.store.create_run(run_id, pipeline.name, ref, sys_path or [], pipeline.to_json(), pipeline.hash, params,
-                              self.clock.now())
+                              now, scheduled_at=scheduled_at, rerun_of=reuse[0] if reuse else None,
+                              rerun_from=rerun_from)
+        completed: dict[str, Any] = {}
+        if reuse:
+            self.store.copy_units(reuse[0], run_id, sorted(reuse[1]))
+            completed = dict(reuse[1])
         return self._execute(Execution(pipeline, params, resolver, self.store, run_id, self.clock, self.workers,
-                                       self.hooks))
+                                       self.hooks, completed, scheduled_at=scheduled_at, run_started=now))
 
     def resume(self, record: RunRecord, pipeline: ir.PipelineIR, resolver: Resolver | None = None) -> RunResult:
         """Continue a run: finished units keep their results; the rest runs now.
@@ -508,7 +527,8 @@ class Runner:
         started = self.store.unit_started_at(record.run_id)
         attempts = self.store.attempt_counts(record.run_id)
         return self._execute(Execution(pipeline, record.input, resolver, self.store, record.run_id, self.clock,
-                                       self.workers, self.hooks, completed, started, attempts))
+                                       self.workers, self.hooks, completed, started, attempts,
+                                       scheduled_at=record.scheduled_at, run_started=record.started_at))
 
     def _execute(self, execution: Execution) -> RunResult:
         heartbeat = self.store.heartbeat()
