@@ -505,30 +505,54 @@ def runs(ctx: click.Context) -> None:
         ctx.invoke(runs_list)
 
 
+_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "INTERRUPTED")
+
+
 @runs.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--pipeline", help="Only runs of this pipeline.")
+@click.option("--status", type=click.Choice(_STATUSES, case_sensitive=False), help="Only runs in this status.")
+@click.option("--since", metavar="AGE|ISO", help="Only runs started since: an age (2h, 7d) or a date or time.")
 @_guard
-def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = None) -> None:
+def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = None, status: str | None = None,
+              since: str | None = None) -> None:
     """List runs, newest first."""
+    from .cli_ops import parse_since
     from .runtime import RunStore
 
+    after = parse_since(since) if since is not None else None
     store = RunStore.existing()
-    records = store.list_runs(limit, pipeline) if store is not None else []
-    summaries = [r.summary() for r in records]
+    records = store.list_runs(limit, pipeline, status.upper() if status else None, after) if store is not None else []
     if as_json:
-        _echo_json(summaries)
+        _echo_json([r.summary() for r in records])
         return
-    if not summaries:
-        click.echo("no runs yet; start one with `strato run path/to/file.py:pipeline`")
+    if not records:
+        filtered = pipeline is not None or status is not None or since is not None
+        click.echo("no runs match" if filtered and store is not None
+                   else "no runs yet; start one with `strato run path/to/file.py:pipeline`")
         return
     from rich.table import Table
 
-    table = Table("run_id", "pipeline", "status", "started_at", "ended_at", box=None)
-    for s in summaries:
-        table.add_row(s["run_id"], s["pipeline"], s["status"], s["started_at"] or "", s["ended_at"] or "")
+    table = Table("run_id", "pipeline", "status", "started_at", "duration", "scheduled_at", box=None)
+    for r in records:
+        s = r.details()
+        table.add_row(s["run_id"], s["pipeline"], s["status"], s["started_at"] or "", _duration(s["duration"]),
+                      s["scheduled_at"] or "")
     _console().print(table)
+
+
+def _duration(seconds: float | None) -> str:
+    """``0.42s``, ``3m 05s``, ``2h 01m``; empty when unknown (an interrupted run)."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
 
 
 @runs.command("show")
@@ -541,7 +565,12 @@ def runs_show(run_id: str, as_json: bool) -> None:
     record = store.get_run(run_id)
     if record is None:
         raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
+    from .runtime.store import shown_status
+
     units, attempts, logged = store.units(run_id), store.attempts(run_id), store.log_summary(run_id)
+    run_status = record.display_status
+    for item in (*units, *attempts):  # work left RUNNING by a run that stopped is not running
+        item["status"] = shown_status(item["status"], run_status)
     data = {**record.details(), "ref": record.ref, "input": record.input, "output": record.output,
             "error": record.error, "resumes": record.resumes, "units": units, "attempts": attempts, "logs": logged}
     if as_json:

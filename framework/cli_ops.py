@@ -6,7 +6,6 @@ pipelines day to day live together).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -75,8 +74,52 @@ def runs_logs(run_id: str, task: str | None, follow: bool, as_json: bool, poll: 
         _echo_json([{k: v for k, v in e.items() if k != "id"} for e in printed])
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+@runs.command("prune")
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Delete runs started more than AGE ago: 30d, 12h, 90m, 2w.")
+@click.option("--json", "as_json", is_flag=True)
+@_guard
+def runs_prune(older_than: str, as_json: bool) -> None:
+    """Delete old runs and everything recorded about them (units, attempts, logs) in one transaction.
+
+    Runs still running are kept.
+    """
+    from .runtime import RunStore
+
+    seconds = parse_age(older_than, "--older-than")
+    store = RunStore.existing()
+    gone = store.prune(time.time() - seconds) if store is not None else []
+    if as_json:
+        _echo_json({"deleted": len(gone), "run_ids": gone})
+    else:
+        click.echo(f"deleted {len(gone)} run(s) started more than {older_than} ago")
 
 
-__all__ = ["runs_logs"]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str, option: str) -> float:
+    """``30d`` -> seconds; a usage error naming ``option`` otherwise."""
+    value = text.strip().lower()
+    if len(value) >= 2 and value[-1] in _UNITS and value[:-1].isdigit():
+        return int(value[:-1]) * _UNITS[value[-1]]
+    raise UsageError(f"{option} {text!r}: write a whole number and a unit: s, m, h, d or w (e.g. 30d)")
+
+
+def parse_since(text: str) -> float:
+    """``--since``: an age (``2h``, ``7d``) or an ISO 8601 date or time (naive means UTC) -> epoch seconds."""
+    from .errors import StratoError
+    from .run_context import parse_instant
+
+    value = text.strip().lower()
+    if value and value[-1] in _UNITS and value[:-1].isdigit():
+        return time.time() - parse_age(value, "--since")
+    try:
+        moment = parse_instant(text)
+    except StratoError as exc:
+        raise UsageError(f"--since: {exc}, or an age such as 2h or 7d") from None
+    assert moment is not None
+    return moment.timestamp()
+
+
+__all__ = ["parse_age", "parse_since", "runs_logs", "runs_prune"]

@@ -279,8 +279,14 @@ class Execution:
             self._start_map(scope, node, key)
         elif isinstance(node, ir.WaitNode):
             self.store.start_unit(self.run_id, key, "wait", None, now)
+            self.hooks.calls_planned(1)  # a pending wait is work not done yet
             started = self.started.get(key, now)
-            self._timer(max(0.0, started + node.seconds - now), lambda: self._complete(scope, node, None))
+
+            def waited() -> None:
+                self.hooks.call_finished(key, "wait", SUCCEEDED)
+                self._complete(scope, node, None)
+
+            self._timer(max(0.0, started + node.seconds - now), waited)
         else:
             child = self.root.subpipelines[node.pipeline]
             args = {k: ir.resolve_value(v, scope.results, scope.params) for k, v in node.args.items()}
@@ -343,8 +349,11 @@ class Execution:
                 item_key = f"{key}[{index}]"
                 self.store.start_unit(self.run_id, item_key, "item", spec.name, self.clock.now())
                 self._call(scope.pipeline, item_key, spec, {node.item_param: items[index], **broadcast},
-                           functools.partial(item_done, index, item_key),
-                           lambda e: self._node_failed(scope, key, e))
+                           functools.partial(item_done, index, item_key), functools.partial(item_failed, item_key))
+
+        def item_failed(item_key: str, error: dict) -> None:
+            self.store.finish_unit(self.run_id, item_key, FAILED, None, error, self.clock.now(), "item", spec.name)
+            self._node_failed(scope, key, error)
 
         def item_done(index: int, item_key: str, result: Any) -> None:
             self.store.finish_unit(self.run_id, item_key, SUCCEEDED, result, None, self.clock.now(), "item", spec.name)
