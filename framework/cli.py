@@ -583,6 +583,10 @@ def runs_show(run_id: str, as_json: bool) -> None:
     console.print(f"started {data['started_at']}  ended {data['ended_at'] or '-'}  resumes {record.resumes}")
     if record.scheduled_at is not None:
         console.print(f"scheduled for {data['scheduled_at']}")
+    if record.rerun_of:
+        since = f" from {record.rerun_from}" if record.rerun_from else ""
+        console.print(f"rerun of {record.rerun_of}{since}; units marked (reused) kept that run's results",
+                      markup=False)
     console.print(f"input  {json.dumps(record.input)}")
     if record.error:
         console.print(f"[red]error  {record.error['error']}: {record.error['cause']}[/]")
@@ -593,7 +597,8 @@ def runs_show(run_id: str, as_json: bool) -> None:
         error = f"{u['error']['error']}: {u['error']['cause']}"[:80] if u["error"] else ""
         duration = f"{u['duration']:.3f}s" if u["duration"] is not None else ""
         lines = logged.get(u["key"], {}).get("lines")
-        table.add_row(u["key"], u["kind"], u["task"] or "", u["status"], str(u["attempts"] or ""), duration,
+        status = f"{u['status']} (reused)" if u["reused_from"] else u["status"]
+        table.add_row(u["key"], u["kind"], u["task"] or "", status, str(u["attempts"] or ""), duration,
                       f"{lines} lines" if lines else "", error)
     console.print(table)
     failed = [a for a in attempts if a["error"]]

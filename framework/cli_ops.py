@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .cli import _echo_json, _existing_store, _guard, runs
+from .cli import _echo_json, _existing_store, _guard, _json_only, _report, _run_with_display, main, runs
 from .errors import UsageError
 
 
@@ -122,4 +122,55 @@ def parse_since(text: str) -> float:
     return moment.timestamp()
 
 
-__all__ = ["parse_age", "parse_since", "runs_logs", "runs_prune"]
+def _load_recorded(record: Any) -> Any:
+    """The pipeline a stored run was started from (its reference, imported as it was), validated."""
+    import sys
+
+    from .loader import load
+    from .validate import validated
+
+    if not record.ref:
+        raise UsageError(f"run {record.run_id} was started from Python, not from a pipeline reference; it cannot be "
+                         "rerun from the command line")
+    for path in reversed(record.sys_path):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    loaded = load(record.ref)
+    return loaded, validated(loaded.definition)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--from", "from_task", metavar="TASK",
+              help="Run this call and everything downstream of it again; reuse the other results of RUN_ID.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads (default 16, or $STRATO_WORKERS).")
+@_guard
+def rerun(run_id: str, from_task: str | None, as_json: bool, workers: int | None) -> None:
+    """Start a new run with the input (and scheduled_at) of RUN_ID, recorded as its rerun.
+
+    Without --from everything runs again. With --from TASK, the results RUN_ID stored for calls that
+    are neither TASK nor downstream of it are reused (the pipeline's wiring must be unchanged; task
+    code may change).
+    """
+    from datetime import UTC, datetime
+
+    from .runtime import Runner, prepare_input, resolver_for
+
+    started = time.monotonic()
+    store = _existing_store(run_id)
+    record = store.get_run(run_id)
+    if record is None:
+        raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
+    with _json_only(as_json):
+        loaded, checked = _load_recorded(record)
+        tick = None if record.scheduled_at is None else datetime.fromtimestamp(record.scheduled_at, UTC)
+        params = prepare_input(checked.ir, record.input, loaded.definition.fn, scheduled_at=tick)
+        result = _run_with_display(lambda hooks: Runner(store, workers=workers, hooks=hooks).rerun(
+            record, checked.ir, params, from_task, resolver_for(checked.ir)), echo=not as_json)
+        if not as_json:
+            click.echo(f"rerun of {run_id}{f' from {from_task}' if from_task else ''}", err=True)
+        _report(result, as_json, started)
+
+
+__all__ = ["parse_age", "parse_since", "rerun", "runs_logs", "runs_prune"]

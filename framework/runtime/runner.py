@@ -466,6 +466,33 @@ class Execution:
         on_failure(error)
 
 
+def top_level_call(key: str) -> str:
+    """The root pipeline's call a unit key belongs to: ``sub/load`` -> ``sub``, ``clean[3]#catch`` -> ``clean``."""
+    head = key.split("/", 1)[0]
+    task_id, _ = split_key(head)
+    return task_id.split("#", 1)[0]
+
+
+def downstream(pipeline: ir.PipelineIR, call: str) -> set[str]:
+    """``call`` and every call of ``pipeline`` that depends on it, directly or not (data, wait_for, guards)."""
+    from ..errors import UsageError
+
+    deps = dependencies(pipeline)
+    if call not in deps:
+        raise UsageError(f"pipeline {pipeline.name!r} has no call {call!r}; its calls are {', '.join(deps)}")
+    users: dict[str, list[str]] = {n: [] for n in deps}
+    for node, ds in deps.items():
+        for d in ds:
+            users[d].append(node)
+    found, todo = {call}, [call]
+    while todo:
+        for user in users[todo.pop()]:
+            if user not in found:
+                found.add(user)
+                todo.append(user)
+    return found
+
+
 def workers_from_env() -> int:
     """``$STRATO_WORKERS`` (default 16), refused unless a whole number from 1 to 1024."""
     from ..errors import UsageError
@@ -499,24 +526,23 @@ class Runner:
 
     def start(self, pipeline: ir.PipelineIR, params: dict[str, Any], resolver: Resolver | None = None, *,
               ref: str | None = None, sys_path: list[str] | None = None, run_id: str | None = None,
-              scheduled_at: float | None = None, reuse: tuple[str, dict[str, Any]] | None = None,
-              rerun_from: str | None = None) -> RunResult:
+              scheduled_at: float | None = None, rerun_of: str | None = None, rerun_from: str | None = None,
+              reuse: dict[str, Any] | None = None) -> RunResult:
         """Run ``pipeline``; its tasks are found from the IR unless ``resolver`` says otherwise.
 
         Creating the run takes its lease, so no ``strato resume`` can start beside it. ``scheduled_at``
-        (epoch seconds) is the tick the run is for. ``reuse`` is ``(run id, {unit key: result})``: units
-        of an earlier run recorded as this run's own and not run again (``strato rerun``).
+        (epoch seconds) is the tick the run is for. ``reuse`` (``{unit key: result}`` of run
+        ``rerun_of``) are units recorded as this run's own and not run again (see :meth:`rerun`).
         """
         resolver = resolver or resolver_for(pipeline)
         run_id = run_id or new_run_id()
         now = self.clock.now()
         self.store.create_run(run_id, pipeline.name, ref, sys_path or [], pipeline.to_json(), pipeline.hash, params,
-                              now, scheduled_at=scheduled_at, rerun_of=reuse[0] if reuse else None,
-                              rerun_from=rerun_from)
+                              now, scheduled_at=scheduled_at, rerun_of=rerun_of, rerun_from=rerun_from)
         completed: dict[str, Any] = {}
-        if reuse:
-            self.store.copy_units(reuse[0], run_id, sorted(reuse[1]))
-            completed = dict(reuse[1])
+        if reuse and rerun_of:
+            self.store.copy_units(rerun_of, run_id, sorted(reuse))
+            completed = dict(reuse)
         return self._execute(Execution(pipeline, params, resolver, self.store, run_id, self.clock, self.workers,
                                        self.hooks, completed, scheduled_at=scheduled_at, run_started=now))
 
@@ -538,6 +564,28 @@ class Runner:
         return self._execute(Execution(pipeline, record.input, resolver, self.store, record.run_id, self.clock,
                                        self.workers, self.hooks, completed, started, attempts,
                                        scheduled_at=record.scheduled_at, run_started=record.started_at))
+
+    def rerun(self, record: RunRecord, pipeline: ir.PipelineIR, params: dict[str, Any], from_task: str | None = None,
+              resolver: Resolver | None = None) -> RunResult:
+        """A new run of ``pipeline`` with ``params`` (the earlier run's input), recorded as a rerun of ``record``.
+
+        With ``from_task`` (a call id of the pipeline), the earlier run's finished units that are neither
+        that call nor downstream of it keep their results and are not run again; the pipeline's graph
+        must be the one the earlier run had. Without it everything runs again.
+        """
+        reuse: dict[str, Any] = {}
+        if from_task is not None:
+            if pipeline.hash != record.ir_hash:
+                from ..errors import StratoError
+
+                raise StratoError(f"pipeline {record.pipeline!r} has changed since run {record.run_id} (its graph hash "
+                                  f"was {record.ir_hash[:12]}, now {pipeline.hash[:12]}); --from reuses results only "
+                                  "for the graph that made them. Rerun without --from to run everything again")
+            redo = downstream(pipeline, from_task)
+            reuse = {key: result for key, result in self.store.completed_units(record.run_id).items()
+                     if top_level_call(key) not in redo}
+        return self.start(pipeline, params, resolver, ref=record.ref, sys_path=record.sys_path,
+                          scheduled_at=record.scheduled_at, rerun_of=record.run_id, rerun_from=from_task, reuse=reuse)
 
     def _execute(self, execution: Execution) -> RunResult:
         heartbeat = self.store.heartbeat()
