@@ -173,4 +173,77 @@ def rerun(run_id: str, from_task: str | None, as_json: bool, workers: int | None
         _report(result, as_json, started)
 
 
-__all__ = ["parse_age", "parse_since", "rerun", "runs_logs", "runs_prune"]
+def _range_end(option: str, value: str, zone: str) -> Any:
+    """``--start``/``--end``: ISO 8601; a value without an offset is in the schedule's timezone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not an ISO 8601 date or time (e.g. 2024-03-01 or "
+                         "2024-03-01T02:00:00+01:00)") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--start", required=True, metavar="ISO", help="First instant of the range (included).")
+@click.option("--end", required=True, metavar="ISO", help="End of the range (excluded).")
+@click.option("--input", "input_", metavar="JSON|@FILE", help="Parameters for every run, over the schedule's input.")
+@click.option("--max-active", default=1, show_default=True, type=click.IntRange(1, 64), help="Runs at a time.")
+@click.option("--rerun", is_flag=True, help="Run ticks again even when they already have a succeeded run.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads per run (default 16, or $STRATO_WORKERS).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary: counts and every tick's run.")
+@_guard
+def backfill(ref: str, start: str, end: str, input_: str | None, max_active: int, rerun: bool, workers: int | None,
+             as_json: bool) -> None:
+    """Run a scheduled pipeline once per schedule tick in [--start, --end), each with its scheduled_at.
+
+    A date or time without an offset is in the schedule's timezone. Ticks that already have a
+    succeeded (or running) run are skipped unless --rerun. Exit 1 when any run failed.
+    """
+    from .cli import _read_input
+    from .loader import load
+    from .run_context import iso_utc
+    from .runtime.backfill import TickRun
+    from .runtime.backfill import backfill as run_backfill
+
+    with _json_only(as_json):
+        data = _read_input(input_)
+        loaded = load(ref)
+        schedule = loaded.definition.schedule_spec()
+        zone = schedule.timezone if schedule is not None and schedule.timezone else "UTC"
+        first, last = _range_end("--start", start, zone), _range_end("--end", end, zone)
+
+        def progress(tick: TickRun, done: int, total: int) -> None:
+            what = f"skipped (run {tick.run_id} {tick.status})" if tick.skipped else f"{tick.status} run {tick.run_id}"
+            if tick.error and not tick.skipped:
+                what += f": {tick.error.get('error')}: {tick.error.get('cause')}"
+            click.echo(f"[{done}/{total}] {iso_utc(tick.scheduled_at)} {what}", err=True)
+
+        try:
+            result = run_backfill(loaded.definition, first, last, input=data, max_active=max_active, rerun=rerun,
+                                  ref=loaded.ref, sys_path=loaded.sys_path, workers=workers, on_tick=progress)
+        except KeyboardInterrupt:
+            raise SystemExit(_interrupted()) from None
+        if as_json:
+            _echo_json(result.to_dict())
+        else:
+            click.echo(f"backfill of {result.pipeline}: {len(result.ticks)} tick(s), {result.succeeded} succeeded, "
+                       f"{result.failed} failed, {result.skipped} skipped", err=True)
+            if result.failed:
+                click.echo("inspect a failed run with `strato runs show RUN_ID`; run the backfill again to retry "
+                           "the ticks that did not succeed", err=True)
+    raise SystemExit(1 if result.failed else 0)
+
+
+def _interrupted() -> int:
+    click.echo("error: interrupted: runs in progress are INTERRUPTED (`strato runs list --status INTERRUPTED`); "
+               "continue each with `strato resume RUN_ID`, or run the backfill again: ticks that succeeded are "
+               "skipped", err=True)
+    return 130
+
+
+__all__ = ["backfill", "parse_age", "parse_since", "rerun", "runs_logs", "runs_prune"]
