@@ -61,10 +61,13 @@ def run_pipeline(definition: PipelineDefinition[..., Any], input: dict[str, Any]
         tick = parse_instant(scheduled_at)
     except StratoError as exc:
         raise UsageError(f"scheduled_at: {exc}") from None
+    from .clock import SystemClock
+
     checked = validated(definition, policies)
-    runner = Runner(store, clock, workers, hooks)
+    clock = clock or SystemClock()
     params = prepare_input(checked.ir, input, definition.fn, scheduled_at=tick,
-                           now=datetime.fromtimestamp(runner.clock.now(), UTC))
+                           now=datetime.fromtimestamp(clock.now(), UTC))
+    runner = Runner(store, clock, workers, hooks)  # opens the store: only once the input is known to be good
     return runner.start(checked.ir, params, resolver_for(checked.ir), ref=ref, sys_path=sys_path,
                         scheduled_at=tick.timestamp() if tick else None)
 
