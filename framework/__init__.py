@@ -20,10 +20,12 @@ from .secrets import Secret
 
 if TYPE_CHECKING:
     from .dsl import otherwise, pipeline, task, wait, when
+    from .run_context import RunContext, context, scheduled_date, scheduled_time
 
 __version__ = "0.1.0"
 
 _DSL = ("otherwise", "pipeline", "task", "wait", "when")
+_CONTEXT = ("RunContext", "context", "scheduled_date", "scheduled_time")
 _SUBMODULES = ("cli", "dsl", "errors", "governance", "graph", "ir", "loader", "options", "runtime", "targets",
                "validate")
 
@@ -31,6 +33,8 @@ _SUBMODULES = ("cli", "dsl", "errors", "governance", "graph", "ir", "loader", "o
 def __getattr__(name: str) -> Any:
     if name in _DSL:
         value = getattr(importlib.import_module(".dsl", __name__), name)
+    elif name in _CONTEXT:
+        value = getattr(importlib.import_module(".run_context", __name__), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f".{name}", __name__)
     else:
@@ -40,11 +44,11 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_DSL, *_SUBMODULES})
+    return sorted({*globals(), *_DSL, *_CONTEXT, *_SUBMODULES})
 
 
 __all__ = [
     "CLASSIFICATIONS", "AllowedValues", "Catch", "DefinitionError", "Diagnostic", "Http", "ObjectCreated", "Policy",
-    "RequireTags", "Retry", "Schedule", "Secret", "StratoError", "TaskTimeout", "otherwise", "pipeline", "policy",
-    "task", "wait", "when",
+    "RequireTags", "Retry", "RunContext", "Schedule", "Secret", "StratoError", "TaskTimeout", "context", "otherwise",
+    "pipeline", "policy", "scheduled_date", "scheduled_time", "task", "wait", "when",
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,28 @@ from .errors import DefinitionError, Diagnostic, StratoError, UsageError
 FORMATS = ("mermaid", "dot")
 
 
+_JSON_OUT: list[Any] = []  # the real stdout while a --json command keeps it for its one object
+
+
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False), file=_JSON_OUT[-1] if _JSON_OUT else None)
+
+
+@contextlib.contextmanager
+def _json_only(active: bool) -> Iterator[None]:
+    """With ``--json``, stdout holds only the JSON object: anything else printed meanwhile (a module
+    printing at import, a task's own thread) goes to stderr."""
+    if not active:
+        yield
+        return
+    real = sys.stdout
+    _JSON_OUT.append(real)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        _JSON_OUT.pop()
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -137,6 +158,16 @@ def _read_input(value: str | None) -> dict:
     if not isinstance(data, dict):
         raise UsageError("--input must be a JSON object of the pipeline's parameters")
     return data
+
+
+def _instant(option: str, value: str | None) -> Any:
+    """An ISO 8601 option value as an aware UTC datetime (naive means UTC), or a usage error naming it."""
+    from .run_context import parse_instant
+
+    try:
+        return parse_instant(value)
+    except StratoError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def _writable_dir(option: str, value: str) -> Path:
@@ -316,35 +347,62 @@ class _Progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-        from .runtime.runner import RunHooks
-
-        outer = self
-
-        class Hooks(RunHooks):
-            def run_started(self, run_id: str, pipeline: str) -> None:
-                outer.task_id = outer.progress.add_task(f"{pipeline} [dim]{run_id}[/]", total=0)
-
-            def calls_planned(self, count: int) -> None:
-                outer.total += count
-                outer.progress.update(outer.task_id, total=outer.total)
-
-            def call_finished(self, key: str, task: str, status: str) -> None:
-                outer.progress.advance(outer.task_id)
-
         self.total = 0
         self.task_id = TaskID(0)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("tasks"), TimeElapsedColumn(), console=Console(stderr=True),
                                  transient=True)
-        self.hooks = Hooks()
 
 
-def _run_with_display(fn: Callable[[Any], Any]) -> Any:
-    if sys.stderr.isatty() and not os.environ.get("STRATO_NO_PROGRESS"):
-        display = _Progress()
-        with display.progress:
-            return fn(display.hooks)
-    return fn(None)
+def _hooks(progress: _Progress | None, echo: bool) -> Any:
+    """Run hooks for the terminal: the progress bar, task output prefixed by its unit key, the run id."""
+    from .runtime.runner import RunHooks
+
+    class Hooks(RunHooks):
+        run_id: str | None = None
+
+        def run_started(self, run_id: str, pipeline: str) -> None:
+            self.run_id = self.run_id or run_id  # the outer run (a task may run a pipeline inline)
+            if progress is not None:
+                progress.task_id = progress.progress.add_task(f"{pipeline} [dim]{run_id}[/]", total=0)
+
+        def calls_planned(self, count: int) -> None:
+            if progress is not None:
+                progress.total += count
+                progress.progress.update(progress.task_id, total=progress.total)
+
+        def call_finished(self, key: str, task: str, status: str) -> None:
+            if progress is not None:
+                progress.progress.advance(progress.task_id)
+
+    class Echoing(Hooks):
+        def task_output(self, key: str, attempt: int, stream: str, line: str) -> None:
+            text = f"{key}{f' #{attempt}' if attempt > 1 else ''} | {line}"
+            if progress is not None:
+                progress.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                click.echo(text, err=True)
+
+    return Echoing() if echo else Hooks()
+
+
+def _run_with_display(fn: Callable[[Any], Any], echo: bool = False) -> Any:
+    """Run ``fn(hooks)``: with a progress bar on a terminal, task output on stderr when ``echo``.
+
+    Ctrl-C stops the run and says how to continue it.
+    """
+    display = _Progress() if sys.stderr.isatty() and not os.environ.get("STRATO_NO_PROGRESS") else None
+    hooks = _hooks(display, echo)
+    try:
+        if display is not None:
+            with display.progress:
+                return fn(hooks)
+        return fn(hooks)
+    except KeyboardInterrupt:
+        if hooks.run_id is None:
+            _fail("interrupted before the run started; nothing was run", 130)
+        _fail(f"interrupted: run {hooks.run_id} stopped and is INTERRUPTED; continue it with "
+              f"`strato resume {hooks.run_id}` (finished tasks are not run again)", 130)
 
 
 def _report(result: Any, as_json: bool, started: float) -> None:
@@ -368,20 +426,26 @@ def _report(result: Any, as_json: bool, started: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Task threads (default 16, or $STRATO_WORKERS).")
 @click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR")
+@click.option("--scheduled-at", "scheduled_at", metavar="ISO",
+              help="The tick this run is for (e.g. 2024-03-02T02:00:00Z; naive means UTC): strato.context() and "
+                   "scheduled parameter defaults see it.")
 @_guard
-def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy_refs: tuple[str, ...]) -> None:
+def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy_refs: tuple[str, ...],
+        scheduled_at: str | None) -> None:
     """Run a pipeline on the embedded local runner."""
     from .loader import load
     from .runtime import run_pipeline
 
     started = time.monotonic()
-    data = _read_input(input_)
-    loaded = load(ref)
-    policies = _policies(policy_refs)
-    result = _run_with_display(lambda hooks: run_pipeline(
-        loaded.definition, data, hooks=hooks, workers=workers, ref=loaded.ref, sys_path=loaded.sys_path,
-        policies=policies))
-    _report(result, as_json, started)
+    with _json_only(as_json):
+        data = _read_input(input_)
+        loaded = load(ref)
+        policies = _policies(policy_refs)
+        tick = _instant("--scheduled-at", scheduled_at)
+        result = _run_with_display(lambda hooks: run_pipeline(
+            loaded.definition, data, hooks=hooks, workers=workers, ref=loaded.ref, sys_path=loaded.sys_path,
+            policies=policies, scheduled_at=tick), echo=not as_json)
+        _report(result, as_json, started)
 
 
 @main.command()
@@ -415,9 +479,10 @@ def resume(run_id: str, as_json: bool, workers: int | None) -> None:
         raise StratoError(f"pipeline {record.pipeline!r} has changed since run {run_id} started (its graph hash was "
                           f"{record.ir_hash[:12]}, now {checked.ir.hash[:12]}); a run resumes only the graph it "
                           "started with. Task code may change; the wiring may not")
-    result = _run_with_display(lambda hooks: Runner(store, workers=workers, hooks=hooks).resume(
-        record, checked.ir, resolver_for(checked.ir)))
-    _report(result, as_json, started)
+    with _json_only(as_json):
+        result = _run_with_display(lambda hooks: Runner(store, workers=workers, hooks=hooks).resume(
+            record, checked.ir, resolver_for(checked.ir)), echo=not as_json)
+        _report(result, as_json, started)
 
 
 def _existing_store(run_id: str) -> Any:
@@ -440,30 +505,54 @@ def runs(ctx: click.Context) -> None:
         ctx.invoke(runs_list)
 
 
+_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "INTERRUPTED")
+
+
 @runs.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--pipeline", help="Only runs of this pipeline.")
+@click.option("--status", type=click.Choice(_STATUSES, case_sensitive=False), help="Only runs in this status.")
+@click.option("--since", metavar="AGE|ISO", help="Only runs started since: an age (2h, 7d) or a date or time.")
 @_guard
-def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = None) -> None:
+def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = None, status: str | None = None,
+              since: str | None = None) -> None:
     """List runs, newest first."""
+    from .cli_ops import parse_since
     from .runtime import RunStore
 
+    after = parse_since(since) if since is not None else None
     store = RunStore.existing()
-    records = store.list_runs(limit, pipeline) if store is not None else []
-    summaries = [r.summary() for r in records]
+    records = store.list_runs(limit, pipeline, status.upper() if status else None, after) if store is not None else []
     if as_json:
-        _echo_json(summaries)
+        _echo_json([r.summary() for r in records])
         return
-    if not summaries:
-        click.echo("no runs yet; start one with `strato run path/to/file.py:pipeline`")
+    if not records:
+        filtered = pipeline is not None or status is not None or since is not None
+        click.echo("no runs match" if filtered and store is not None
+                   else "no runs yet; start one with `strato run path/to/file.py:pipeline`")
         return
     from rich.table import Table
 
-    table = Table("run_id", "pipeline", "status", "started_at", "ended_at", box=None)
-    for s in summaries:
-        table.add_row(s["run_id"], s["pipeline"], s["status"], s["started_at"] or "", s["ended_at"] or "")
+    table = Table("run_id", "pipeline", "status", "started_at", "duration", "scheduled_at", box=None)
+    for r in records:
+        s = r.details()
+        table.add_row(s["run_id"], s["pipeline"], s["status"], s["started_at"] or "", _duration(s["duration"]),
+                      s["scheduled_at"] or "")
     _console().print(table)
+
+
+def _duration(seconds: float | None) -> str:
+    """``0.42s``, ``3m 05s``, ``2h 01m``; empty when unknown (an interrupted run)."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
 
 
 @runs.command("show")
@@ -476,9 +565,14 @@ def runs_show(run_id: str, as_json: bool) -> None:
     record = store.get_run(run_id)
     if record is None:
         raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
-    units, attempts = store.units(run_id), store.attempts(run_id)
-    data = {**record.summary(), "ref": record.ref, "input": record.input, "output": record.output,
-            "error": record.error, "resumes": record.resumes, "units": units, "attempts": attempts}
+    from .runtime.store import shown_status
+
+    units, attempts, logged = store.units(run_id), store.attempts(run_id), store.log_summary(run_id)
+    run_status = record.display_status
+    for item in (*units, *attempts):  # work left RUNNING by a run that stopped is not running
+        item["status"] = shown_status(item["status"], run_status)
+    data = {**record.details(), "ref": record.ref, "input": record.input, "output": record.output,
+            "error": record.error, "resumes": record.resumes, "units": units, "attempts": attempts, "logs": logged}
     if as_json:
         _echo_json(data)
         return
@@ -487,22 +581,34 @@ def runs_show(run_id: str, as_json: bool) -> None:
     console = _console()
     console.print(f"[bold]{record.pipeline}[/] run {record.run_id}: [bold]{data['status']}[/]")
     console.print(f"started {data['started_at']}  ended {data['ended_at'] or '-'}  resumes {record.resumes}")
+    if record.scheduled_at is not None:
+        console.print(f"scheduled for {data['scheduled_at']}")
+    if record.rerun_of:
+        since = f" from {record.rerun_from}" if record.rerun_from else ""
+        console.print(f"rerun of {record.rerun_of}{since}; units marked (reused) kept that run's results",
+                      markup=False)
     console.print(f"input  {json.dumps(record.input)}")
     if record.error:
         console.print(f"[red]error  {record.error['error']}: {record.error['cause']}[/]")
     else:
         console.print(f"output {json.dumps(record.output)[:500]}")
-    table = Table("unit", "kind", "task", "status", "attempts", "duration", "error", box=None)
+    table = Table("unit", "kind", "task", "status", "attempts", "duration", "log", "error", box=None)
     for u in units:
         error = f"{u['error']['error']}: {u['error']['cause']}"[:80] if u["error"] else ""
         duration = f"{u['duration']:.3f}s" if u["duration"] is not None else ""
-        table.add_row(u["key"], u["kind"], u["task"] or "", u["status"], str(u["attempts"] or ""), duration, error)
+        lines = logged.get(u["key"], {}).get("lines")
+        status = f"{u['status']} (reused)" if u["reused_from"] else u["status"]
+        table.add_row(u["key"], u["kind"], u["task"] or "", status, str(u["attempts"] or ""), duration,
+                      f"{lines} lines" if lines else "", error)
     console.print(table)
     failed = [a for a in attempts if a["error"]]
     if failed:
         console.print("[bold]failed attempts[/]")
         for a in failed:
-            console.print(f"  {a['key']} #{a['attempt']}: {a['error']['error']}: {a['error']['cause'][:200]}")
+            console.print(f"  {a['key']} #{a['attempt']}: {a['error']['error']}: {a['error']['cause'][:200]}",
+                          markup=False)
+    if logged:
+        console.print(f"output and tracebacks: `strato runs logs {run_id} [TASK]`", markup=False)
 
 
 @main.command()
@@ -518,6 +624,8 @@ def graph(ref: str, fmt: str) -> None:
     pipeline = validated(load(ref).definition).ir  # a graph with a cycle or unknown names is not drawn
     click.echo(to_mermaid(pipeline) if fmt == "mermaid" else to_dot(pipeline), nl=False)
 
+
+from . import cli_ops as _cli_ops  # noqa: E402,F401  (registers runs logs/prune, rerun, backfill)
 
 if __name__ == "__main__":
     main()

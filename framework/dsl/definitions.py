@@ -319,6 +319,7 @@ class PipelineDefinition(Generic[P, R]):
         self.name: str = name if name else getattr(fn, "__name__", "pipeline")
         self.location = location or _definition_location(fn)
         self.schedule = Schedule(cron=schedule, location=self.location) if isinstance(schedule, str) else schedule
+        zone = self.schedule.timezone if isinstance(self.schedule, Schedule) else "UTC"
         self.triggers = list(triggers or ())
         self.tags = tags or {}
         self.policies = list(policies or ())
@@ -326,7 +327,7 @@ class PipelineDefinition(Generic[P, R]):
         self._parameters = parameters
         self.param_specs = tuple(
             ir.ParamSpec(p.name, _annotation(p.annotation), p.default is inspect.Parameter.empty,
-                         None if p.default is inspect.Parameter.empty else as_json(p.default))
+                         None if p.default is inspect.Parameter.empty else _default_json(p.default, zone))
             for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
         self._traced: Traced | None = None
@@ -377,7 +378,7 @@ class PipelineDefinition(Generic[P, R]):
                                       "input; remove *, ** and /", loc, subject))
             elif isinstance(p.default, Secret) and p.default.problem():
                 out.append(Diagnostic(f"parameter {p.name!r}: {p.default.problem()}", loc, subject))
-            elif p.default is not inspect.Parameter.empty and ir.json_problem(as_json(p.default)):
+            elif p.default is not inspect.Parameter.empty and ir.json_problem(_default_json(p.default, "UTC")):
                 out.append(Diagnostic(f"parameter {p.name!r}: {ir.json_problem(p.default, 'its default')}",
                                       loc, subject))
         if self.schedule is not None:
@@ -443,6 +444,16 @@ def pipeline(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     if fn is not None:
         return PipelineDefinition(fn, **options)
     return lambda f: PipelineDefinition(f, **options)
+
+
+def _default_json(value: Any, timezone: str) -> Any:
+    """A pipeline parameter's default as JSON: a secret is its reference; ``strato.scheduled_date()`` and
+    ``scheduled_time()`` are ``{"$strato_scheduled": ...}`` with the schedule's timezone filled in."""
+    from ..run_context import ScheduledValue, with_timezone
+
+    if isinstance(value, ScheduledValue):
+        return with_timezone(value.to_json(), timezone)
+    return as_json(value)
 
 
 def _definition_location(fn: Callable[..., object]) -> Location | None:

@@ -43,15 +43,33 @@ def __dir__() -> list[str]:
 def run_pipeline(definition: PipelineDefinition[..., Any], input: dict[str, Any] | None = None, *,
                  store: RunStore | None = None, clock: Any = None, hooks: RunHooks | None = None,
                  workers: int | None = None, ref: str | None = None, sys_path: list[str] | None = None,
-                 policies: Iterable[Policy] = ()) -> RunResult:
-    """Validate and run a pipeline on the embedded runner."""
+                 policies: Iterable[Policy] = (), scheduled_at: Any = None) -> RunResult:
+    """Validate and run a pipeline on the embedded runner.
+
+    ``scheduled_at`` (a datetime, ISO 8601 text or epoch seconds; naive means UTC) is the tick the run
+    is for: stored on the run, given to tasks by ``strato.context()``, and the base of parameter
+    defaults such as ``strato.scheduled_date(offset_days=-1)``.
+    """
+    from datetime import UTC, datetime
+
+    from ..errors import StratoError, UsageError
+    from ..run_context import parse_instant
     from ..validate import validated
     from .runner import Runner
 
+    try:
+        tick = parse_instant(scheduled_at)
+    except StratoError as exc:
+        raise UsageError(f"scheduled_at: {exc}") from None
+    from .clock import SystemClock
+
     checked = validated(definition, policies)
-    params = prepare_input(checked.ir, input, definition.fn)
-    runner = Runner(store, clock, workers, hooks)
-    return runner.start(checked.ir, params, resolver_for(checked.ir), ref=ref, sys_path=sys_path)
+    clock = clock or SystemClock()
+    params = prepare_input(checked.ir, input, definition.fn, scheduled_at=tick,
+                           now=datetime.fromtimestamp(clock.now(), UTC))
+    runner = Runner(store, clock, workers, hooks)  # opens the store: only once the input is known to be good
+    return runner.start(checked.ir, params, resolver_for(checked.ir), ref=ref, sys_path=sys_path,
+                        scheduled_at=tick.timestamp() if tick else None)
 
 
 def run_inline(definition: PipelineDefinition[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from .. import ir
@@ -10,10 +11,13 @@ from ..errors import UsageError
 
 
 def prepare_input(pipeline: ir.PipelineIR, raw: dict[str, Any] | None,
-                  fn: Callable[..., Any] | None = None) -> dict[str, Any]:
+                  fn: Callable[..., Any] | None = None, *, scheduled_at: datetime | None = None,
+                  now: datetime | None = None) -> dict[str, Any]:
     """The run's input: defaults applied, unknown or missing parameters refused, types checked.
 
     With the pipeline's function ``fn``, values are validated against its annotations (pydantic).
+    Defaults derived from the schedule (``strato.scheduled_date()``) are resolved against
+    ``scheduled_at``, or ``now`` (the run's start) for a manual run.
     """
     if raw is None:
         raw = {}
@@ -34,7 +38,9 @@ def prepare_input(pipeline: ir.PipelineIR, raw: dict[str, Any] | None,
         problems.append(problem)
     if problems:
         raise UsageError(f"input for pipeline {pipeline.name!r}: " + "; ".join(problems))
-    values = {**pipeline.defaults(), **raw}
+    from ..run_context import resolve_defaults
+
+    values = {**resolve_defaults(pipeline.defaults(), scheduled_at, now), **raw}
     if fn is not None:
         from pydantic import ValidationError
 

@@ -129,6 +129,9 @@ def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any], secrets
     found = {name: resolve({"$strato_secret": name}, allowed) for name in set(secret_names(args))}  # read once
     with secret_source(found.__getitem__):
         resolved = resolve(args, allowed)
+    from .logs import redact_secrets
+
+    redact_secrets(v for v in found.values() if v)  # what the task prints or logs is stored without them
     try:
         return to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, resolved)))
     except Exception as exc:  # the error is stored and shown: never with a secret's value in it

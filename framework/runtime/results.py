@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import StratoError
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED, INTERRUPTED = "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "INTERRUPTED"
+CANCELLED = "CANCELLED"  # a unit abandoned when its run failed
 
 
 @dataclass

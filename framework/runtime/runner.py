@@ -19,11 +19,14 @@ import queue
 import random
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import ir
 from ..graph import dependencies, guard_chain
 from ..ir import error_matches
+from ..run_context import RunContext, resolve_defaults, split_key, task_context
+from . import logs
 from .clock import TICK, SystemClock
 from .invoke import error_of, invoke
 from .results import FAILED, RUNNING, SKIPPED, SUCCEEDED, RunResult, new_run_id
@@ -38,6 +41,9 @@ class RunHooks:
     def calls_planned(self, count: int) -> None: ...
     def call_finished(self, key: str, task: str, status: str) -> None: ...
     def run_finished(self, result: RunResult) -> None: ...
+
+    def task_output(self, key: str, attempt: int, stream: str, line: str) -> None:
+        """A line a task wrote (secrets redacted), as it is written; called on the task's thread."""
 
 
 class _Workers:
@@ -75,10 +81,14 @@ class _Workers:
             self.jobs.put((None, ()))
 
 
+_LOG = object()  # first item of an event saying an attempt's log has lines to store
+
+
 class _Call:
     """One task invocation with its retries (a task node, a map item or a catch handler)."""
 
-    __slots__ = ("args", "attempt", "fn", "handler", "key", "on_failure", "on_success", "spec", "token", "tries")
+    __slots__ = ("args", "attempt", "fn", "handler", "key", "log", "on_failure", "on_success", "spec", "token",
+                 "tries")
 
     def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
                  on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False,
@@ -87,6 +97,7 @@ class _Call:
         self.on_success, self.on_failure, self.handler = on_success, on_failure, handler
         self.attempt = earlier_attempts  # numbering continues across resumes, so history is kept
         self.tries, self.token = 0, 0  # the retry budget counts this execution's attempts
+        self.log: logs.AttemptLog | None = None
 
 
 class _Scope:
@@ -108,8 +119,11 @@ class _Scope:
 class Execution:
     def __init__(self, root: ir.PipelineIR, params: dict, resolver: Resolver, store: RunStore, run_id: str,
                  clock: Any, workers: int, hooks: RunHooks, completed: dict[str, Any] | None = None,
-                 started: dict[str, float] | None = None, attempts: dict[str, int] | None = None):
+                 started: dict[str, float] | None = None, attempts: dict[str, int] | None = None,
+                 scheduled_at: float | None = None, run_started: float | None = None):
         self.root, self.params, self.resolver, self.store, self.run_id = root, params, resolver, store, run_id
+        self.scheduled_at = None if scheduled_at is None else datetime.fromtimestamp(scheduled_at, UTC)
+        self.run_started = datetime.fromtimestamp(clock.now() if run_started is None else run_started, UTC)
         self.clock, self.hooks = clock, hooks
         self.completed = completed or {}
         self.started = started or {}
@@ -124,12 +138,22 @@ class Execution:
         self._deps: dict[int, dict[str, tuple[str, ...]]] = {}
         self._fns: dict[str, Callable[..., Any]] = {}
         self.lease_lost: threading.Event | None = None
+        self.log_limit, self.log_level = logs.DEFAULT_LIMIT, logs.level_from_env()
+        overridden = type(hooks).task_output is not RunHooks.task_output
+        self.echo: logs.Echo | None = hooks.task_output if overridden else None
 
     # ----------------------------------------------------------------------------------- loop
     def run(self) -> RunResult:
-        self.hooks.run_started(self.run_id, self.root.name)
-        self._start_scope(self.root, "", self.params, self._succeed, self._fail)
+        logs.install(self.log_level)
         try:
+            return self._run()
+        finally:
+            logs.uninstall()
+
+    def _run(self) -> RunResult:
+        self.hooks.run_started(self.run_id, self.root.name)
+        try:
+            self._start_scope(self.root, "", self.params, self._succeed, self._fail)
             while self.result is None:
                 self._flush()
                 if self.lease_lost is not None and self.lease_lost.is_set():
@@ -149,7 +173,11 @@ class Execution:
                     raise RuntimeError("the runner has nothing to wait for but the run is not finished")
                 event = self.clock.wait(self.events, deadline, bool(self.live))
                 while event is not None and self.result is None:
-                    if event is not TICK:
+                    if event is TICK:
+                        pass
+                    elif event[0] is _LOG:
+                        self._store_log(event[1])
+                    else:
                         self._on_event(*event)
                     try:
                         event = self.events.get_nowait()
@@ -157,9 +185,17 @@ class Execution:
                         event = None
         finally:
             self.workers.close()
+            for call, _ in list(self.live):  # what unfinished attempts wrote so far is kept too
+                if call.log is not None:
+                    self._store_log(call.log)
             self.store.commit()
         self.hooks.run_finished(self.result)
         return self.result
+
+    def _store_log(self, log: logs.AttemptLog) -> None:
+        lines = log.drain()
+        if lines:
+            self.store.append_logs(self.run_id, log.key, log.attempt, lines)
 
     def _flush(self) -> None:
         self.store.commit()  # durable before anything it enables starts
@@ -168,10 +204,25 @@ class Execution:
             self.workers.submit(self._work, call, token)
 
     def _work(self, call: _Call, token: int) -> None:
+        log = call.log
+        assert log is not None
+        current = logs.set_current(log)
+        task_id, index = split_key(call.key)
+        ctx = RunContext(self.run_id, self.root.name, task_id, call.spec.name, call.attempt, index, "local",
+                         self.scheduled_at)
         try:
-            self.events.put((call, token, True, invoke(call.spec.name, call.fn, call.args, call.spec.secrets)))
+            with task_context(ctx):
+                result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
         except BaseException as exc:
-            self.events.put((call, token, False, error_of(exc)))
+            trace = log.redact(logs.user_traceback(exc))
+            log.add("traceback", trace)
+            log.close()
+            self.events.put((call, token, False, error_of(exc), trace))
+        else:
+            log.close()
+            self.events.put((call, token, True, result, None))
+        finally:
+            logs.reset_current(current)
 
     def _timer(self, delay: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (self.clock.now() + delay, next(self.seq), fn))
@@ -228,12 +279,18 @@ class Execution:
             self._start_map(scope, node, key)
         elif isinstance(node, ir.WaitNode):
             self.store.start_unit(self.run_id, key, "wait", None, now)
+            self.hooks.calls_planned(1)  # a pending wait is work not done yet
             started = self.started.get(key, now)
-            self._timer(max(0.0, started + node.seconds - now), lambda: self._complete(scope, node, None))
+
+            def waited() -> None:
+                self.hooks.call_finished(key, "wait", SUCCEEDED)
+                self._complete(scope, node, None)
+
+            self._timer(max(0.0, started + node.seconds - now), waited)
         else:
             child = self.root.subpipelines[node.pipeline]
             args = {k: ir.resolve_value(v, scope.results, scope.params) for k, v in node.args.items()}
-            params = {**child.defaults(), **args}
+            params = {**resolve_defaults(child.defaults(), self.scheduled_at, self.run_started), **args}
             self.store.start_unit(self.run_id, key, "pipeline", node.pipeline, now)
             self._start_scope(child, key + "/", params, lambda out: self._complete(scope, node, out),
                               lambda e: self._node_failed(scope, key, e))
@@ -292,8 +349,11 @@ class Execution:
                 item_key = f"{key}[{index}]"
                 self.store.start_unit(self.run_id, item_key, "item", spec.name, self.clock.now())
                 self._call(scope.pipeline, item_key, spec, {node.item_param: items[index], **broadcast},
-                           functools.partial(item_done, index, item_key),
-                           lambda e: self._node_failed(scope, key, e))
+                           functools.partial(item_done, index, item_key), functools.partial(item_failed, item_key))
+
+        def item_failed(item_key: str, error: dict) -> None:
+            self.store.finish_unit(self.run_id, item_key, FAILED, None, error, self.clock.now(), "item", spec.name)
+            self._node_failed(scope, key, error)
 
         def item_done(index: int, item_key: str, result: Any) -> None:
             self.store.finish_unit(self.run_id, item_key, SUCCEEDED, result, None, self.clock.now(), "item", spec.name)
@@ -336,15 +396,22 @@ class Execution:
         call.token += 1
         token = call.token
         self.store.start_attempt(self.run_id, call.key, call.attempt, self.clock.now())
+        call.log = logs.AttemptLog(call.key, call.attempt, self.clock.now, self._log_ready, self.log_limit, self.echo)
         self.live.add((call, token))
         self.to_submit.append((call, token))
         if call.spec.timeout:
             self._timer(call.spec.timeout, lambda: self._timed_out(call, token))
 
-    def _on_event(self, call: _Call, token: int, ok: bool, value: Any) -> None:
+    def _log_ready(self, log: logs.AttemptLog) -> None:
+        """Called (on any thread) when an attempt's log has lines waiting: the loop stores them."""
+        self.events.put((_LOG, log))
+
+    def _on_event(self, call: _Call, token: int, ok: bool, value: Any, trace: str | None) -> None:
         if (call, token) not in self.live:
             return  # a late answer from an attempt that already timed out
         self.live.discard((call, token))
+        if call.log is not None:
+            self._store_log(call.log)
         now = self.clock.now()
         if ok:
             self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, now, None)
@@ -352,16 +419,20 @@ class Execution:
             call.on_success(value)
             self.store.commit()  # a finished task is durable at once: the at-least-once window is this short
         else:
-            self._attempt_failed(call, value)
+            self._attempt_failed(call, value, trace)
 
     def _timed_out(self, call: _Call, token: int) -> None:
         if (call, token) in self.live:
             self.live.discard((call, token))
+            if call.log is not None:
+                call.log.close(f"[strato] timed out after {call.spec.timeout:g}s; what the attempt writes from now "
+                               "on is not stored")
+                self._store_log(call.log)
             self._attempt_failed(call, {"error": "TaskTimeout", "cause": f"task {call.spec.name!r} did not finish "
                                         f"within its timeout of {call.spec.timeout:g}s"})
 
-    def _attempt_failed(self, call: _Call, error: dict) -> None:
-        self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error)
+    def _attempt_failed(self, call: _Call, error: dict, trace: str | None = None) -> None:
+        self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error, trace)
         retry = call.spec.retry
         if retry is not None and call.tries <= retry.max_retries and error_matches(error["error"], retry.on):
             delay = retry.delay_for(call.tries)
@@ -395,6 +466,33 @@ class Execution:
         on_failure(error)
 
 
+def top_level_call(key: str) -> str:
+    """The root pipeline's call a unit key belongs to: ``sub/load`` -> ``sub``, ``clean[3]#catch`` -> ``clean``."""
+    head = key.split("/", 1)[0]
+    task_id, _ = split_key(head)
+    return task_id.split("#", 1)[0]
+
+
+def downstream(pipeline: ir.PipelineIR, call: str) -> set[str]:
+    """``call`` and every call of ``pipeline`` that depends on it, directly or not (data, wait_for, guards)."""
+    from ..errors import UsageError
+
+    deps = dependencies(pipeline)
+    if call not in deps:
+        raise UsageError(f"pipeline {pipeline.name!r} has no call {call!r}; its calls are {', '.join(deps)}")
+    users: dict[str, list[str]] = {n: [] for n in deps}
+    for node, ds in deps.items():
+        for d in ds:
+            users[d].append(node)
+    found, todo = {call}, [call]
+    while todo:
+        for user in users[todo.pop()]:
+            if user not in found:
+                found.add(user)
+                todo.append(user)
+    return found
+
+
 def workers_from_env() -> int:
     """``$STRATO_WORKERS`` (default 16), refused unless a whole number from 1 to 1024."""
     from ..errors import UsageError
@@ -414,7 +512,8 @@ class Runner:
     """Runs pipelines on this machine, recording every step in a :class:`RunStore`."""
 
     def __init__(self, store: RunStore | None = None, clock: Any = None, workers: int | None = None,
-                 hooks: RunHooks | None = None):
+                 hooks: RunHooks | None = None, log_limit: int | None = None):
+        """``log_limit``: bytes of output stored per attempt (default ``$STRATO_LOG_MAX_BYTES`` or 1 MiB)."""
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             from ..errors import UsageError
 
@@ -423,19 +522,29 @@ class Runner:
         self.store = store if store is not None else RunStore()
         self.clock = clock or SystemClock()
         self.hooks = hooks or RunHooks()
+        self.log_limit = logs.limit_from_env() if log_limit is None else log_limit
 
     def start(self, pipeline: ir.PipelineIR, params: dict[str, Any], resolver: Resolver | None = None, *,
-              ref: str | None = None, sys_path: list[str] | None = None, run_id: str | None = None) -> RunResult:
+              ref: str | None = None, sys_path: list[str] | None = None, run_id: str | None = None,
+              scheduled_at: float | None = None, rerun_of: str | None = None, rerun_from: str | None = None,
+              reuse: dict[str, Any] | None = None) -> RunResult:
         """Run ``pipeline``; its tasks are found from the IR unless ``resolver`` says otherwise.
 
-        Creating the run takes its lease, so no ``strato resume`` can start beside it.
+        Creating the run takes its lease, so no ``strato resume`` can start beside it. ``scheduled_at``
+        (epoch seconds) is the tick the run is for. ``reuse`` (``{unit key: result}`` of run
+        ``rerun_of``) are units recorded as this run's own and not run again (see :meth:`rerun`).
         """
         resolver = resolver or resolver_for(pipeline)
         run_id = run_id or new_run_id()
+        now = self.clock.now()
         self.store.create_run(run_id, pipeline.name, ref, sys_path or [], pipeline.to_json(), pipeline.hash, params,
-                              self.clock.now())
+                              now, scheduled_at=scheduled_at, rerun_of=rerun_of, rerun_from=rerun_from)
+        completed: dict[str, Any] = {}
+        if reuse and rerun_of:
+            self.store.copy_units(rerun_of, run_id, sorted(reuse))
+            completed = dict(reuse)
         return self._execute(Execution(pipeline, params, resolver, self.store, run_id, self.clock, self.workers,
-                                       self.hooks))
+                                       self.hooks, completed, scheduled_at=scheduled_at, run_started=now))
 
     def resume(self, record: RunRecord, pipeline: ir.PipelineIR, resolver: Resolver | None = None) -> RunResult:
         """Continue a run: finished units keep their results; the rest runs now.
@@ -453,10 +562,34 @@ class Runner:
         started = self.store.unit_started_at(record.run_id)
         attempts = self.store.attempt_counts(record.run_id)
         return self._execute(Execution(pipeline, record.input, resolver, self.store, record.run_id, self.clock,
-                                       self.workers, self.hooks, completed, started, attempts))
+                                       self.workers, self.hooks, completed, started, attempts,
+                                       scheduled_at=record.scheduled_at, run_started=record.started_at))
+
+    def rerun(self, record: RunRecord, pipeline: ir.PipelineIR, params: dict[str, Any], from_task: str | None = None,
+              resolver: Resolver | None = None) -> RunResult:
+        """A new run of ``pipeline`` with ``params`` (the earlier run's input), recorded as a rerun of ``record``.
+
+        With ``from_task`` (a call id of the pipeline), the earlier run's finished units that are neither
+        that call nor downstream of it keep their results and are not run again; the pipeline's graph
+        must be the one the earlier run had. Without it everything runs again.
+        """
+        reuse: dict[str, Any] = {}
+        if from_task is not None:
+            if pipeline.hash != record.ir_hash:
+                from ..errors import StratoError
+
+                raise StratoError(f"pipeline {record.pipeline!r} has changed since run {record.run_id} (its graph hash "
+                                  f"was {record.ir_hash[:12]}, now {pipeline.hash[:12]}); --from reuses results only "
+                                  "for the graph that made them. Rerun without --from to run everything again")
+            redo = downstream(pipeline, from_task)
+            reuse = {key: result for key, result in self.store.completed_units(record.run_id).items()
+                     if top_level_call(key) not in redo}
+        return self.start(pipeline, params, resolver, ref=record.ref, sys_path=record.sys_path,
+                          scheduled_at=record.scheduled_at, rerun_of=record.run_id, rerun_from=from_task, reuse=reuse)
 
     def _execute(self, execution: Execution) -> RunResult:
         heartbeat = self.store.heartbeat()
+        execution.log_limit = self.log_limit
         if heartbeat is not None:
             heartbeat.runs.add(execution.run_id)
             execution.lease_lost = heartbeat.lost

@@ -17,11 +17,26 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StratoError
-from .results import FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
+from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
-version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place."""
+version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place.
+
+Tables (read by the web UI and the scheduler too; columns are documented in :data:`_SCHEMA`):
+
+- ``runs``: one row per run. ``status`` is RUNNING, SUCCEEDED or FAILED as written; a RUNNING run
+  whose owner (``pid``/``host``/``heartbeat``, the lease) is gone is *shown* as INTERRUPTED
+  (:attr:`RunRecord.display_status`). ``scheduled_at`` is the tick a scheduled or backfilled run is
+  for (NULL for a manual run); ``rerun_of``/``rerun_from`` name the run (and task) a rerun came from.
+- ``units``: one row per unit of work of a run, keyed ``node``, ``node[3]`` (map item), ``node#catch``
+  (catch handler), ``sub/node`` (inside sub-pipeline call ``sub``). ``status`` is RUNNING, SUCCEEDED,
+  FAILED, SKIPPED (a branch not taken) or CANCELLED (abandoned when its run failed); ``reused_from``
+  is the run whose result a rerun reused.
+- ``attempts``: one row per attempt of a task unit, with its error and (failed) ``traceback``.
+- ``logs``: what each attempt wrote, one row per line, in order of ``id``; ``stream`` is stdout,
+  stderr, log (a ``logging`` record), traceback or strato (a note, e.g. a log cut at its size limit).
+"""
 
 LEASE_TIMEOUT = float(os.environ.get("STRATO_LEASE_TIMEOUT") or 60.0)
 """Seconds without a heartbeat after which a run's owner is presumed dead and its lease may be taken."""
@@ -33,23 +48,36 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, ref TEXT, sys_path TEXT, ir TEXT NOT NULL,
     ir_hash TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, output TEXT, error TEXT,
     started_at REAL NOT NULL, ended_at REAL, pid INTEGER, host TEXT, resumes INTEGER NOT NULL DEFAULT 0,
-    heartbeat REAL
+    heartbeat REAL, scheduled_at REAL, rerun_of TEXT, rerun_from TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE TABLE IF NOT EXISTS units (
     run_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, task TEXT, status TEXT NOT NULL,
     result TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, started_at REAL, ended_at REAL,
-    PRIMARY KEY (run_id, key)
+    reused_from TEXT, PRIMARY KEY (run_id, key)
 );
 CREATE TABLE IF NOT EXISTS attempts (
     run_id TEXT NOT NULL, key TEXT NOT NULL, attempt INTEGER NOT NULL, status TEXT NOT NULL,
-    started_at REAL NOT NULL, ended_at REAL, error TEXT, PRIMARY KEY (run_id, key, attempt)
+    started_at REAL NOT NULL, ended_at REAL, error TEXT, traceback TEXT, PRIMARY KEY (run_id, key, attempt)
 );
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, key TEXT NOT NULL, attempt INTEGER NOT NULL,
+    at REAL NOT NULL, stream TEXT NOT NULL, line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id);
+CREATE INDEX IF NOT EXISTS runs_scheduled ON runs (pipeline, scheduled_at);
 """
 
 # version -> statements that bring a store at version-1 to it (version 1 = the unversioned tables)
 _MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE runs ADD COLUMN heartbeat REAL"],
+    3: ["ALTER TABLE runs ADD COLUMN scheduled_at REAL", "ALTER TABLE runs ADD COLUMN rerun_of TEXT",
+        "ALTER TABLE runs ADD COLUMN rerun_from TEXT", "ALTER TABLE units ADD COLUMN reused_from TEXT",
+        "ALTER TABLE attempts ADD COLUMN traceback TEXT",
+        "CREATE TABLE IF NOT EXISTS logs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, "
+        "key TEXT NOT NULL, attempt INTEGER NOT NULL, at REAL NOT NULL, stream TEXT NOT NULL, line TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id)",
+        "CREATE INDEX IF NOT EXISTS runs_scheduled ON runs (pipeline, scheduled_at)"],
 }
 
 
@@ -82,6 +110,8 @@ def _dumps(value: Any) -> str:
 
 @dataclass
 class RunRecord:
+    """A row of ``runs``. Times are epoch seconds; ``scheduled_at`` is the tick the run is for (or None)."""
+
     run_id: str
     pipeline: str
     ref: str | None
@@ -98,6 +128,9 @@ class RunRecord:
     host: str | None
     resumes: int
     heartbeat: float | None = None
+    scheduled_at: float | None = None
+    rerun_of: str | None = None
+    rerun_from: str | None = None
 
     @property
     def display_status(self) -> str:
@@ -106,9 +139,22 @@ class RunRecord:
             return INTERRUPTED
         return self.status
 
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end; for a live run, to now; None for an interrupted one."""
+        if self.ended_at is not None:
+            return round(self.ended_at - self.started_at, 6)
+        return round(time.time() - self.started_at, 6) if self.display_status == RUNNING else None
+
     def summary(self) -> dict:
+        """The ``runs list --json`` object of this run (the public contract: these five keys)."""
         return {"run_id": self.run_id, "pipeline": self.pipeline, "status": self.display_status,
                 "started_at": iso(self.started_at), "ended_at": iso(self.ended_at)}
+
+    def details(self) -> dict:
+        """:meth:`summary` and what ``runs show`` adds: duration, the tick, where a rerun came from."""
+        return {**self.summary(), "duration": self.duration, "scheduled_at": iso(self.scheduled_at),
+                "rerun_of": self.rerun_of, "rerun_from": self.rerun_from}
 
 
 def lease_alive(pid: int | None, host: str | None, heartbeat: float | None, now: float | None = None) -> bool:
@@ -201,18 +247,28 @@ class RunStore:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='runs'").fetchone():
-                statements = [st for st in _SCHEMA.split(";") if st.strip()]
-            else:  # version 0 with tables: the unversioned layout, which is version 1
-                statements = [st for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1)
-                              for st in _MIGRATIONS[target]]
-            for statement in statements:
+            if self.db.execute("SELECT 1 FROM sqlite_master WHERE name='runs'").fetchone():
+                # version 0 with tables: the unversioned layout, which is version 1
+                for statement in [st for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1)
+                                  for st in _MIGRATIONS[target]]:
+                    if self._needed(statement):
+                        self.db.execute(statement)
+            for statement in [st for st in _SCHEMA.split(";") if st.strip()]:  # tables still missing
                 self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def _needed(self, statement: str) -> bool:
+        """An ``ALTER TABLE t ADD COLUMN c`` is skipped when ``t`` is missing (created whole later) or has ``c``."""
+        words = statement.split()
+        if words[:2] != ["ALTER", "TABLE"]:
+            return True
+        table, column = words[2], words[5]
+        columns = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+        return bool(columns) and column not in columns
 
     @classmethod
     def memory(cls) -> RunStore:
@@ -279,17 +335,24 @@ class RunStore:
 
     # writes ------------------------------------------------------------------------------------
     def create_run(self, run_id: str, pipeline: str, ref: str | None, sys_path: list[str], ir_json: str,
-                   ir_hash: str, input: dict, started_at: float) -> None:
+                   ir_hash: str, input: dict, started_at: float, *, scheduled_at: float | None = None,
+                   rerun_of: str | None = None, rerun_from: str | None = None) -> None:
         self._tx().execute(
             "INSERT INTO runs (run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, started_at, pid, host, "
-            "heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "heartbeat, scheduled_at, rerun_of, rerun_from) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, pipeline, ref, _dumps(sys_path), ir_json, ir_hash, _dumps(input), RUNNING, started_at,
-             os.getpid(), socket.gethostname(), time.time()))
+             os.getpid(), socket.gethostname(), time.time(), scheduled_at, rerun_of, rerun_from))
         self.commit()
 
     def finish_run(self, run_id: str, status: str, output: Any, error: dict | None, ended_at: float) -> None:
-        self._tx().execute("UPDATE runs SET status=?, output=?, error=?, ended_at=? WHERE run_id=?",
-                           (status, _dumps(output), _dumps(error) if error else None, ended_at, run_id))
+        """End a run; a failed run's units and attempts still RUNNING become CANCELLED (abandoned)."""
+        db = self._tx()
+        db.execute("UPDATE runs SET status=?, output=?, error=?, ended_at=? WHERE run_id=?",
+                   (status, _dumps(output), _dumps(error) if error else None, ended_at, run_id))
+        if status == FAILED:
+            for table in ("units", "attempts"):
+                db.execute(f"UPDATE {table} SET status=?, ended_at=? WHERE run_id=? AND status=?",
+                           (CANCELLED, ended_at, run_id, RUNNING))
         self.commit()
 
     def start_unit(self, run_id: str, key: str, kind: str, task: str | None, started_at: float) -> None:
@@ -314,30 +377,84 @@ class RunStore:
         db.execute("UPDATE units SET attempts=? WHERE run_id=? AND key=?", (attempt, run_id, key))
 
     def finish_attempt(self, run_id: str, key: str, attempt: int, status: str, ended_at: float,
-                       error: dict | None) -> None:
-        self._tx().execute("UPDATE attempts SET status=?, ended_at=?, error=? WHERE run_id=? AND key=? AND attempt=?",
-                           (status, ended_at, _dumps(error) if error else None, run_id, key, attempt))
+                       error: dict | None, traceback: str | None = None) -> None:
+        self._tx().execute("UPDATE attempts SET status=?, ended_at=?, error=?, traceback=? WHERE run_id=? AND key=? "
+                           "AND attempt=?", (status, ended_at, _dumps(error) if error else None, traceback, run_id,
+                                             key, attempt))
+
+    def append_logs(self, run_id: str, key: str, attempt: int, lines: list[tuple[float, str, str]]) -> None:
+        """Add an attempt's output lines ``(time, stream, line)``, committed with the runner's next commit."""
+        self._tx().executemany("INSERT INTO logs (run_id, key, attempt, at, stream, line) VALUES (?,?,?,?,?,?)",
+                               [(run_id, key, attempt, at, stream, line) for at, stream, line in lines])
+
+    def copy_units(self, source: str, run_id: str, keys: list[str]) -> None:
+        """Record units of run ``source`` as this run's own (a rerun reusing their results)."""
+        db = self._tx()
+        for key in keys:
+            db.execute("INSERT INTO units (run_id, key, kind, task, status, result, error, attempts, started_at, "
+                       "ended_at, reused_from) SELECT ?, key, kind, task, status, result, error, attempts, started_at, "
+                       "ended_at, ? FROM units WHERE run_id=? AND key=?", (run_id, source, source, key))
+        self.commit()
+
+    def prune(self, before: float) -> list[str]:
+        """Delete runs started before ``before`` that are not live, with all their rows, in one transaction."""
+        self.commit()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self.db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE started_at < ?", (before,)).fetchall()
+            gone = [r.run_id for r in map(self._record, rows) if r.display_status != RUNNING]
+            for table in ("logs", "attempts", "units", "runs"):
+                self.db.executemany(f"DELETE FROM {table} WHERE run_id=?", [(run_id,) for run_id in gone])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return gone
 
     # reads -------------------------------------------------------------------------------------
     def _record(self, row: tuple) -> RunRecord:
         (run_id, pipeline, ref, sys_path, ir_json, ir_hash, input_, status, output, error, started, ended, pid,
-         host, resumes, heartbeat) = row
+         host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from) = row
         return RunRecord(run_id, pipeline, ref, json.loads(sys_path or "[]"), ir_json, ir_hash, json.loads(input_),
                          status, json.loads(output) if output else None, json.loads(error) if error else None,
-                         started, ended, pid, host, resumes, heartbeat)
+                         started, ended, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from)
 
     _RUN_COLUMNS = ("run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, output, error, started_at, "
-                    "ended_at, pid, host, resumes, heartbeat")
+                    "ended_at, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from")
 
     def get_run(self, run_id: str) -> RunRecord | None:
         row = self.db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,)).fetchone()
         return self._record(row) if row else None
 
-    def list_runs(self, limit: int = 50, pipeline: str | None = None) -> list[RunRecord]:
-        where, args = ("WHERE pipeline=?", (pipeline, limit)) if pipeline else ("", (limit,))
-        rows = self.db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC, rowid DESC "
-                               "LIMIT ?", args).fetchall()
-        return [self._record(r) for r in rows]
+    def list_runs(self, limit: int = 50, pipeline: str | None = None, status: str | None = None,
+                  since: float | None = None) -> list[RunRecord]:
+        """Runs newest first, optionally of one pipeline, in one (displayed) status, started at or after ``since``.
+
+        RUNNING and INTERRUPTED are both ``status='RUNNING'`` in the table; they are told apart by the lease.
+        """
+        clauses, args = [], []
+        for clause, value in (("pipeline=?", pipeline), ("started_at>=?", since),
+                              ("status=?", RUNNING if status == INTERRUPTED else status)):
+            if value is not None:
+                clauses.append(clause)
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT {self._RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC, rowid DESC"
+        if status not in (RUNNING, INTERRUPTED):
+            rows = self.db.execute(query + " LIMIT ?", (*args, limit)).fetchall()
+            return [self._record(r) for r in rows]
+        records = [self._record(r) for r in self.db.execute(query, args)]
+        return [r for r in records if r.display_status == status][:limit]
+
+    def scheduled_runs(self, pipeline: str) -> dict[float, list[RunRecord]]:
+        """Runs of ``pipeline`` that have a ``scheduled_at``, by tick, newest first (a backfill's skip list)."""
+        rows = self.db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE pipeline=? AND scheduled_at IS NOT NULL "
+                               "ORDER BY started_at DESC", (pipeline,)).fetchall()
+        found: dict[float, list[RunRecord]] = {}
+        for record in map(self._record, rows):
+            assert record.scheduled_at is not None
+            found.setdefault(record.scheduled_at, []).append(record)
+        return found
 
     def completed_units(self, run_id: str) -> dict[str, Any]:
         """Results of units that finished (succeeded or skipped): what a resumed run does not redo."""
@@ -356,19 +473,35 @@ class RunStore:
         return dict(rows.fetchall())
 
     def units(self, run_id: str) -> list[dict]:
-        rows = self.db.execute("SELECT key, kind, task, status, attempts, started_at, ended_at, error, result "
-                               "FROM units WHERE run_id=? ORDER BY started_at, rowid", (run_id,)).fetchall()
+        """The run's units as stored, in start order (see :func:`shown_status` for what to display)."""
+        rows = self.db.execute("SELECT key, kind, task, status, attempts, started_at, ended_at, error, result, "
+                               "reused_from FROM units WHERE run_id=? ORDER BY started_at, rowid", (run_id,)).fetchall()
         return [{"key": k, "kind": kind, "task": task, "status": st, "attempts": att, "started_at": iso(s),
                  "ended_at": iso(e), "duration": round(e - s, 6) if s is not None and e is not None else None,
-                 "error": json.loads(err) if err else None, "result": json.loads(res) if res is not None else None}
-                for k, kind, task, st, att, s, e, err, res in rows]
+                 "error": json.loads(err) if err else None, "result": json.loads(res) if res is not None else None,
+                 "reused_from": reused}
+                for k, kind, task, st, att, s, e, err, res, reused in rows]
 
     def attempts(self, run_id: str) -> list[dict]:
-        rows = self.db.execute("SELECT key, attempt, status, started_at, ended_at, error FROM attempts WHERE run_id=? "
-                               "ORDER BY started_at, key, attempt", (run_id,)).fetchall()
+        rows = self.db.execute("SELECT key, attempt, status, started_at, ended_at, error, traceback FROM attempts "
+                               "WHERE run_id=? ORDER BY started_at, key, attempt", (run_id,)).fetchall()
         return [{"key": k, "attempt": a, "status": st, "started_at": iso(s), "ended_at": iso(e),
                  "duration": round(e - s, 6) if s is not None and e is not None else None,
-                 "error": json.loads(err) if err else None} for k, a, st, s, e, err in rows]
+                 "error": json.loads(err) if err else None, "traceback": tb} for k, a, st, s, e, err, tb in rows]
+
+    def logs(self, run_id: str, after: int = 0, limit: int | None = None) -> list[dict]:
+        """Output lines of the run with ``id > after``, in the order they were written."""
+        rows = self.db.execute("SELECT id, key, attempt, at, stream, line FROM logs WHERE run_id=? AND id>? ORDER BY id"
+                               + (" LIMIT ?" if limit else ""),
+                               (run_id, after, limit) if limit else (run_id, after)).fetchall()
+        return [{"id": i, "key": k, "attempt": a, "at": iso(at), "stream": st, "line": line}
+                for i, k, a, at, st, line in rows]
+
+    def log_summary(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Per unit key: how many lines and bytes of output were stored."""
+        rows = self.db.execute("SELECT key, count(*), sum(length(CAST(line AS BLOB)) + 1) FROM logs WHERE run_id=? "
+                               "GROUP BY key", (run_id,)).fetchall()
+        return {k: {"lines": n, "bytes": b or 0} for k, n, b in rows}
 
 
 class Heartbeat:
@@ -409,5 +542,15 @@ class Heartbeat:
         self._stop.set()
 
 
-__all__ = ["FAILED", "INTERRUPTED", "RUNNING", "SKIPPED", "SUCCEEDED", "RunLocked", "RunRecord", "RunStore",
-           "StoreError", "strato_home"]
+def shown_status(unit_status: str, run_status: str) -> str:
+    """A unit's status as displayed: work left RUNNING by a run that is not running is not running.
+
+    In an interrupted run it is INTERRUPTED (``strato resume`` runs it again); in a failed one CANCELLED.
+    """
+    if unit_status != RUNNING or run_status == RUNNING:
+        return unit_status
+    return INTERRUPTED if run_status == INTERRUPTED else CANCELLED
+
+
+__all__ = ["CANCELLED", "FAILED", "INTERRUPTED", "RUNNING", "SKIPPED", "SUCCEEDED", "RunLocked", "RunRecord",
+           "RunStore", "StoreError", "shown_status", "strato_home"]

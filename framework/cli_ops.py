@@ -1,0 +1,249 @@
+"""Operating pipelines from the command line: ``runs logs``, ``runs prune``, ``rerun``, ``backfill``.
+
+Registered on the ``strato`` group by :mod:`strato.cli` (kept apart so the commands that run
+pipelines day to day live together).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from .cli import _echo_json, _existing_store, _guard, _json_only, _report, _run_with_display, main, runs
+from .errors import UsageError
+
+
+def _matches(key: str, task: str) -> bool:
+    """Whether unit ``key`` belongs to ``task``: the key itself, its map items and catch, or calls inside it."""
+    from .run_context import split_key
+
+    if key == task or key.startswith(task + "/"):
+        return True
+    task_id, _ = split_key(key)
+    return task_id == task or task_id.startswith(task + "#") or task_id.startswith(task + "/")
+
+
+def _format_line(entry: dict[str, Any]) -> str:
+    attempt = f" #{entry['attempt']}" if entry["attempt"] > 1 else ""
+    mark = {"stderr": "!", "traceback": "!"}.get(entry["stream"], "|")
+    return f"{entry['key']}{attempt} {mark} {entry['line']}"
+
+
+@runs.command("logs")
+@click.argument("run_id")
+@click.argument("task", required=False)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of lines (key, attempt, at, stream, line).")
+@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.05, 60), hidden=True)
+@_guard
+def runs_logs(run_id: str, task: str | None, follow: bool, as_json: bool, poll: float) -> None:
+    """Print what a run's tasks wrote (stdout, stderr, logging records, tracebacks), per attempt.
+
+    TASK narrows it to one call id (its map items and catch handler included) or one unit key
+    such as ``clean[3]``. Lines read ``KEY [#ATTEMPT] | line`` (``!`` for stderr and tracebacks).
+    """
+    store = _existing_store(run_id)
+    record = store.get_run(run_id)
+    if record is None:
+        raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
+    if task is not None:
+        keys = [u["key"] for u in store.units(run_id)]
+        if not any(_matches(k, task) for k in keys) and not follow:
+            raise UsageError(f"run {run_id} has no task {task!r}; its units are {', '.join(keys) or 'none yet'}")
+    if as_json and follow:
+        raise UsageError("--json prints the lines written so far; leave out --follow")
+    last, printed = 0, []
+    while True:
+        now = store.get_run(run_id)
+        running = follow and now is not None and now.display_status == "RUNNING"
+        batch = store.logs(run_id, after=last)
+        if batch:
+            last = batch[-1]["id"]
+        batch = [e for e in batch if task is None or _matches(e["key"], task)]
+        if as_json:
+            printed += batch
+        else:
+            for entry in batch:
+                click.echo(_format_line(entry))
+        if not running:
+            break
+        time.sleep(poll)
+    if as_json:
+        _echo_json([{k: v for k, v in e.items() if k != "id"} for e in printed])
+
+
+@runs.command("prune")
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Delete runs started more than AGE ago: 30d, 12h, 90m, 2w.")
+@click.option("--json", "as_json", is_flag=True)
+@_guard
+def runs_prune(older_than: str, as_json: bool) -> None:
+    """Delete old runs and everything recorded about them (units, attempts, logs) in one transaction.
+
+    Runs still running are kept.
+    """
+    from .runtime import RunStore
+
+    seconds = parse_age(older_than, "--older-than")
+    store = RunStore.existing()
+    gone = store.prune(time.time() - seconds) if store is not None else []
+    if as_json:
+        _echo_json({"deleted": len(gone), "run_ids": gone})
+    else:
+        click.echo(f"deleted {len(gone)} run(s) started more than {older_than} ago")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str, option: str) -> float:
+    """``30d`` -> seconds; a usage error naming ``option`` otherwise."""
+    value = text.strip().lower()
+    if len(value) >= 2 and value[-1] in _UNITS and value[:-1].isdigit():
+        return int(value[:-1]) * _UNITS[value[-1]]
+    raise UsageError(f"{option} {text!r}: write a whole number and a unit: s, m, h, d or w (e.g. 30d)")
+
+
+def parse_since(text: str) -> float:
+    """``--since``: an age (``2h``, ``7d``) or an ISO 8601 date or time (naive means UTC) -> epoch seconds."""
+    from .errors import StratoError
+    from .run_context import parse_instant
+
+    value = text.strip().lower()
+    if value and value[-1] in _UNITS and value[:-1].isdigit():
+        return time.time() - parse_age(value, "--since")
+    try:
+        moment = parse_instant(text)
+    except StratoError as exc:
+        raise UsageError(f"--since: {exc}, or an age such as 2h or 7d") from None
+    assert moment is not None
+    return moment.timestamp()
+
+
+def _load_recorded(record: Any) -> Any:
+    """The pipeline a stored run was started from (its reference, imported as it was), validated."""
+    import sys
+
+    from .loader import load
+    from .validate import validated
+
+    if not record.ref:
+        raise UsageError(f"run {record.run_id} was started from Python, not from a pipeline reference; it cannot be "
+                         "rerun from the command line")
+    for path in reversed(record.sys_path):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    loaded = load(record.ref)
+    return loaded, validated(loaded.definition)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--from", "from_task", metavar="TASK",
+              help="Run this call and everything downstream of it again; reuse the other results of RUN_ID.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads (default 16, or $STRATO_WORKERS).")
+@_guard
+def rerun(run_id: str, from_task: str | None, as_json: bool, workers: int | None) -> None:
+    """Start a new run with the input (and scheduled_at) of RUN_ID, recorded as its rerun.
+
+    Without --from everything runs again. With --from TASK, the results RUN_ID stored for calls that
+    are neither TASK nor downstream of it are reused (the pipeline's wiring must be unchanged; task
+    code may change).
+    """
+    from datetime import UTC, datetime
+
+    from .runtime import Runner, prepare_input, resolver_for
+
+    started = time.monotonic()
+    store = _existing_store(run_id)
+    record = store.get_run(run_id)
+    if record is None:
+        raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
+    with _json_only(as_json):
+        loaded, checked = _load_recorded(record)
+        tick = None if record.scheduled_at is None else datetime.fromtimestamp(record.scheduled_at, UTC)
+        params = prepare_input(checked.ir, record.input, loaded.definition.fn, scheduled_at=tick)
+        result = _run_with_display(lambda hooks: Runner(store, workers=workers, hooks=hooks).rerun(
+            record, checked.ir, params, from_task, resolver_for(checked.ir)), echo=not as_json)
+        if not as_json:
+            click.echo(f"rerun of {run_id}{f' from {from_task}' if from_task else ''}", err=True)
+        _report(result, as_json, started)
+
+
+def _range_end(option: str, value: str, zone: str) -> Any:
+    """``--start``/``--end``: ISO 8601; a value without an offset is in the schedule's timezone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not an ISO 8601 date or time (e.g. 2024-03-01 or "
+                         "2024-03-01T02:00:00+01:00)") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--start", required=True, metavar="ISO", help="First instant of the range (included).")
+@click.option("--end", required=True, metavar="ISO", help="End of the range (excluded).")
+@click.option("--input", "input_", metavar="JSON|@FILE", help="Parameters for every run, over the schedule's input.")
+@click.option("--max-active", default=1, show_default=True, type=click.IntRange(1, 64), help="Runs at a time.")
+@click.option("--rerun", is_flag=True, help="Run ticks again even when they already have a succeeded run.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads per run (default 16, or $STRATO_WORKERS).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary: counts and every tick's run.")
+@_guard
+def backfill(ref: str, start: str, end: str, input_: str | None, max_active: int, rerun: bool, workers: int | None,
+             as_json: bool) -> None:
+    """Run a scheduled pipeline once per schedule tick in [--start, --end), each with its scheduled_at.
+
+    A date or time without an offset is in the schedule's timezone. Ticks that already have a
+    succeeded (or running) run are skipped unless --rerun. Exit 1 when any run failed.
+    """
+    from .cli import _read_input
+    from .loader import load
+    from .run_context import iso_utc
+    from .runtime.backfill import TickRun
+    from .runtime.backfill import backfill as run_backfill
+
+    with _json_only(as_json):
+        data = _read_input(input_)
+        loaded = load(ref)
+        schedule = loaded.definition.schedule_spec()
+        zone = schedule.timezone if schedule is not None and schedule.timezone else "UTC"
+        first, last = _range_end("--start", start, zone), _range_end("--end", end, zone)
+
+        def progress(tick: TickRun, done: int, total: int) -> None:
+            what = f"skipped (run {tick.run_id} {tick.status})" if tick.skipped else f"{tick.status} run {tick.run_id}"
+            if tick.error and not tick.skipped:
+                what += f": {tick.error.get('error')}: {tick.error.get('cause')}"
+            click.echo(f"[{done}/{total}] {iso_utc(tick.scheduled_at)} {what}", err=True)
+
+        try:
+            result = run_backfill(loaded.definition, first, last, input=data, max_active=max_active, rerun=rerun,
+                                  ref=loaded.ref, sys_path=loaded.sys_path, workers=workers, on_tick=progress)
+        except KeyboardInterrupt:
+            raise SystemExit(_interrupted()) from None
+        if as_json:
+            _echo_json(result.to_dict())
+        else:
+            click.echo(f"backfill of {result.pipeline}: {len(result.ticks)} tick(s), {result.succeeded} succeeded, "
+                       f"{result.failed} failed, {result.skipped} skipped", err=True)
+            if result.failed:
+                click.echo("inspect a failed run with `strato runs show RUN_ID`; run the backfill again to retry "
+                           "the ticks that did not succeed", err=True)
+    raise SystemExit(1 if result.failed else 0)
+
+
+def _interrupted() -> int:
+    click.echo("error: interrupted: runs in progress are INTERRUPTED (`strato runs list --status INTERRUPTED`); "
+               "continue each with `strato resume RUN_ID`, or run the backfill again: ticks that succeeded are "
+               "skipped", err=True)
+    return 130
+
+
+__all__ = ["backfill", "parse_age", "parse_since", "rerun", "runs_logs", "runs_prune"]
