@@ -102,6 +102,7 @@ def test_app_registers_exactly_the_expected_functions(tmp_path: Path) -> None:
         "daily_sales": "orchestrationTrigger",
         "extract": "activityTrigger", "clean": "activityTrigger", "load": "activityTrigger",
         "summarize": "activityTrigger", "alert": "activityTrigger", "strato_resolve": "activityTrigger",
+        "strato_map_items": "orchestrationTrigger",  # a map over more items than one orchestration runs
         "daily_sales_start": "httpTrigger",
         "daily_sales_schedule": "timerTrigger",
     }

@@ -76,6 +76,7 @@ from .history import (
     flatten,
     identity,
     parse_time,
+    remember_history_timestamps,
     timestamp,
 )
 
@@ -101,6 +102,7 @@ class ReplayHost:
         if not isinstance(app, FunctionRegister):
             raise EmulationError(f"not a function app: {app!r}")
         self.functions = {f.get_function_name(): f for f in app.get_functions()}  # callable once per app
+        remember_history_timestamps()  # each replay re-reads the whole history: parse each stamp once
         if isinstance(start, datetime):
             start = start.timestamp()
         self.now: float = float(start) if start is not None else round(time.time(), 3)
