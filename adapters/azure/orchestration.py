@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +83,14 @@ class TaskError(Exception):
 
 
 def error_from_text(text: str, fallback: str = "TaskFailed") -> dict[str, str]:
-    """Find the ``{"error", "cause"}`` a shim or orchestrator embedded in a failure message."""
+    """The ``{"error", "cause"}`` in a Durable failure's text.
+
+    A shim or orchestrator embeds it after :data:`ERROR_MARKER`. Failures without one (an activity
+    that raised before its task ran, an orchestrator's own error) are read from the extension's
+    wording: ``Activity function 'f' failed:  ValueError: message`` names the Python exception class,
+    ``Orchestrator function 'o' failed: ...`` wraps the orchestrator's error, and the SDK appends
+    ``" \n " + Details`` to both (see ``replay/history.py`` for where each part comes from).
+    """
     at = text.find(ERROR_MARKER)
     if at >= 0:
         try:
@@ -91,7 +99,20 @@ def error_from_text(text: str, fallback: str = "TaskFailed") -> dict[str, str]:
             found = None
         if isinstance(found, dict) and isinstance(found.get("error"), str) and isinstance(found.get("cause"), str):
             return {"error": found["error"], "cause": found["cause"]}
-    return {"error": fallback, "cause": text.strip()}
+    reason = text.rsplit(_DETAILS_SEPARATOR, 1)[0] if _DETAILS_SEPARATOR in text else text
+    wrapped = _ORCHESTRATOR_FAILED.match(reason)
+    if wrapped:
+        return error_from_text(wrapped.group("error"), fallback)
+    activity = _ACTIVITY_FAILED.match(reason)
+    if activity:
+        return {"error": activity.group("type").rpartition(".")[2], "cause": activity.group("message").strip()}
+    return {"error": fallback, "cause": reason.strip()}
+
+
+_DETAILS_SEPARATOR = " \n "  # the SDK raises Exception(f"{Reason} \n {Details}") for a failed task
+_ORCHESTRATOR_FAILED = re.compile(r"^Orchestrator function '[^']*' failed: (?P<error>.*)$", re.DOTALL)
+_ACTIVITY_FAILED = re.compile(r"^Activity function '[^']*' failed: +(?P<type>[A-Za-z_][\w.]*): (?P<message>.*)$",
+                              re.DOTALL)
 
 
 # ------------------------------------------------------------------------------------- the run
