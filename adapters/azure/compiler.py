@@ -106,7 +106,8 @@ HELPERS = {
                                             "map_items", "pick", "retry_timer", "run_dag", "run_part", "run_parts",
                                             "sub_pipeline", "wait_timer"),
     "strato.adapters.azure.shim": ("TaskRef", "resolve_activity", "run_task"),
-    "strato.adapters.azure.triggers": ("accepted", "bad_request", "object_created_input", "start_input"),
+    "strato.adapters.azure.triggers": ("LocalSchedule", "accepted", "bad_request", "object_created_input",
+                                       "start_input"),
     "strato.ir": ("RetrySpec", "compare", "error_matches"),
 }
 
@@ -792,9 +793,15 @@ def _starters(app: App, block: Block) -> None:
         python = app.module.take(name)
         expression = triggers.ncrontab(schedule)
         what = f"cron {schedule.cron!r}" if schedule.cron else f"every {schedule.every}"
+        check = None
         block.line()
         block.line()
         block.stmt(f"{const['schedule_input']}: dict[str, Any] = ", literal(schedule.input or {}))
+        if triggers.needs_check(schedule) and schedule.cron is not None:
+            app.use("strato.adapters.azure.triggers", "LocalSchedule")
+            check = app.module.take(naming.pipeline_constant(root.name, "schedule"))
+            block.stmt(f"{check} = ", Call("LocalSchedule", [literal(schedule.cron), literal(schedule.timezone),
+                                                             literal(expression)]))
         block.line()
         block.line()
         block.line(f"@app.function_name(name={py_str(name)})")
@@ -802,7 +809,15 @@ def _starters(app: App, block: Block) -> None:
         block.line('@app.durable_client_input(client_name="client")')
         _def(block, python, ["timer: func.TimerRequest", "client: df.DurableOrchestrationClient"], "None", "async def")
         inner = block.nested()
-        inner.docstring(f"Start a run on the schedule ({what}, {schedule.timezone}): NCRONTAB {expression!r}.")
+        if check is None:
+            inner.docstring(f"Start a run on the schedule ({what}, {schedule.timezone}): NCRONTAB {expression!r}.")
+        else:
+            inner.docstring(f"Start a run on the schedule ({what}, {schedule.timezone}). Timer triggers run in UTC: "
+                            f"NCRONTAB {expression!r} fires at every UTC time the schedule can fall on (either side "
+                            f"of a DST change), and {check}.due() starts the run only at the times croniter gives "
+                            "for the cron in its zone.")
+            inner.line(f"if not {check}.due():")
+            inner.nested().line("return  # not one of the schedule's own times (the other side of a DST change)")
         inner.line(f"await client.start_new({py_str(function)}, client_input={const['schedule_input']})")
     params = {p.name for p in root.params}
     objects = [t for t in root.triggers if isinstance(t, ir.ObjectCreatedSpec)]
