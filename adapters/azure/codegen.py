@@ -139,6 +139,8 @@ def tuple_expr(items: Iterable[Expr]) -> Seq:
 
 def py_str(text: str) -> str:
     """A double-quoted, ASCII-only Python string literal (non-ASCII as escapes: no confusables)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # the common case (identifiers, names): nothing to escape
     out = ['"']
     for ch in text:
         code = ord(ch)

@@ -17,6 +17,7 @@ is unordered.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -32,7 +33,6 @@ from .codegen import (
     Call,
     Expr,
     ImportList,
-    Lambda,
     Raw,
     dict_expr,
     doc_text,
@@ -41,7 +41,8 @@ from .codegen import (
     py_str,
     tuple_expr,
 )
-from .naming import RESOLVE_ACTIVITY, Names
+from .naming import MAP_ORCHESTRATOR, RESOLVE_ACTIVITY, Names
+from .orchestration import PART_NODES
 
 CONTEXT_TYPE = "df.DurableOrchestrationContext"
 STEP_LOCALS = ("context", "run", "params", "results", "key", "item", "error", "attempt", "df", "func")
@@ -63,6 +64,20 @@ class Activity:
 
 
 @dataclass
+class Part:
+    """A contiguous run of a large pipeline's nodes (in dependency order), run as a sub-orchestration.
+
+    A part holds at most ``PART_NODES`` nodes itself (a leaf) or at most ``PART_NODES`` parts.
+    """
+
+    index: int  # 1-based, depth first: names the orchestrator and its instance id
+    nodes: list[str]
+    children: list[Part]
+    function: str = ""
+    python: str = ""
+
+
+@dataclass
 class App:
     """Every name in the generated module, allocated once so nothing collides."""
 
@@ -74,6 +89,8 @@ class App:
     orchestrators: dict[str, tuple[str, str]] = field(default_factory=dict)  # pipeline -> (function, python)
     constants: dict[str, dict[str, str]] = field(default_factory=dict)  # pipeline -> role -> CONSTANT
     imports: dict[str, set[str]] = field(default_factory=dict)
+    map_callers: set[str] = field(default_factory=set)  # the callers map nodes use, for large maps' chunks
+    parts: dict[str, list[Part]] = field(default_factory=dict)  # pipeline -> its top-level parts (large ones)
 
     def use(self, module: str, *names: str) -> None:
         self.imports.setdefault(module, set()).update(names)
@@ -84,11 +101,13 @@ class App:
 
 
 HELPERS = {
-    "strato.adapters.azure.orchestration": ("Results", "Run", "Step", "TaskError", "activity", "activity_with_timeout",
-                                     "fan_out", "fan_out_items", "finish", "inline", "pick", "retry_timer", "run_dag",
-                                     "sub_pipeline", "wait_timer"),
+    "strato.adapters.azure.orchestration": ("Caller", "Results", "Run", "Step", "TaskError", "activity",
+                                            "activity_with_timeout", "fan_out_items", "finish", "inline", "map_chunk",
+                                            "map_items", "pick", "retry_timer", "run_dag", "run_part", "run_parts",
+                                            "sub_pipeline", "wait_timer"),
     "strato.adapters.azure.shim": ("TaskRef", "resolve_activity", "run_task"),
-    "strato.adapters.azure.triggers": ("accepted", "bad_request", "object_created_input", "start_input"),
+    "strato.adapters.azure.triggers": ("LocalSchedule", "accepted", "bad_request", "object_created_input",
+                                       "start_input"),
     "strato.ir": ("RetrySpec", "compare", "error_matches"),
 }
 
@@ -187,6 +206,7 @@ def generate_function_app(root: ir.PipelineIR) -> str:
     _callers_section(app, body)
     for pipeline in app.pipelines.values():
         _orchestrator(app, pipeline, body)
+    _map_chunks(app, body)
     _starters(app, body)
     head = Block()
     modules = sorted({spec.module for spec in (a.spec for a in app.activities.values())})
@@ -213,6 +233,13 @@ def _allocate(app: App) -> None:
         app.orchestrators[name] = (function, app.module.take(naming.orchestrator_python(name)))
         app.constants[name] = {role: app.module.take(naming.pipeline_constant(name, role))
                                for role in ("required", "defaults", "schedule_input")}
+    for name, pipeline in app.pipelines.items():
+        parts = partition(pipeline)
+        if parts:
+            app.parts[name] = parts
+            for part in _walk(parts):
+                part.function = app.functions.take(naming.part_function(name, part.index))
+                part.python = app.module.take(naming.orchestrator_python(part.function))
     for pipeline in app.pipelines.values():
         for task in sorted(pipeline.tasks):
             spec = pipeline.tasks[task]
@@ -440,6 +467,7 @@ def _orchestrator(app: App, pipeline: ir.PipelineIR, block: Block) -> None:
     values = _Values(app)
     deps = dependencies(pipeline)
     is_root = pipeline is app.root
+    parts = app.parts.get(pipeline.name)
     _section(block, f"pipeline {pipeline.name}")
     if is_root:
         required = [p.name for p in pipeline.params if p.required]
@@ -453,26 +481,196 @@ def _orchestrator(app: App, pipeline: ir.PipelineIR, block: Block) -> None:
     inner = block.nested()
     summary = doc_text(pipeline.doc) or f"Pipeline {pipeline.name!r}."
     role = "The root pipeline" if is_root else "A sub-pipeline (a sub-orchestration of its caller)"
+    app.use("strato.adapters.azure.orchestration", "Run", "finish")
+    if parts:
+        app.use("strato.adapters.azure.orchestration", "run_parts")
+        inner.docstring(f"{summary}\n\n{role}. Its {len(pipeline.nodes):,} nodes run in {len(parts)} parts "
+                        f"(sub-orchestrations of at most {PART_NODES} nodes or parts each, so that no history "
+                        "grows with the pipeline); each part starts when the parts it reads from are done.")
+        inner.line(f"run = Run.start(context, {const['defaults']})")
+        inner.stmt("results = yield from run_parts(context, run, ", _parts_expr(pipeline, parts, deps), ")")
+        inner.stmt("return (yield from finish(context, run, ", values.value(pipeline.output), "))")
+        users = _users(pipeline)
+        for part in _walk(parts):
+            _part_orchestrator(app, pipeline, part, block, users)
+        return
     listing = "\n".join(f"  {node}: after {', '.join(ds) if ds else 'nothing'}" for node, ds in deps.items())
     inner.docstring(f"{summary}\n\n{role}. Each node starts when the nodes it depends on are done:\n\n{listing}")
-    app.use("strato.adapters.azure.orchestration", "Run", "Results", "run_dag", "finish")
+    app.use("strato.adapters.azure.orchestration", "Results", "run_dag")
     inner.line(f"run = Run.start(context, {const['defaults']})")
     header_at = len(inner.lines)
-    names = Names([*app.module.taken, *STEP_LOCALS])
-    branch_fns = {branch.id: names.take(branch.id if branch.id.startswith("when") else f"when_{branch.id}")
-                  for branch in pipeline.branches}
-    step_fns = {node.id: names.take(node.id) for node in pipeline.nodes}
-    for branch in pipeline.branches:
-        _branch(app, pipeline, branch, branch_fns[branch.id], inner, values)
-    for node in pipeline.nodes:
-        _step(app, pipeline, node, step_fns[node.id], branch_fns, inner, values)
+    step_fns = _steps(app, pipeline, pipeline.nodes, inner, values)
     inner.line()
-    inner.stmt("results = yield from run_dag(context, ", dict_expr(
-        (literal(node.id), tuple_expr([Raw(step_fns[node.id]), tuple_expr(literal(d) for d in deps[node.id])]))
-        for node in pipeline.nodes), ")")
+    inner.stmt("results = yield from run_dag(context, ", _nodes_expr(pipeline.nodes, deps, step_fns), ")")
     inner.stmt("return (yield from finish(context, run, ", values.value(pipeline.output), "))")
     if any("params[" in line for line in inner.lines[header_at:]):  # only when a node reads a parameter
         inner.lines.insert(header_at, f"{inner.indent}params = run.params")
+
+
+def _steps(app: App, pipeline: ir.PipelineIR, nodes: Sequence[ir.Node], inner: Block,
+           values: _Values) -> dict[str, str]:
+    """The step functions of ``nodes`` (and of the branches guarding them), local to an orchestrator;
+    returns each node's function name."""
+    names = Names([*app.module.taken, *STEP_LOCALS])
+    used = {g.branch for node in nodes for g in guard_chain(pipeline, node.guard)}
+    branches = [branch for branch in pipeline.branches if branch.id in used]
+    branch_fns = {branch.id: names.take(branch.id if branch.id.startswith("when") else f"when_{branch.id}")
+                  for branch in branches}
+    step_fns = {node.id: names.take(node.id) for node in nodes}
+    for branch in branches:
+        _branch(app, pipeline, branch, branch_fns[branch.id], inner, values)
+    for node in nodes:
+        _step(app, pipeline, node, step_fns[node.id], branch_fns, inner, values)
+    return step_fns
+
+
+def _nodes_expr(nodes: Sequence[ir.Node], deps: dict[str, tuple[str, ...]], step_fns: dict[str, str]) -> Expr:
+    return dict_expr((literal(node.id), tuple_expr([Raw(step_fns[node.id]),
+                                                    tuple_expr(literal(d) for d in deps[node.id])]))
+                     for node in nodes)
+
+
+# ------------------------------------------------------------------------------ large pipelines
+def partition(pipeline: ir.PipelineIR) -> list[Part]:
+    """A large pipeline's nodes as a tree of parts (none when it has at most ``PART_NODES`` nodes).
+
+    Parts are contiguous runs of a dependency order, so every part reads only from parts before it
+    and they form a DAG; independent runs of nodes (chains started one after another in the
+    pipeline's code, say) land in parts that run at the same time. A tree of depth ``k`` holds up
+    to ``PART_NODES ** k`` nodes, each orchestration scheduling at most ``PART_NODES`` calls.
+    """
+    order = _dependency_order(pipeline)
+    if len(order) <= PART_NODES:
+        return []
+    counter = iter(range(1, len(order) + 1))
+
+    def split(ids: list[str]) -> list[Part]:
+        size = PART_NODES
+        while size * PART_NODES < len(ids):
+            size *= PART_NODES
+        out = []
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            part = Part(next(counter), chunk, [])
+            if len(chunk) > PART_NODES:
+                part.children = split(chunk)
+            out.append(part)
+        return out
+
+    return split(order)
+
+
+def _dependency_order(pipeline: ir.PipelineIR) -> list[str]:
+    """Node ids in the pipeline's own order, moved after their dependencies where needed."""
+    deps = dependencies(pipeline)
+    seen: set[str] = set()
+    order: list[str] = []
+    for node in pipeline.nodes:
+        stack = [(node.id, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if name in seen:
+                continue
+            if expanded:
+                seen.add(name)
+                order.append(name)
+                continue
+            stack.append((name, True))
+            stack.extend((dep, False) for dep in reversed(deps.get(name, ())) if dep not in seen)
+    return order
+
+
+def _walk(parts: list[Part]) -> list[Part]:
+    out: list[Part] = []
+    for part in parts:
+        out.append(part)
+        out.extend(_walk(part.children))
+    return out
+
+
+def _parts_expr(pipeline: ir.PipelineIR, parts: list[Part], deps: dict[str, tuple[str, ...]]) -> Expr:
+    """``{name: (orchestrator, nodes read from outside, sibling parts read from)}`` for :func:`run_parts`."""
+    home = {node: part.index for part in parts for node in part.nodes}
+    entries = []
+    for part in parts:
+        members = set(part.nodes)
+        needs = list(dict.fromkeys(d for node in part.nodes for d in deps[node] if d not in members))
+        after = sorted({home[d] for d in needs if d in home})
+        entries.append((literal(str(part.index)), tuple_expr([
+            literal(part.function), tuple_expr(literal(d) for d in needs),
+            tuple_expr(literal(str(a)) for a in after)])))
+    return dict_expr(entries)
+
+
+def _exports(pipeline: ir.PipelineIR, part: Part, users: dict[str, list[str]]) -> list[str]:
+    """The part's nodes whose results are read outside it: by other nodes or the pipeline's output."""
+    members = set(part.nodes)
+    output = set(ir.value_refs(pipeline.output))
+    return [node for node in part.nodes if node in output or any(u not in members for u in users[node])]
+
+
+def _users(pipeline: ir.PipelineIR) -> dict[str, list[str]]:
+    """Who reads each node: the nodes that depend on it."""
+    users: dict[str, list[str]] = {node.id: [] for node in pipeline.nodes}
+    for node, ds in dependencies(pipeline).items():
+        for dep in ds:
+            users[dep].append(node)
+    return users
+
+
+def _part_orchestrator(app: App, pipeline: ir.PipelineIR, part: Part, block: Block,
+                       users: dict[str, list[str]]) -> None:
+    const = app.constants[pipeline.name]
+    deps = dependencies(pipeline)
+    values = _Values(app)
+    exports = tuple_expr(literal(n) for n in _exports(pipeline, part, users))
+    block.line()
+    block.line()
+    block.line(f"@app.function_name(name={py_str(part.function)})")
+    block.line('@app.orchestration_trigger(context_name="context")')
+    _def(block, part.python, [f"context: {CONTEXT_TYPE}"], "Step")
+    inner = block.nested()
+    span = f"nodes {part.nodes[0]} to {part.nodes[-1]} ({len(part.nodes):,})"
+    if part.children:
+        app.use("strato.adapters.azure.orchestration", "run_parts")
+        inner.docstring(f"Part {part.index} of pipeline {pipeline.name!r}: {span}, in {len(part.children)} parts.")
+        inner.line(f"run = Run.start(context, {const['defaults']})")
+        inner.stmt("return (yield from ", Call("run_parts", [Raw("context"), Raw("run"), _parts_expr(
+            pipeline, part.children, deps)], [("exports", exports)]), ")")
+        return
+    app.use("strato.adapters.azure.orchestration", "Results", "run_part")
+    nodes = [pipeline.node_by_id[n] for n in part.nodes]
+    listing = "\n".join(f"  {n}: after {', '.join(deps[n]) if deps[n] else 'nothing'}" for n in part.nodes)
+    inner.docstring(f"Part {part.index} of pipeline {pipeline.name!r}: {span}. Each starts when the nodes it "
+                    f"depends on are done (those of other parts are given):\n\n{listing}")
+    inner.line(f"run = Run.start(context, {const['defaults']})")
+    header_at = len(inner.lines)
+    step_fns = _steps(app, pipeline, nodes, inner, values)
+    inner.line()
+    inner.stmt("return (yield from ", Call("run_part", [Raw("context"), Raw("run"), _nodes_expr(nodes, deps, step_fns)],
+                                          [("exports", exports)]), ")")
+    if any("params[" in line for line in inner.lines[header_at:]):
+        inner.lines.insert(header_at, f"{inner.indent}params = run.params")
+
+
+def _map_chunks(app: App, block: Block) -> None:
+    """The orchestrator that runs one chunk of a large map (``orchestration.map_items``)."""
+    if not app.map_callers:
+        return
+    app.use("strato.adapters.azure.orchestration", "Caller", "map_chunk")
+    callers = app.module.take("MAP_CALLERS")
+    python = app.module.take(naming.orchestrator_python(MAP_ORCHESTRATOR))
+    _section(block, "large maps: chunks of items")
+    block.stmt(f"{callers}: dict[str, Caller] = ", dict_expr((literal(name), Raw(name))
+                                                              for name in sorted(app.map_callers)))
+    block.line()
+    block.line()
+    block.line(f"@app.function_name(name={py_str(MAP_ORCHESTRATOR)})")
+    block.line('@app.orchestration_trigger(context_name="context")')
+    _def(block, python, [f"context: {CONTEXT_TYPE}"], "Step")
+    inner = block.nested()
+    inner.docstring("A chunk of a map with more items than one orchestration runs (see orchestration.map_items).")
+    inner.line(f"return (yield from map_chunk(context, {callers}))")
 
 
 def _branch(app: App, pipeline: ir.PipelineIR, branch: ir.Branch, name: str, block: Block, values: _Values) -> None:
@@ -536,13 +734,14 @@ def _step(app: App, pipeline: ir.PipelineIR, node: ir.Node, name: str, branch_fn
         inner.stmt("return (yield from ", call, ")")
     elif isinstance(node, ir.MapNode):
         activity = app.activity_for(pipeline, node.task)
-        app.use("strato.adapters.azure.orchestration", "fan_out", "fan_out_items")
+        app.use("strato.adapters.azure.orchestration", "map_items", "fan_out_items")
+        app.map_callers.add(activity.caller)
         items = values.value(node.items)
         inner.stmt("items = yield from ", Call("fan_out_items", [Raw("context"), items]))
-        per_item = Lambda(["key", "item"], Call(activity.caller, [
-            Raw("context"), Raw("run"), Raw("key"), values.args(node.args, (node.item_param, Raw("item")))]))
         kwargs = [("max_concurrency", literal(node.max_concurrency))] if node.max_concurrency else []
-        inner.stmt("return (yield ", Call("fan_out", [key, Raw("items"), per_item], kwargs), ")")
+        inner.stmt("return (yield from ", Call("map_items", [
+            Raw("context"), Raw("run"), key, Raw("items"), Raw(activity.caller), literal(node.item_param),
+            values.args(node.args)], kwargs), ")")
     elif isinstance(node, ir.WaitNode):
         app.use("strato.adapters.azure.orchestration", "wait_timer")
         inner.line(f"yield wait_timer(context, {float(node.seconds)!r})")
@@ -594,9 +793,15 @@ def _starters(app: App, block: Block) -> None:
         python = app.module.take(name)
         expression = triggers.ncrontab(schedule)
         what = f"cron {schedule.cron!r}" if schedule.cron else f"every {schedule.every}"
+        check = None
         block.line()
         block.line()
         block.stmt(f"{const['schedule_input']}: dict[str, Any] = ", literal(schedule.input or {}))
+        if triggers.needs_check(schedule) and schedule.cron is not None:
+            app.use("strato.adapters.azure.triggers", "LocalSchedule")
+            check = app.module.take(naming.pipeline_constant(root.name, "schedule"))
+            block.stmt(f"{check} = ", Call("LocalSchedule", [literal(schedule.cron), literal(schedule.timezone),
+                                                             literal(expression)]))
         block.line()
         block.line()
         block.line(f"@app.function_name(name={py_str(name)})")
@@ -604,7 +809,15 @@ def _starters(app: App, block: Block) -> None:
         block.line('@app.durable_client_input(client_name="client")')
         _def(block, python, ["timer: func.TimerRequest", "client: df.DurableOrchestrationClient"], "None", "async def")
         inner = block.nested()
-        inner.docstring(f"Start a run on the schedule ({what}, {schedule.timezone}): NCRONTAB {expression!r}.")
+        if check is None:
+            inner.docstring(f"Start a run on the schedule ({what}, {schedule.timezone}): NCRONTAB {expression!r}.")
+        else:
+            inner.docstring(f"Start a run on the schedule ({what}, {schedule.timezone}). Timer triggers run in UTC: "
+                            f"NCRONTAB {expression!r} fires at every UTC time the schedule can fall on (either side "
+                            f"of a DST change), and {check}.due() starts the run only at the times croniter gives "
+                            "for the cron in its zone.")
+            inner.line(f"if not {check}.due():")
+            inner.nested().line("return  # not one of the schedule's own times (the other side of a DST change)")
         inner.line(f"await client.start_new({py_str(function)}, client_input={const['schedule_input']})")
     params = {p.name for p in root.params}
     objects = [t for t in root.triggers if isinstance(t, ir.ObjectCreatedSpec)]

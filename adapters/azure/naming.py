@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from strato import ir
 
 RESOLVE_ACTIVITY = "strato_resolve"  # the built-in activity that reads offloaded values back
+MAP_ORCHESTRATOR = "strato_map_items"  # the built-in orchestrator that runs a chunk of a large map
 MODULE_GLOBALS = ("app", "df", "func", "json", "Any")  # names the generated module binds itself
 
 
@@ -60,7 +61,7 @@ class Names:
 
 def function_names() -> Names:
     """The app's Azure function namespace, with the built-in activity already taken."""
-    return Names([RESOLVE_ACTIVITY], case_insensitive=True, azure=True)
+    return Names([RESOLVE_ACTIVITY, MAP_ORCHESTRATOR], case_insensitive=True, azure=True)
 
 
 def module_names() -> Names:
@@ -104,6 +105,11 @@ def caller_python(function: str) -> str:
 def handler_caller_python(caller: str) -> str:
     """The call of an activity as a catch handler (its own catch does not apply)."""
     return f"{caller}_as_handler"
+
+
+def part_function(pipeline: str, index: int) -> str:
+    """The orchestrator of part ``index`` (1-based) of a large pipeline."""
+    return f"{pipeline}_part_{index}"
 
 
 def start_function(root: str, index: int) -> str:

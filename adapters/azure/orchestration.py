@@ -11,6 +11,24 @@ plain generators used with ``yield from``; the Durable SDK sees only the tasks t
   into a :class:`TaskError` carrying the task's exception class name (see ``shim.py``).
 * :func:`retry_timer` is the backoff of ``strato.ir.RetrySpec`` (``delay_for``), with jitter
   seeded from the run id, the call's key and the attempt, as the local runner does.
+* :func:`run_parts` / :func:`run_part` run a large pipeline as sub-orchestrations of at most
+  :data:`PART_NODES` nodes each, and :func:`map_items` / :func:`map_chunk` run a large map as
+  sub-orchestrations of at most :data:`MAP_CHUNK` items each, so that no orchestration's history
+  grows with the pipeline (see "Bounded histories" below).
+
+Bounded histories. Durable Functions replays an orchestrator from its whole history every time it
+wakes, so an orchestration that schedules n calls one after the other costs O(n^2), and the Azure
+Storage provider loads the whole history into memory each time. The Durable docs' guidance is to
+"reduce the length and size of orchestration histories" by "breaking up large orchestrations into
+multiple sub-orchestrations" (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider,
+"History table"; replay cost: https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-perf-and-scale).
+The docs give no history size as a number; the only one is the hard cap ``maxOrchestrationActions``
+(100,000 actions per orchestration by default, host.json,
+https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-host-json). Strato's
+bound is therefore its own: **at most 100 nodes per orchestration and at most 100 items of a map
+per orchestration**, which keeps a history to a few hundred events (about 4 per task call: scheduled,
+completed and the two episode markers around each batch; more with retries and timeouts), three
+orders of magnitude under the cap, and each replay cheap.
 """
 
 from __future__ import annotations
@@ -18,6 +36,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -27,13 +46,16 @@ from typing import Any
 from strato.adapters.common.envelopes import is_ref, sub_ref
 from strato.ir import RetrySpec, address
 
-from .naming import RESOLVE_ACTIVITY
+from .naming import MAP_ORCHESTRATOR, RESOLVE_ACTIVITY
 from .payloads import contains_ref
 from .shim import ERROR_MARKER
 
 Step = Generator[Any, Any, Any]
 Results = dict[str, Any]
+Caller = Callable[[Any, "Run", str, dict[str, Any]], Step]  # a generated ``call_<task>``
 RUN_KEY = "strato.run"  # marks a sub-pipeline's input envelope; never a parameter name (not an identifier)
+PART_NODES = 100  # at most this many nodes run in one orchestration (larger pipelines are split in parts)
+MAP_CHUNK = 100  # at most this many map items run in one orchestration (larger maps are split in chunks)
 
 
 class TaskError(Exception):
@@ -61,7 +83,14 @@ class TaskError(Exception):
 
 
 def error_from_text(text: str, fallback: str = "TaskFailed") -> dict[str, str]:
-    """Find the ``{"error", "cause"}`` a shim or orchestrator embedded in a failure message."""
+    """The ``{"error", "cause"}`` in a Durable failure's text.
+
+    A shim or orchestrator embeds it after :data:`ERROR_MARKER`. Failures without one (an activity
+    that raised before its task ran, an orchestrator's own error) are read from the extension's
+    wording: ``Activity function 'f' failed:  ValueError: message`` names the Python exception class,
+    ``Orchestrator function 'o' failed: ...`` wraps the orchestrator's error, and the SDK appends
+    ``" \n " + Details`` to both (see ``replay/history.py`` for where each part comes from).
+    """
     at = text.find(ERROR_MARKER)
     if at >= 0:
         try:
@@ -70,7 +99,20 @@ def error_from_text(text: str, fallback: str = "TaskFailed") -> dict[str, str]:
             found = None
         if isinstance(found, dict) and isinstance(found.get("error"), str) and isinstance(found.get("cause"), str):
             return {"error": found["error"], "cause": found["cause"]}
-    return {"error": fallback, "cause": text.strip()}
+    reason = text.rsplit(_DETAILS_SEPARATOR, 1)[0] if _DETAILS_SEPARATOR in text else text
+    wrapped = _ORCHESTRATOR_FAILED.match(reason)
+    if wrapped:
+        return error_from_text(wrapped.group("error"), fallback)
+    activity = _ACTIVITY_FAILED.match(reason)
+    if activity:
+        return {"error": activity.group("type").rpartition(".")[2], "cause": activity.group("message").strip()}
+    return {"error": fallback, "cause": reason.strip()}
+
+
+_DETAILS_SEPARATOR = " \n "  # the SDK raises Exception(f"{Reason} \n {Details}") for a failed task
+_ORCHESTRATOR_FAILED = re.compile(r"^Orchestrator function '[^']*' failed: (?P<error>.*)$", re.DOTALL)
+_ACTIVITY_FAILED = re.compile(r"^Activity function '[^']*' failed: +(?P<type>[A-Za-z_][\w.]*): (?P<message>.*)$",
+                              re.DOTALL)
 
 
 # ------------------------------------------------------------------------------------- the run
@@ -86,18 +128,25 @@ class Run:
     params: dict[str, Any]
     id: str
     prefix: str = ""
+    given: Results | None = None  # a part of a large pipeline: the results of other parts it reads
+    chunk: dict[str, Any] | None = None  # a chunk of a large map: its items and how to call each
 
     @classmethod
     def start(cls, context: Any, defaults: dict[str, Any]) -> Run:
         given = context.get_input() or {}
         if isinstance(given, dict) and isinstance(given.get(RUN_KEY), dict):
             run = given[RUN_KEY]
-            return cls({**defaults, **(given.get("params") or {})}, str(run["id"]), str(run.get("prefix", "")))
+            return cls({**defaults, **(given.get("params") or {})}, str(run["id"]), str(run.get("prefix", "")),
+                       run.get("given"), run.get("chunk"))
         return cls({**defaults, **given}, context.instance_id)
 
     @property
     def is_root(self) -> bool:
         return not self.prefix
+
+    def envelope(self, **extra: Any) -> dict[str, Any]:
+        """The input of a part or chunk of this run: same parameters, run id and key prefix."""
+        return {"params": self.params, RUN_KEY: {"id": self.id, "prefix": self.prefix, **extra}}
 
 
 # -------------------------------------------------------------------------------------- values
@@ -212,16 +261,111 @@ class Parallel:
     limit: int | None = None
 
 
-def fan_out(node: str, items: Any, item: Callable[[str, Any], Step], max_concurrency: int | None = None) -> Parallel:
-    """A map node: ``item(key, element)`` per element, keys ``node[0]``, ``node[1]``, ..."""
+def fan_out(node: str, items: Any, item: Callable[[str, Any], Step], max_concurrency: int | None = None,
+            first: int = 0) -> Parallel:
+    """A map node: ``item(key, element)`` per element, keys ``node[0]``, ``node[1]``, ...
+
+    ``first`` is the index of ``items[0]`` in the whole map (a chunk of a large map).
+    """
+    _check_items(node, items)
+    return Parallel([_bind(item, f"{node}[{first + i}]", value) for i, value in enumerate(items)], max_concurrency)
+
+
+def _check_items(node: str, items: Any) -> None:
     if not isinstance(items, list):
         raise TaskError("TypeError", f"map {node!r} needs a list to fan out over, got {type(items).__name__}: "
                                      f"{items!r}"[:500])
-    return Parallel([_bind(item, f"{node}[{i}]", value) for i, value in enumerate(items)], max_concurrency)
+
+
+def map_items(context: Any, run: Run, node: str, items: Any, caller: Caller, item_param: str,
+              args: dict[str, Any], max_concurrency: int | None = None, first: int = 0) -> Step:
+    """A map node: ``caller`` once per element with ``{item_param: element, **args}``; results in order.
+
+    Up to :data:`MAP_CHUNK` items run in this orchestration. A larger map runs as sub-orchestrations
+    of :data:`MAP_ORCHESTRATOR`, each given a contiguous slice of at most ``MAP_CHUNK ** k`` items
+    (the smallest ``k`` that needs at most ``MAP_CHUNK`` of them), which split again until each runs
+    at most ``MAP_CHUNK`` items itself. Keys (``node[i]``) and so retry jitter stay the local
+    runner's, and ``max_concurrency`` still bounds the items running at once across all chunks.
+    """
+    _check_items(node, items)
+
+    def one(key: str, item: Any) -> Step:
+        return caller(context, run, key, {item_param: item, **args})
+
+    if len(items) <= MAP_CHUNK:
+        return (yield fan_out(node, items, one, max_concurrency, first))
+    size = MAP_CHUNK
+    while size * MAP_CHUNK < len(items):
+        size *= MAP_CHUNK
+    limit, inner = None, max_concurrency
+    if max_concurrency is not None:  # chunks at once x items at once per chunk stays within the bound
+        limit, inner = max(1, max_concurrency // size), min(max_concurrency, size)
+    name = getattr(caller, "__name__", str(caller))
+    chunks = []
+    for start in range(0, len(items), size):
+        chunk = {"node": node, "caller": name, "item_param": item_param, "args": args,
+                 "items": items[start:start + size], "first": first + start, "max_concurrency": inner}
+        chunks.append(_bind(functools.partial(_sub_orchestration, context, MAP_ORCHESTRATOR),
+                            f"{context.instance_id}:{node}.{first + start}", run.envelope(chunk=chunk)))
+    parts = yield Parallel(chunks, limit)
+    return [value for part in parts for value in part]
+
+
+def map_chunk(context: Any, callers: dict[str, Caller]) -> Step:
+    """The body of :data:`MAP_ORCHESTRATOR`: one chunk of a large map (see :func:`map_items`)."""
+    run = Run.start(context, {})
+    chunk = run.chunk or {}
+    caller = callers.get(str(chunk.get("caller")))
+    if caller is None:
+        raise TaskError("TypeError", f"no task caller named {chunk.get('caller')!r} in this app")
+    items = map_items(context, run, chunk["node"], chunk["items"], caller, chunk["item_param"],
+                      chunk.get("args") or {}, chunk.get("max_concurrency"), int(chunk.get("first", 0)))
+    results = yield from run_dag(context, {"items": (lambda _: items, ())})  # fan-outs need the scheduler
+    return results["items"]
+
+
+def _sub_orchestration(context: Any, function: str, instance_id: str, envelope: dict[str, Any]) -> Step:
+    try:
+        return (yield context.call_sub_orchestrator(function, envelope, instance_id=instance_id))
+    except Exception as exc:
+        raise TaskError.from_failure(exc) from None
 
 
 def _bind(item: Callable[[str, Any], Step], key: str, value: Any) -> Callable[[], Step]:
     return lambda: item(key, value)
+
+
+# ------------------------------------------------------------------------------ large pipelines
+def run_parts(context: Any, run: Run, parts: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]],
+              exports: Sequence[str] | None = None) -> Step:
+    """Run a large pipeline's parts as sub-orchestrations; return every node result they export.
+
+    ``parts`` maps a part's name to its orchestrator function, the node results it reads from
+    outside itself and the sibling parts those come from; a part starts once those siblings are
+    done (a reading of other inputs comes from this orchestration's own ``run.given``). A group of
+    parts (a part whose orchestrator runs parts itself) returns only ``exports``.
+    """
+    results: Results = dict(run.given or {})
+
+    def part(name: str, function: str, needs: tuple[str, ...]) -> Callable[[Results], Step]:
+        def step(_: Results) -> Step:
+            given = {node: results[node] for node in needs}
+            found = yield from _sub_orchestration(context, function, f"{context.instance_id}:part.{name}",
+                                                  run.envelope(given=given))
+            results.update(found)
+            return None
+        return step
+
+    yield from run_dag(context, {name: (part(name, function, needs), after)
+                                 for name, (function, needs, after) in parts.items()})
+    return results if exports is None else {node: results[node] for node in exports}
+
+
+def run_part(context: Any, run: Run, nodes: dict[str, tuple[Callable[[Results], Step], tuple[str, ...]]],
+             exports: Sequence[str]) -> Step:
+    """One part of a large pipeline: its nodes, over the results it was given; returns ``exports``."""
+    results = yield from run_dag(context, nodes, run.given)
+    return {node: results[node] for node in exports}
 
 
 # ----------------------------------------------------------------------------------- scheduler
@@ -337,17 +481,19 @@ class _Scheduler:
         self.runnable.append((join.parent, False, exc))
 
 
-def run_dag(context: Any, nodes: dict[str, tuple[Callable[[Results], Step], tuple[str, ...]]]) -> Step:
+def run_dag(context: Any, nodes: dict[str, tuple[Callable[[Results], Step], tuple[str, ...]]],
+            given: Results | None = None) -> Step:
     """Run every node once its own dependencies are done; return ``{node: result}``.
 
     ``nodes`` maps a node id to its step and the ids it depends on (data, ``wait_for`` and what its
-    guard reads), as ``strato.graph.dependencies`` gives them.
+    guard reads), as ``strato.graph.dependencies`` gives them. ``given`` holds results computed
+    elsewhere (by other parts of a large pipeline): a dependency on one of them is already met.
     """
     scheduler = _Scheduler(context)
-    results: Results = {}
-    remaining = {name: set(deps) for name, (_, deps) in nodes.items()}
+    results: Results = dict(given or {})
+    remaining = {name: {dep for dep in deps if dep in nodes} for name, (_, deps) in nodes.items()}
     users: dict[str, list[str]] = {name: [] for name in nodes}
-    for name, (_, deps) in nodes.items():
+    for name, deps in remaining.items():
         for dep in deps:
             users[dep].append(name)
 

@@ -102,6 +102,7 @@ def test_app_registers_exactly_the_expected_functions(tmp_path: Path) -> None:
         "daily_sales": "orchestrationTrigger",
         "extract": "activityTrigger", "clean": "activityTrigger", "load": "activityTrigger",
         "summarize": "activityTrigger", "alert": "activityTrigger", "strato_resolve": "activityTrigger",
+        "strato_map_items": "orchestrationTrigger",  # a map over more items than one orchestration runs
         "daily_sales_start": "httpTrigger",
         "daily_sales_schedule": "timerTrigger",
     }
@@ -154,11 +155,9 @@ def test_ncrontab(schedule: Schedule, expected: str) -> None:
 
 
 @pytest.mark.parametrize(("schedule", "message"), [
-    (Schedule(cron="0 2 * * *", timezone="Europe/Paris"), "WEBSITE_TIME_ZONE"),
     (Schedule(every="45m"), "even intervals"),
     (Schedule(every="3d"), "even intervals"),
-    (Schedule(cron="0 0 1 * 1"), "both day-of-month and day-of-week"),
-    (Schedule(cron="0 0 L * *"), "not supported by NCRONTAB"),
+    (Schedule(every="45m", timezone="Europe/Paris"), "even intervals"),
 ])
 def test_schedules_azure_cannot_express(schedule: Schedule, message: str) -> None:
     with pytest.raises(ScheduleError, match=message):
@@ -166,7 +165,7 @@ def test_schedules_azure_cannot_express(schedule: Schedule, message: str) -> Non
 
 
 # ---------------------------------------------------------------------------------------- check
-def test_check_reports_tags_and_timezone_where_they_are_written() -> None:
+def test_check_reports_tags_and_schedules_where_they_are_written() -> None:
     from dataclasses import replace
 
     from strato import pipeline, task
@@ -175,7 +174,7 @@ def test_check_reports_tags_and_timezone_where_they_are_written() -> None:
     def tagged() -> int:
         return 1
 
-    @pipeline(schedule=Schedule(cron="0 2 * * *", timezone="America/New_York"),
+    @pipeline(schedule=Schedule(every="45m", timezone="America/New_York"),
               tags={**{f"t{i}": "v" for i in range(51)}, "Owner": "a", "owner": "b"})
     def governed():
         return tagged()
@@ -187,7 +186,7 @@ def test_check_reports_tags_and_timezone_where_they_are_written() -> None:
     text = "\n".join(str(p) for p in problems)
     assert all(p.severity == "error" and p.location is not None for p in problems)
     assert all(p.location.file == __file__ for p in problems)
-    assert "timezone 'America/New_York' cannot be honoured" in text
+    assert "every='45m' is not a whole fraction of an hour or a day" in text
     assert "has 53 tags; Azure allows at most 50" in text
     assert "differ only in case" in text
     assert "tag name 'team/name' contains /" in text
@@ -203,10 +202,16 @@ def test_cli_compile_writes_the_app_and_refuses_what_azure_cannot_run(cli: Any, 
     source = tmp_path / "paris.py"
     source.write_text("from strato import Schedule, pipeline, task\n\n\n@task\ndef one() -> int:\n    return 1\n\n\n"
                       "@pipeline(schedule=Schedule(cron='0 2 * * *', timezone='Europe/Paris'))\n"
-                      "def paris():\n    return one()\n")
-    refused = cli("compile", f"{source}:paris", "--target", "azure", "--out", str(tmp_path / "none"))
+                      "def paris():\n    return one()\n\n\n"
+                      "@pipeline(schedule=Schedule(every='45m', timezone='Europe/Paris'))\n"
+                      "def uneven():\n    return one()\n")
+    local = cli("compile", f"{source}:paris", "--target", "azure", "--out", str(tmp_path / "paris"))
+    assert local.returncode == 0, local.stderr  # a local time is translated to UTC and checked at run time
+    app = (tmp_path / "paris" / "paris" / "function_app.py").read_text()
+    assert 'schedule="0 0 0,1 * * *"' in app and "if not PARIS_SCHEDULE.due():" in app
+    refused = cli("compile", f"{source}:uneven", "--target", "azure", "--out", str(tmp_path / "none"))
     assert refused.returncode == 1
-    assert "paris.py:9: pipeline 'paris' schedule: timezone 'Europe/Paris' cannot be honoured" in refused.stderr
+    assert "paris.py:14: pipeline 'uneven' schedule: every='45m' is not a whole fraction" in refused.stderr
     assert not (tmp_path / "none").exists()
 
 

@@ -131,7 +131,8 @@ def test_call_activity_with_retry_waits_one_more_timer_before_giving_up() -> Non
     app, calls = _retry_app(failures=9, attempts=2)
     host = ReplayHost(app, start=T0, durations=lambda name, value: 0.0)
     output = host.run_orchestration("retried", None, "r-2").output
-    assert output.startswith("gave up: Activity function 'flaky' failed: ConnectionError: attempt 2")
+    # the extension's wording: the worker's "Type: message" after "Exception:" (its leading space kept)
+    assert output.startswith("gave up: Activity function 'flaky' failed:  ConnectionError: attempt 2 ")
     assert calls["n"] == 2
     assert [e for e, _ in events(host, "r-2")].count(11) == 2  # after each failure, the last one too
     assert host.now == T0 + 2

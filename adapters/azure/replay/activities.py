@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .history import Instance
+from .history import Instance, activity_failure
 
 
 @dataclass
@@ -79,7 +79,7 @@ def call_activity(function: Any, name: str, decoded: Any) -> Outcome:
             result = asyncio.run(_awaited(result))
         return True, ActivityTriggerConverter.encode(result, expected_type=None).value
     except Exception as exc:
-        return False, (f"Activity function '{name}' failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+        return False, activity_failure(name, exc, traceback.format_exc())
 
 
 async def _awaited(value: Any) -> Any:
@@ -120,8 +120,7 @@ class ActivityWorkers:
             try:
                 outcome = job.call()
             except BaseException as exc:  # reported as the activity's failure, never lost
-                outcome = False, (f"Activity function '{job.run.name}' failed: {type(exc).__name__}: {exc}",
-                                  traceback.format_exc())
+                outcome = False, activity_failure(job.run.name, exc, traceback.format_exc())
             took = time.perf_counter() - job.began
             with self._cond:
                 job.took, job.outcome = took, outcome

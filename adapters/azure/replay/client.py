@@ -12,6 +12,7 @@ import inspect
 import json
 from typing import TYPE_CHECKING, Any
 
+from ..triggers import NOW
 from .history import EmulationError
 
 if TYPE_CHECKING:
@@ -78,5 +79,9 @@ def trigger(host: ReplayHost, function_name: str, trigger_input: Any) -> Any:
             kwargs[item.name] = durable_client(host)
     user = function.get_user_function()
     code = getattr(user, "client_function", user)  # the SDK's middleware only builds the client
-    result = code(**kwargs)
-    return asyncio.run(_awaited(result)) if inspect.isawaitable(result) else result
+    token = NOW.set(lambda: host.now)  # a timer's schedule check reads the host's virtual clock
+    try:
+        result = code(**kwargs)
+        return asyncio.run(_awaited(result)) if inspect.isawaitable(result) else result
+    finally:
+        NOW.reset(token)

@@ -37,6 +37,7 @@ import itertools
 import json
 import math
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,9 +76,14 @@ from .history import (
     describe,
     flatten,
     identity,
+    missing_activity,
+    orchestrator_failure,
     parse_time,
+    remember_history_timestamps,
     timestamp,
 )
+
+NON_DETERMINISTIC = "NonDeterministicOrchestration"
 
 
 @dataclass(order=True)
@@ -101,6 +107,7 @@ class ReplayHost:
         if not isinstance(app, FunctionRegister):
             raise EmulationError(f"not a function app: {app!r}")
         self.functions = {f.get_function_name(): f for f in app.get_functions()}  # callable once per app
+        remember_history_timestamps()  # each replay re-reads the whole history: parse each stamp once
         if isinstance(start, datetime):
             start = start.timestamp()
         self.now: float = float(start) if start is not None else round(time.time(), 3)
@@ -154,7 +161,7 @@ class ReplayHost:
                 reason = (f"the orchestration waits only for activities that never return ({', '.join(hung)})"
                           if hung else "the orchestration is waiting for nothing: no activity, timer or "
                                        "sub-orchestration of it is pending")
-                self._fail(instance, reason, "OrchestrationStuck")
+                self._fail(instance, reason, kind="OrchestrationStuck")
                 break
             self._step()
         return instance
@@ -247,10 +254,10 @@ class ReplayHost:
         actions = flatten(state.get("actions") or [])
         problem = self._replay_problem(instance, actions)
         if problem is not None:
-            self._fail(instance, problem, "NonDeterministicOrchestration")
+            self._fail(instance, problem, kind=NON_DETERMINISTIC)
             return
         if error is not None:
-            self._fail(instance, error)
+            self._fail(instance, *orchestrator_failure(instance.name, *error))
             return
         for action in actions[len(instance.actions):]:
             if instance.done:
@@ -261,7 +268,9 @@ class ReplayHost:
         if state.get("isDone"):
             self._complete(instance, state.get("output"))
 
-    def _invoke_orchestrator(self, instance: Instance, first: bool) -> tuple[dict[str, Any], str | None]:
+    def _invoke_orchestrator(self, instance: Instance,
+                             first: bool) -> tuple[dict[str, Any], tuple[str, str] | None]:
+        """The SDK's orchestrator state, and ``(error, stack)`` when the orchestrator raised."""
         from azure.functions import meta
         from azure.functions.durable_functions import OrchestrationTriggerConverter
 
@@ -276,11 +285,12 @@ class ReplayHost:
             return json.loads(function.get_user_function()(body)), None
         except Exception as exc:  # the SDK raises with its state after an orchestrator error
             text = str(exc)
+            stack = "".join(traceback.format_exception(exc.__cause__ or exc))
             if OUT_OF_PROC in text:
                 message, _, data = text.partition(OUT_OF_PROC)
                 state = json.loads(data)
-                return state, state.get("error") or message.strip()
-            return {"isDone": False, "actions": []}, f"{type(exc).__name__}: {text}"
+                return state, (state.get("error") or message.strip(), stack)
+            return {"isDone": False, "actions": []}, (f"{type(exc).__name__}: {text}", stack)
 
     def _replay_problem(self, instance: Instance, actions: list[dict[str, Any]]) -> str | None:
         """Replayed actions must match history: same kind, function, input, timer and instance id."""
@@ -341,18 +351,26 @@ class ReplayHost:
             self._push(self.now, parent, self._event(SUB_COMPLETED, -1, "", TaskScheduledId=task_id,
                                                      Result=json.dumps(output)))
 
-    def _fail(self, instance: Instance, reason: str, kind: str | None = None) -> None:
+    def _fail(self, instance: Instance, reason: str, details: str | None = None, *, kind: str | None = None) -> None:
+        """Fail the instance with the extension's ``Reason``/``Details``; its parent gets the same text.
+
+        ``kind`` names a problem the host detected (non-determinism, an orchestration waiting for
+        nothing): its text carries a Strato error marker so it reads like a task error.
+        """
         if instance.done:
             return
-        if kind is not None:  # a host-detected problem: named like a task error so it reads the same
-            reason = f"{kind}: {reason} strato-error:{json.dumps({'error': kind, 'cause': reason})}"
+        if kind is not None:
+            marker = f" strato-error:{json.dumps({'error': kind, 'cause': reason})}"
+            # DurableTask.Core's wording for a replay that no longer matches its history
+            reason = (f"Non-Deterministic workflow detected: {reason}{marker}" if kind == NON_DETERMINISTIC
+                      else f"{kind}: {reason}{marker}")
         instance.status, instance.error = "Failed", reason
         instance.history.append(self._event(EXECUTION_FAILED, -1, timestamp(self.now), OrchestrationStatus=3,
-                                            Reason=reason))
+                                            Reason=reason, Details=details))
         if instance.parent:
             parent, task_id = instance.parent
             self._push(self.now, parent, self._event(SUB_FAILED, -1, "", TaskScheduledId=task_id, Reason=reason,
-                                                     Details=None))
+                                                     Details=details))
 
     @staticmethod
     def _event(kind: int, event_id: int, stamp: str, **fields: Any) -> dict[str, Any]:
@@ -366,11 +384,9 @@ class ReplayHost:
 
         seq = next(self._seq)
         function = self._function(name, "activityTrigger")
-        if function is None:
-            self.activity_runs.append(ActivityRun(instance.id, task_id, name, None, self.now, self.now, False))
-            reason = f"The function '{name}' doesn't exist, is disabled, or is not an activity function."
-            self._push(self.now, instance, self._event(TASK_FAILED, -1, "", TaskScheduledId=task_id, Reason=reason,
-                                                       Details=None), seq=seq)
+        if function is None:  # the extension refuses to schedule it: the orchestrator fails
+            self._fail(instance, *orchestrator_failure(instance.name, missing_activity(
+                name, self.function_names("activityTrigger"))))
             return
         decoded = ActivityTriggerConverter.decode(meta.Datum(data if data is not None else "null", "json"),
                                                   trigger_metadata=None)

@@ -12,16 +12,18 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from strato.adapters.azure.orchestration import (
+    Caller,
     Results,
     Run,
     Step,
     TaskError,
     activity,
     activity_with_timeout,
-    fan_out,
     fan_out_items,
     finish,
     inline,
+    map_chunk,
+    map_items,
     pick,
     retry_timer,
     run_dag,
@@ -158,10 +160,14 @@ def daily_sales_orchestrator(context: df.DurableOrchestrationContext) -> Step:
 
     def clean(results: Results) -> Step:
         items = yield from fan_out_items(context, pick(results["extract"], ["files"]))
-        return (yield fan_out(
+        return (yield from map_items(
+            context,
+            run,
             "clean",
             items,
-            lambda key, item: call_clean(context, run, key, {"path": item, "limit": params["limit"]}),
+            call_clean,
+            "path",
+            {"limit": params["limit"]},
             max_concurrency=8,
         ))
 
@@ -199,6 +205,17 @@ def daily_sales_orchestrator(context: df.DurableOrchestrationContext) -> Step:
         "summary": results["summarize"],
         "alert": results["alert"],
     }))
+
+
+# --------------------------------------------------------------------------------------- large maps: chunks of items
+MAP_CALLERS: dict[str, Caller] = {"call_clean": call_clean}
+
+
+@app.function_name(name="strato_map_items")
+@app.orchestration_trigger(context_name="context")
+def strato_map_items_orchestrator(context: df.DurableOrchestrationContext) -> Step:
+    """A chunk of a map with more items than one orchestration runs (see orchestration.map_items)."""
+    return (yield from map_chunk(context, MAP_CALLERS))
 
 
 # ------------------------------------------------------------------------ starting runs: HTTP, schedule, blob events
