@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import DefinitionError, StratoError, UsageError
-from ..runtime.results import FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
+from ..errors import StratoError, UsageError
+from ..runtime.results import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
 from ..runtime.store import RunRecord, RunStore, StoreError, iso
 
 STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
@@ -99,7 +99,8 @@ class StoreView:
             raise UsageError(f"status={status!r}: choose one of {', '.join(STATUSES)}")
         if not 1 <= limit <= RUNS_LIMIT:
             raise UsageError(f"limit={limit}: give a number from 1 to {RUNS_LIMIT}")
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if pipeline:
             where.append("pipeline=?")
             args.append(pipeline)
@@ -165,7 +166,8 @@ class StoreView:
             columns = {role: next((c for c in names if c in table), None) for role, names in LOG_COLUMNS.items()}
             if columns["line"] is None:
                 return {"available": False, "lines": [], "truncated": False}
-            where, args = ["run_id=?"], [run_id]
+            where: list[str] = ["run_id=?"]
+            args: list[Any] = [run_id]
             if key is not None and columns["key"]:
                 where.append(f'"{columns["key"]}"=?')
                 args.append(key)
@@ -225,7 +227,7 @@ class StoreView:
                 reads.setdefault(uri, []).append(spec["name"])
             for uri in spec.get("writes") or []:
                 writes.setdefault(uri, []).append(spec["name"])
-        versions = next((p["versions"] for p in self.pipelines() if p["name"] == name), [])
+        versions: list[dict[str, Any]] = next((p["versions"] for p in self.pipelines() if p["name"] == name), [])
         return {"name": data.get("name", name), "hash": found_hash, "doc": data.get("doc"),
                 "module": data.get("module"), "qualname": data.get("qualname"), "params": data.get("params") or [],
                 "schedule": data.get("schedule"), "triggers": data.get("triggers") or [], "tags": tags,

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import DefinitionError, StratoError, UsageError
-from . import DEFAULT_HOST, DEFAULT_PORT
 from ..runtime.store import StoreError
+from . import DEFAULT_HOST, DEFAULT_PORT
 from .data import NotFound, StoreView
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host.strip("[]"), None)
     except socket.gaierror:
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 def available_actions() -> list[str]:
@@ -89,7 +89,6 @@ def create_app(home: Path, allow_actions: bool = False, loopback_only: bool = Tr
     """
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
-    from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
@@ -130,10 +129,10 @@ def create_app(home: Path, allow_actions: bool = False, loopback_only: bool = Tr
             return JSONResponse(data, headers={"Cache-Control": "no-store"})
         return endpoint
 
-    def _int(request: Request, name: str, default: int | None = None) -> int | None:
+    def _int(request: Request, name: str) -> int | None:
         value = request.query_params.get(name)
-        if value in (None, ""):
-            return default
+        if value is None or value == "":
+            return None
         try:
             return int(value)
         except ValueError:
@@ -147,9 +146,10 @@ def create_app(home: Path, allow_actions: bool = False, loopback_only: bool = Tr
 
     def runs(request: Request) -> dict:
         q = request.query_params
+        limit = _int(request, "limit")
         return view.runs(pipeline=q.get("pipeline") or None, status=q.get("status") or None,
                          since=q.get("since") or None, until=q.get("until") or None,
-                         limit=_int(request, "limit", 100) or 100)
+                         limit=100 if limit is None else limit)
 
     def run(request: Request) -> dict:
         data = view.run(request.path_params["run_id"])
@@ -223,7 +223,7 @@ def create_app(home: Path, allow_actions: bool = False, loopback_only: bool = Tr
 
     from starlette.middleware.base import BaseHTTPMiddleware
 
-    allowed = (LOOPBACK_NAMES | {"testserver"}) if loopback_only else None
+    allowed = set(LOOPBACK_NAMES) if loopback_only else None
     middleware = [Middleware(_HostGuard, allowed=allowed), Middleware(BaseHTTPMiddleware, dispatch=headers)]
     return Starlette(routes=routes, middleware=middleware)
 
