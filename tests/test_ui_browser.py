@@ -126,3 +126,13 @@ def test_runs_page_to_a_failed_run_graph_and_its_error_and_logs(browser: Any, cl
         assert problems == []  # no script error, no Content-Security-Policy violation
     finally:
         _stop(proc)
+
+
+def test_without_chromium_the_skip_says_what_is_missing_and_how_to_get_it(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    import tests.test_ui_browser as module
+
+    monkeypatch.setattr(module, "CHROMEDRIVER", tmp_path / "chromedriver")
+    reason = _missing()
+    assert reason is not None and reason.startswith(f"{tmp_path / 'chromedriver'} not found: this test needs ")
+    assert "`make test` installs them when run as root or with passwordless sudo" in reason
