@@ -21,7 +21,7 @@ pytest.importorskip("selenium", reason="selenium is not installed: pip install '
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from .conftest import Cli
 from .test_ui import XSS, _run, _serve, _stop
@@ -85,6 +85,15 @@ def test_runs_page_to_a_failed_run_graph_and_its_error_and_logs(browser: Any, cl
         assert [r.get_attribute("data-run") for r in rows] == [failed, ok]
         assert [r.get_attribute("data-status") for r in rows] == ["FAILED", "SUCCEEDED"]
         assert XSS in rows[0].find_element(By.CSS_SELECTOR, "td.error").text  # shown as text, not run
+        later = _run(strato_home, day="2024-03-02")  # the list follows the store without a reload
+        rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#runs tbody tr[data-run]")[2:] and
+                          d.find_elements(By.CSS_SELECTOR, "#runs tbody tr[data-run]"))
+        assert [r.get_attribute("data-run") for r in rows] == [later, failed, ok]
+        Select(browser.find_element(By.ID, "f-status")).select_by_value("FAILED")  # filter, kept in the URL
+        wait.until(lambda d: [r.get_attribute("data-run") for r in d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
+                   == [failed])
+        rows = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr[data-run]")
+        assert browser.current_url.endswith("/?status=FAILED")
 
         rows[0].find_element(By.CSS_SELECTOR, f'a[href="/runs/{failed}"]').click()
         node = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'g.node[data-node="load"][data-state]'))

@@ -190,7 +190,7 @@
       if (!isNaN(d)) $("f-until").value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
     }
     let wanted = {pipeline: query.get("pipeline") || "", status: query.get("status") || ""};
-    let timer = null;
+    let timer = null, shown = null, generation = 0;
 
     function params() {
       const p = new URLSearchParams();
@@ -210,29 +210,38 @@
       select.value = current;
     }
 
+    function runRow(run) {
+      const row = el("tr", {class: "clickable", "data-run": run.run_id, "data-status": run.status},
+        el("td", {}, el("a", {href: runLink(run.run_id), class: "mono"}, run.run_id)),
+        el("td", {}, el("a", {href: pipelineLink(run.pipeline)}, run.pipeline)),
+        el("td", {}, badge(run.status)),
+        el("td", {}, fmtTime(run.started_at)),
+        el("td", {}, fmtDuration(run.duration)),
+        el("td", {class: "error", title: errorLine(run.error)}, clip(errorLine(run.error), 160)));
+      row.addEventListener("click", (ev) => { if (ev.target.tagName !== "A") location.href = runLink(run.run_id); });
+      return row;
+    }
+
     async function refresh() {
       clearTimeout(timer);
+      const mine = ++generation;  // a filter change while a poll is in flight: only the newest renders
       const p = params();
       try {
         const data = await api(`/api/runs?${p}`);
+        if (mine !== generation) return;
         options(pipelineSelect, data.pipelines, wanted.pipeline);
         options(statusSelect, data.statuses, wanted.status);
-        table($("runs").tBodies[0], data.runs.map((run) => {
-          const row = el("tr", {class: "clickable", "data-run": run.run_id, "data-status": run.status},
-            el("td", {}, el("a", {href: runLink(run.run_id), class: "mono"}, run.run_id)),
-            el("td", {}, el("a", {href: pipelineLink(run.pipeline)}, run.pipeline)),
-            el("td", {}, badge(run.status)),
-            el("td", {}, fmtTime(run.started_at)),
-            el("td", {}, fmtDuration(run.duration)),
-            el("td", {class: "error", title: errorLine(run.error)}, clip(errorLine(run.error), 160)));
-          row.addEventListener("click", (ev) => { if (ev.target.tagName !== "A") location.href = runLink(run.run_id); });
-          return row;
-        }));
+        const seen = JSON.stringify(data.runs);
+        if (seen !== shown) {  // rebuilt only when something changed: rows stay put while being clicked
+          shown = seen;
+          table($("runs").tBodies[0], data.runs.map(runRow));
+        }
         $("no-runs").hidden = data.runs.length > 0;
         $("live").classList.remove("stale");
         $("live").textContent = `live · updated ${fmtTime(new Date().toISOString()).slice(11)}`;
         problem("");
       } catch (e) {
+        if (mine !== generation) return;
         $("live").classList.add("stale");
         $("live").textContent = "not updating";
         problem(e.message);
