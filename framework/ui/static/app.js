@@ -414,12 +414,9 @@
         ["owner", run.status === "RUNNING" ? `pid ${run.pid} on ${run.host}` : null]]);
       $("run-error-panel").hidden = !run.error;
       $("run-error").replaceChildren(...[errorBox(run.error)].filter(Boolean));
-      if (!drawn) {
-        drawn = drawGraph($("graph"), run.graph, select);
-        $("legend").replaceChildren(...run.graph.states.map(badge));
-      } else {
-        drawn.update(run.graph.nodes);
-      }
+      if (!drawn) drawn = drawGraph($("graph"), run.graph, select);
+      else drawn.update(run.graph.nodes);
+      $("legend").replaceChildren(...run.graph.states.map(badge));
       if (selected) drawn.select(selected);
       renderDetail();
       renderGantt();
