@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import DefinitionError, StratoError, UsageError
-from ..runtime.store import StoreError
+from ..runtime.store import StoreError, _store_error
 from . import DEFAULT_HOST, DEFAULT_PORT
 from .data import NotFound, StoreView
 
@@ -121,9 +122,16 @@ def create_app(home: Path, allow_actions: bool = False, loopback_only: bool = Tr
             except StratoError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=503 if isinstance(exc, StoreError) else 400)
             except ModuleNotFoundError as exc:
-                return JSONResponse({"error": f"this needs a module that is not installed ({exc.name!r}); "
-                                              "install the target's extra, e.g. pip install 'strato[aws]'"},
+                from ..cli import _missing_extra
+
+                extra = _missing_extra(exc.name or "")
+                if extra is None:
+                    raise
+                return JSONResponse({"error": f"this needs the {extra} extra, which is not installed (no module "
+                                              f"named {exc.name!r}); install it with: pip install 'strato[{extra}]'"},
                                     status_code=400)
+            except sqlite3.Error as exc:
+                return JSONResponse({"error": str(_store_error(str(view.path), exc))}, status_code=503)
             if isinstance(data, Response):
                 return data
             return JSONResponse(data, headers={"Cache-Control": "no-store"})
