@@ -166,6 +166,17 @@ def test_a_successful_run_has_its_output_and_every_node_done(client: TestClient,
     assert run["graph"]["states"] == ["SUCCEEDED"]
 
 
+def test_a_large_result_is_left_out_of_the_polled_answer(strato_home: Path, runs: dict[str, str],
+                                                          client: TestClient) -> None:
+    big = {"rows": ["x" * 1000] * 100}
+    with sqlite3.connect(strato_home / "strato.db") as db:
+        db.execute("UPDATE units SET result=? WHERE run_id=? AND key='extract'", (json.dumps(big), runs["ok"]))
+    units = {u["key"]: u for u in client.get(f"/api/runs/{runs['ok']}").json()["units"]}
+    assert units["extract"]["result"] is None and units["extract"]["result_omitted"] is True
+    assert units["extract"]["result_bytes"] == len(json.dumps(big))
+    assert units["load"]["result"] == {"rows": 15} and "result_omitted" not in units["load"]
+
+
 def test_an_unknown_run_is_404(client: TestClient) -> None:
     response = client.get("/api/runs/nope")
     assert response.status_code == 404 and response.json()["error"].startswith("no run 'nope' in ")

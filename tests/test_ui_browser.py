@@ -19,6 +19,7 @@ pytest.importorskip("starlette", reason="the ui extra is not installed: pip inst
 pytest.importorskip("selenium", reason="selenium is not installed: pip install 'strato[dev]'")
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -74,28 +75,30 @@ def _requested_urls(driver: Any, origin: str) -> list[str]:
     return urls
 
 
+def _listed(driver: Any) -> list[tuple[str, str]]:
+    """The runs table's (run id, status) rows, read in one script so a refresh cannot interleave."""
+    rows = driver.execute_script("return [...document.querySelectorAll('#runs tbody tr')]"
+                                 ".map((r) => [r.dataset.run, r.dataset.status]);")
+    return [tuple(row) for row in rows]
+
+
 def test_runs_page_to_a_failed_run_graph_and_its_error_and_logs(browser: Any, cli: Cli, strato_home: Path,
                                                                tmp_path: Path) -> None:
     ok, failed = _run(strato_home), _run(strato_home, fail_with=XSS)
     proc, url = _serve(cli)
     try:
-        wait = WebDriverWait(browser, 10)
+        wait = WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,))
         browser.get(url)
-        rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#runs tbody tr[data-run]"))
-        assert [r.get_attribute("data-run") for r in rows] == [failed, ok]
-        assert [r.get_attribute("data-status") for r in rows] == ["FAILED", "SUCCEEDED"]
-        assert XSS in rows[0].find_element(By.CSS_SELECTOR, "td.error").text  # shown as text, not run
+        wait.until(lambda d: _listed(d) == [(failed, "FAILED"), (ok, "SUCCEEDED")])
+        error_cell = browser.find_element(By.CSS_SELECTOR, f'#runs tr[data-run="{failed}"] td.error')
+        assert XSS in error_cell.text  # shown as text, not run
         later = _run(strato_home, day="2024-03-02")  # the list follows the store without a reload
-        rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#runs tbody tr[data-run]")[2:] and
-                          d.find_elements(By.CSS_SELECTOR, "#runs tbody tr[data-run]"))
-        assert [r.get_attribute("data-run") for r in rows] == [later, failed, ok]
+        wait.until(lambda d: [run for run, _ in _listed(d)] == [later, failed, ok])
         Select(browser.find_element(By.ID, "f-status")).select_by_value("FAILED")  # filter, kept in the URL
-        wait.until(lambda d: [r.get_attribute("data-run") for r in d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
-                   == [failed])
-        rows = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr[data-run]")
+        wait.until(lambda d: _listed(d) == [(failed, "FAILED")])
         assert browser.current_url.endswith("/?status=FAILED")
 
-        rows[0].find_element(By.CSS_SELECTOR, f'a[href="/runs/{failed}"]').click()
+        browser.find_element(By.CSS_SELECTOR, f'#runs a[href="/runs/{failed}"]').click()
         node = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'g.node[data-node="load"][data-state]'))
         assert browser.current_url == f"{url}runs/{failed}"
         assert node.get_attribute("data-state") == "FAILED"

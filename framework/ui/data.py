@@ -30,6 +30,9 @@ NOT_RUN = "NOT_RUN"
 RUNS_LIMIT = 500
 LOG_LINES_LIMIT = 5000
 ARTIFACT_BYTES_LIMIT = 2_000_000
+RESULT_BYTES_LIMIT = 64_000
+"""A unit's result larger than this (as JSON) is left out of a run's answer, which a page polls while
+the run goes on; ``strato runs show RUN_ID --json`` has it all."""
 
 # The task-log table the UI reads when a store has one. Expected shape (one row per line):
 #   logs (run_id TEXT, key TEXT, attempt INTEGER, ts REAL, stream TEXT, line TEXT[, seq INTEGER])
@@ -149,6 +152,11 @@ class StoreView:
             assert store is not None
             units, attempts = store.units(run_id), store.attempts(run_id)
             logs = _log_table(store) is not None
+        for unit in units:
+            size = len(json.dumps(unit["result"])) if unit["result"] is not None else 0
+            unit["result_bytes"] = size
+            if size > RESULT_BYTES_LIMIT:
+                unit["result"], unit["result_omitted"] = None, True
         data = {**self._summary(record), "ref": record.ref, "input": record.input, "output": record.output,
                 "resumes": record.resumes, "ir_hash": record.ir_hash, "pid": record.pid, "host": record.host,
                 "units": units, "attempts": attempts, "logs_available": logs}

@@ -239,7 +239,7 @@ def create_app(home: Path, allow_actions: bool = False, loopback_only: bool = Tr
 def _start_action(home: Path, action: str, run_id: str) -> dict:
     """Run ``strato ACTION RUN_ID`` in its own process group (it outlives the UI) and report how it began."""
     env = {**os.environ, "STRATO_HOME": str(home), "STRATO_NO_PROGRESS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "strato", action, run_id, "--json"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "strato", action, run_id], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     output: dict[str, str] = {}

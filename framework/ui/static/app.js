@@ -4,6 +4,7 @@
 (() => {
   const SVG = "http://www.w3.org/2000/svg";
   const POLL_MS = 2000;
+  const GANTT_ROWS = 300;
   const $ = (id) => document.getElementById(id);
 
   function el(tag, attrs, ...children) {
@@ -310,7 +311,10 @@
             errorBox(a.error)));
         }
       }
-      if (unit && unit.result !== null && unit.result !== undefined) {
+      if (unit && unit.result_omitted) {
+        parts.push(el("h2", {}, "Result"), el("p", {class: "hint"},
+          `${unit.result_bytes} bytes of JSON, too large to show here: strato runs show ${runId} --json`));
+      } else if (unit && unit.result !== null && unit.result !== undefined) {
         parts.push(el("h2", {}, "Result"), el("pre", {class: "json"}, clip(json(unit.result), 20000)));
       }
       body.replaceChildren(...parts.filter(Boolean));
@@ -354,6 +358,8 @@
       const gantt = $("gantt");
       if (!bars.length) { gantt.replaceChildren(el("p", {class: "hint"}, "No attempts yet.")); return; }
       bars.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+      const hidden = Math.max(bars.length - GANTT_ROWS, 0);
+      bars.splice(GANTT_ROWS);
       const now = Date.now();
       const t0 = Math.min(Date.parse(run.started_at), ...bars.map((b) => Date.parse(b.start)));
       const t1 = Math.max(run.ended_at ? Date.parse(run.ended_at) : now, ...bars.map((b) => (b.end ? Date.parse(b.end) : now)));
@@ -368,6 +374,7 @@
       });
       gantt.replaceChildren(...rows, el("div", {class: "axis"}, el("span", {}, fmtTime(new Date(t0).toISOString())),
         el("span", {}, fmtDuration(span / 1000))));
+      if (hidden) gantt.append(el("p", {class: "hint"}, `and ${hidden} later attempts (the units table lists every unit)`));
     }
 
     function renderActions() {
