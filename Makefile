@@ -2,13 +2,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS := aws,gcp,azure,pulumi,dev
+EXTRAS := aws,gcp,azure,pulumi,ui,dev
 # LocalStack (host mode) needs Python >= 3.12; its tests are skipped, saying why, when none is found.
 LOCALSTACK_VENV := .venv-localstack
 LOCALSTACK_PACKAGES := 'localstack-core[runtime]==2026.3.0' 'cbor2<6' 'pyOpenSSL<24.3' 'cryptography<44' service_identity
 LOCALSTACK_PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -dr $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null); do $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: demo test fuzz lint typecheck bench clean
+.PHONY: demo test fuzz lint typecheck bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,26 @@ $(LOCALSTACK_VENV)/.installed:
 node_modules/.bin/asl-validator: package.json
 	npm install --silent --no-audit --no-fund
 
-test: $(VENV)/.installed-all $(LOCALSTACK_VENV)/.installed node_modules/.bin/asl-validator
+# The web UI's browser test drives Debian's chromium through chromium-driver. Installed when missing and
+# this user can (root, or passwordless sudo); otherwise that test is skipped, saying why.
+CHROMIUM_PACKAGES := chromium chromium-driver
+CHROMIUM_BIN ?= /usr/bin/chromium
+CHROMEDRIVER_BIN ?= /usr/bin/chromedriver
+chromium:
+	@if [ -x $(CHROMIUM_BIN) ] && [ -x $(CHROMEDRIVER_BIN) ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "no apt-get here: install chromium and its driver yourself, or the browser test will be skipped"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHROMIUM_PACKAGES); } || \
+		echo "chromium could not be installed: the browser test will be skipped"; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		{ sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$(CHROMIUM_PACKAGES); } || echo "chromium could not be installed: the browser test will be skipped"; \
+	else \
+		echo "not root and no passwordless sudo: run 'sudo apt-get install $(CHROMIUM_PACKAGES)', or the browser test will be skipped"; \
+	fi
+
+test: $(VENV)/.installed-all $(LOCALSTACK_VENV)/.installed node_modules/.bin/asl-validator chromium
 	$(BIN)/ruff check .
 	$(BIN)/python tools/typecheck.py
 	$(BIN)/python -m pytest -q -n 2

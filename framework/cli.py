@@ -101,7 +101,7 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # the top-level module of a cloud SDK -> the extra that brings it
 _EXTRAS = {"boto3": "aws", "botocore": "aws", "moto": "aws", "google": "gcp", "functions_framework": "gcp",
-           "yaml": "gcp", "azure": "azure", "pulumi": "pulumi"}
+           "yaml": "gcp", "azure": "azure", "pulumi": "pulumi", "starlette": "ui", "uvicorn": "ui"}
 
 
 def _missing_extra(module: str) -> str | None:
@@ -623,6 +623,20 @@ def graph(ref: str, fmt: str) -> None:
 
     pipeline = validated(load(ref).definition).ir  # a graph with a cycle or unknown names is not drawn
     click.echo(to_mermaid(pipeline) if fmt == "mermaid" else to_dot(pipeline), nl=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback exposes the runs without authentication.")
+@click.option("--port", default=8642, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--allow-actions", is_flag=True, help="Offer resume (and rerun, where available) on failed runs.")
+@_guard
+def ui(host: str, port: int, allow_actions: bool) -> None:
+    """Serve a web UI over the run store ($STRATO_HOME): runs, their graphs and attempts, pipelines."""
+    from .runtime.store import strato_home
+    from .ui.server import serve
+
+    serve(strato_home(), host=host, port=port, allow_actions=allow_actions)
 
 
 from . import cli_ops as _cli_ops  # noqa: E402,F401  (registers runs logs/prune, rerun, backfill)
