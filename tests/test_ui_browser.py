@@ -117,10 +117,11 @@ def test_runs_page_to_a_failed_run_graph_and_its_error_and_logs(browser: Any, cl
         assert [b.get_attribute("data-attempt") for b in buttons] == ["1", "2"]
         buttons[-1].click()
         panel = browser.find_element(By.ID, "logs-panel")
-        wait.until(lambda d: panel.is_displayed() and d.find_elements(By.ID, "no-logs"))
+        wait.until(lambda d: panel.is_displayed() and d.find_elements(By.CSS_SELECTOR, "#logs-body pre.logs"))
         assert browser.find_element(By.ID, "logs-title").text == "load #2"
         assert f"ValueError: {XSS}" in panel.text
-        assert "keeps no task logs" in panel.text
+        logs = browser.find_element(By.CSS_SELECTOR, "#logs-body pre.logs").text
+        assert "loading 3 batches" in logs and "Traceback" in logs  # what the task printed, then its traceback
         gantt = browser.find_elements(By.CSS_SELECTOR, "#gantt .bar.s-FAILED")
         assert len(gantt) == 2  # load's two attempts on the timeline
 

@@ -15,6 +15,7 @@ def clean(path: str) -> dict:
 
 @task(retry=Retry(max_retries=1, delay=0.01), writes=["warehouse.orders"])
 def load(batches: list[dict], fail_with: str) -> dict:
+    print(f"loading {len(batches)} batches")
     if fail_with:
         raise ValueError(fail_with)
     return {"rows": sum(b["rows"] for b in batches)}
