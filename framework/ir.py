@@ -179,6 +179,24 @@ class Not:
 Condition = Union[Compare, AllOf, AnyOf, Not]
 
 
+def json_type(value: Any) -> str:
+    """A JSON value's kind as a message names it: the same words on every backend."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def not_a_list(node_id: str, value: Any) -> str:
+    """The cause of the ``TypeError`` a map over something other than a list fails with, everywhere."""
+    return f"map {node_id!r} needs a list to fan out over, got {json_type(value)}"
+
+
 def compare(left: Any, op: str, right: Any) -> bool:
     """The comparison rule every backend implements.
 

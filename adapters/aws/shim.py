@@ -167,8 +167,7 @@ def handle(event: Any) -> Any:
         resolved = ir.resolve_value(ir.value_from_dict(value), refs, params)
         if "store_items_for" in event:  # a Distributed Map reads its items from S3
             if not isinstance(resolved, list):
-                raise TypeError(f"map {event['store_items_for']!r} needs a list to fan out over, got "
-                                f"{type(resolved).__name__}: {resolved!r}"[:500])
+                raise TypeError(ir.not_a_list(str(event["store_items_for"]), resolved))
             return store_items(resolved)
         return resolved if event.get("inline") else offload(resolved, event.get("keep"))  # a child's input: inline
     name = event["task"]

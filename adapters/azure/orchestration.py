@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from strato import ir
 from strato.adapters.common.envelopes import is_ref, sub_ref
 from strato.ir import RetrySpec, address
 
@@ -273,8 +274,7 @@ def fan_out(node: str, items: Any, item: Callable[[str, Any], Step], max_concurr
 
 def _check_items(node: str, items: Any) -> None:
     if not isinstance(items, list):
-        raise TaskError("TypeError", f"map {node!r} needs a list to fan out over, got {type(items).__name__}: "
-                                     f"{items!r}"[:500])
+        raise TaskError("TypeError", ir.not_a_list(node, items))
 
 
 def map_items(context: Any, run: Run, node: str, items: Any, caller: Caller, item_param: str,

@@ -245,8 +245,9 @@ class _Helpers:
 
     def __init__(self) -> None:
         self.predicates: dict[tuple[str, ...], str] = {}
-        self.offloaded = False  # strato_offloaded and strato_cloud_event are emitted only when used
+        self.offloaded = False  # strato_offloaded, strato_cloud_event, strato_json_type: only when used
         self.cloud_event = False
+        self.json_type = False
 
     def predicate(self, names: list[str]) -> str:
         key = tuple(names)
@@ -298,6 +299,15 @@ class _Helpers:
                     "except": {"as": "other", "steps": [_step("not_an_event", _ret(False))]}})]}
         if self.offloaded:
             doc["strato_offloaded"] = _offloaded_helper()
+        if self.json_type:  # a value's kind in the words of strato.ir.json_type, for the same messages
+            doc["strato_json_type"] = {"params": ["value"], "steps": [
+                _step("simple", {"switch": [{"condition": "${value == null}", "return": "null"},
+                                            {"condition": "${value == true or value == false}", "return": "a boolean"},
+                                            {"condition": "${strato_is_number(value)}", "return": "a number"},
+                                            {"condition": "${strato_is_string(value)}", "return": "a string"}]}),
+                _step("probe", {"try": {"steps": [_step("object", {"assign": [{"names": "${keys(value)}"}]})]},
+                                "except": {"as": "other", "steps": [_step("list", _ret("a list"))]}}),
+                _step("an_object", _ret("an object"))]}
         for names, name in sorted(self.predicates.items(), key=lambda item: item[1]):
             doc[name] = {"params": ["e"], "steps": [
                 _step("classify", {"assign": [{"error": '${strato_error(e, "")}'}]}),
@@ -581,9 +591,19 @@ class _Subworkflow:
         append = _step(self.steps(f"append_{node.id}"), {"assign": [
             {target: f"${{list.concat({target}, {collected}[string({position})])}}"}]})
         collect = {"value": self.vars(f"each_{node.id}"), "index": position, "in": f"${{{items}}}", "steps": [append]}
+        checks: list[dict[str, Any]] = []
+        if not isinstance(node.items, ir.Literal):  # a computed value may be no list: the same error as locally
+            self.helpers.json_type = True
+            kind = self.vars(f"kind_{node.id}")
+            cause = expr_literal(ir.not_a_list(node.id, []).rsplit(" got ", 1)[0] + " got ")
+            checks = [_step(self.steps(f"kind_{node.id}"), {"assign": [{kind: f"${{strato_json_type({items})}}"}]}),
+                      _step(self.steps(f"check_{node.id}"), {"switch": [{
+                          "condition": f'${{{kind} != "a list"}}',
+                          "raise": {"error": "TypeError", "cause": f"${{{cause} + {kind}}}"}}]})]
         return [
             _step(self.steps(f"items_{node.id}"), {"assign": [
                 {items: "${" + value_expr(node.items) + "}"}, {collected: {}}, {target: []}]}),
+            *checks,
             _step(self.steps(f"map_{node.id}"), {"parallel": parallel}),
             _step(self.steps(f"collect_{node.id}"), {"for": collect}),
         ]

@@ -326,8 +326,7 @@ class Execution:
         items = ir.resolve_value(node.items, scope.results, scope.params)
         self.store.start_unit(self.run_id, key, "map", node.task, self.clock.now())
         if not isinstance(items, list):
-            self._node_failed(scope, key, {"error": "TypeError", "cause": f"map {node.id!r} needs a list to fan out "
-                                           f"over, got {type(items).__name__}: {items!r}"[:500]})
+            self._node_failed(scope, key, {"error": "TypeError", "cause": ir.not_a_list(node.id, items)})
             return
         spec = scope.pipeline.tasks[node.task]
         broadcast = {k: ir.resolve_value(v, scope.results, scope.params) for k, v in node.args.items()}
