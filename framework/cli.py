@@ -65,7 +65,7 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         except StratoError as exc:
             _fail(str(exc), 1)
         except ModuleNotFoundError as exc:
-            extra = _missing_extra(exc.name or "")
+            extra = _missing_extra(exc.name or "", emulating=fn.__name__ == "emulate")
             if extra is None:
                 raise
             _fail(f"{fn.__name__}: this needs the {extra} extra, which is not installed (no module named "
@@ -78,14 +78,18 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-# the top-level module of a cloud SDK -> the extra that brings it
-_EXTRAS = {"boto3": "aws", "botocore": "aws", "moto": "aws", "google": "gcp", "functions_framework": "gcp",
-           "yaml": "gcp", "azure": "azure", "pulumi": "pulumi"}
+# the top-level module of a cloud SDK or an emulator -> the extra that brings it
+_EXTRAS = {"boto3": "aws", "botocore": "aws", "google": "gcp", "functions_framework": "gcp", "yaml": "gcp",
+           "azure": "azure", "pulumi": "pulumi", "moto": "emulate-aws", "statelint": "emulate-aws",
+           "jsonschema": "emulate-gcp"}
 
 
-def _missing_extra(module: str) -> str | None:
+def _missing_extra(module: str, emulating: bool = False) -> str | None:
+    """The extra to install for ``module``; when emulating, the cloud's emulation extra, which brings the
+    cloud's runtime extra too (``pip install 'strato[aws]'`` alone would still miss moto)."""
     root = module.split(".", 1)[0]
-    return "pulumi" if root.startswith("pulumi") else _EXTRAS.get(root)
+    extra = "pulumi" if root.startswith("pulumi") else _EXTRAS.get(root)
+    return f"emulate-{extra}" if emulating and extra in ("aws", "gcp", "azure") else extra
 
 
 def _policies(specs: tuple[str, ...]) -> list[Any]:
