@@ -228,6 +228,35 @@ def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -
 @main.command()
 @click.argument("ref")
 @click.option("--target", required=True, type=_TARGETS)
+@click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False))
+@click.option("--python-version", default="3.12", show_default=True, help="The cloud's Python (major.minor).")
+@click.option("--s3", "via_s3", is_flag=True, help="aws: the zip goes to Lambda through S3 (over 50 MB zipped).")
+@_guard
+def package(ref: str, target: str, out_dir: str, python_version: str, via_s3: bool) -> None:
+    """Build the deployment package of a pipeline's project; print its path."""
+    from .loader import load
+    from .targets import capable, get_adapter, passes_target_rules
+    from .validate import validated
+
+    adapter = capable(get_adapter(target), target, "package")
+    loaded = load(ref)
+    checked = validated(loaded.definition)
+    warnings = passes_target_rules(checked.ir, adapter)
+    out = _writable_dir("--out", out_dir)
+    try:
+        result = adapter.package(checked.ir, Path(loaded.sys_path[0]), out, python_version=python_version,
+                                 via_s3=via_s3)
+    except OSError as exc:
+        raise StratoError(f"--out {out_dir}: cannot write the package ({exc.strerror}: {exc.filename})") from None
+    _print_warnings(checked.warnings + warnings + result.warnings)
+    click.echo(f"{result.files} files, {result.unzipped_bytes / 2**20:.1f} MB unzipped, "
+               f"{result.zipped_bytes / 2**20:.1f} MB zipped", err=True)
+    click.echo(str(result.path))
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--target", required=True, type=_TARGETS)
 @click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
 @click.option("--backend", help="Which emulator (aws: moto, moto-server, localstack; gcp: wsgi, http; azure: replay).")
