@@ -232,3 +232,13 @@ def test_the_azure_app_package_installs_what_its_requirements_say_for_run_from_p
     proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(zip_root / site), "PATH": os.environ["PATH"]})
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_the_azure_app_bounds_the_durable_sdk_to_versions_whose_task_any_rescheduling_works() -> None:
+    from importlib.metadata import version
+
+    from strato.adapters.azure.compiler import requirements_txt
+
+    assert "azure-functions-durable<2,>=1.2.6" in requirements_txt().splitlines()
+    major, minor, patch = (int(p) for p in version("azure-functions-durable").split(".")[:3])
+    assert (1, 2, 6) <= (major, minor, patch) < (2, 0, 0)  # what the emulator drives is what is deployed
