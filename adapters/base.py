@@ -7,8 +7,8 @@ runs those artifacts in the cloud's emulator on this machine and returns the sam
 
 Adapters are found by ``strato.targets.get_adapter``: an entry point in the ``strato.adapters``
 group, or the built-in ``strato.adapters.<target>`` package exposing ``Adapter``. What only some
-targets can do (serve workers, start a deployed run) are the capability protocols below, which the
-CLI checks with ``isinstance`` rather than by target name.
+targets can do (serve workers, start a deployed run, build a deployment package) are the capability
+protocols below, which the CLI checks with ``isinstance`` rather than by target name.
 
 What the three clouds do alike (offload envelopes, blob stores, the task catalog, emulation
 overrides, inline reads, errors) lives in :mod:`strato.adapters.common`.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from strato.errors import DefinitionError, Diagnostic
 from strato.ir import PipelineIR, TaskSpec
@@ -27,6 +27,9 @@ from strato.runtime import RunResult
 
 from .common.emulation import TaskLoader
 from .common.errors import CompileError, UnknownTask
+
+if TYPE_CHECKING:  # packaging is deployment tooling: a deployed shim never loads it
+    from .common.packaging import PackageResult
 
 Resolver = Callable[[TaskSpec], Callable[..., Any]]
 
@@ -78,6 +81,16 @@ class SupportsInvoke(Protocol):
     def invoke(self, pipeline: PipelineIR, params: dict[str, Any], **options: Any) -> RunResult: ...
 
 
+@runtime_checkable
+class SupportsPackage(Protocol):
+    """A target that builds the deployment package its deployed code runs from (``strato package``):
+    the project's files, Strato's runtime and the declared dependencies, no emulator, deterministic bytes.
+    ``project`` is the directory the pipeline's module is imported from."""
+
+    def package(self, pipeline: PipelineIR, project: Path, out_dir: Path, *, python_version: str = "3.12",
+                via_s3: bool = False) -> PackageResult: ...
+
+
 def task_specs(pipeline: PipelineIR) -> dict[str, TaskSpec]:
     """Every task of a pipeline and of its sub-pipelines, by name."""
     return {name: spec for p in (pipeline, *pipeline.subpipelines.values()) for name, spec in p.tasks.items()}
@@ -121,5 +134,6 @@ def compiled_or_raise(pipeline: PipelineIR, target: str, compile_fn: Callable[[P
 
 
 
-__all__ = ["Adapter", "CompileError", "CompileResult", "EmulatedTasks", "Resolver", "SupportsInvoke", "SupportsWorker",
+__all__ = ["Adapter", "CompileError", "CompileResult", "EmulatedTasks", "Resolver", "SupportsInvoke",
+           "SupportsPackage", "SupportsWorker",
            "compiled_or_raise", "emulated_loader", "task_specs"]

@@ -86,7 +86,7 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         except StratoError as exc:
             _fail(str(exc), 1)
         except ModuleNotFoundError as exc:
-            extra = _missing_extra(exc.name or "")
+            extra = _missing_extra(exc.name or "", emulating=fn.__name__ == "emulate")
             if extra is None:
                 raise
             _fail(f"{fn.__name__}: this needs the {extra} extra, which is not installed (no module named "
@@ -99,14 +99,18 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-# the top-level module of a cloud SDK -> the extra that brings it
-_EXTRAS = {"boto3": "aws", "botocore": "aws", "moto": "aws", "google": "gcp", "functions_framework": "gcp",
-           "yaml": "gcp", "azure": "azure", "pulumi": "pulumi", "starlette": "ui", "uvicorn": "ui"}
+# the top-level module of a cloud SDK or an emulator -> the extra that brings it
+_EXTRAS = {"boto3": "aws", "botocore": "aws", "google": "gcp", "functions_framework": "gcp", "yaml": "gcp",
+           "azure": "azure", "pulumi": "pulumi", "moto": "emulate-aws", "statelint": "emulate-aws",
+           "jsonschema": "emulate-gcp", "starlette": "ui", "uvicorn": "ui"}
 
 
-def _missing_extra(module: str) -> str | None:
+def _missing_extra(module: str, emulating: bool = False) -> str | None:
+    """The extra to install for ``module``; when emulating, the cloud's emulation extra, which brings the
+    cloud's runtime extra too (``pip install 'strato[aws]'`` alone would still miss moto)."""
     root = module.split(".", 1)[0]
-    return "pulumi" if root.startswith("pulumi") else _EXTRAS.get(root)
+    extra = "pulumi" if root.startswith("pulumi") else _EXTRAS.get(root)
+    return f"emulate-{extra}" if emulating and extra in ("aws", "gcp", "azure") else extra
 
 
 def _policies(specs: tuple[str, ...]) -> list[Any]:
@@ -250,6 +254,35 @@ def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -
     _print_warnings(checked.warnings + warnings + result.warnings)
     for path in result.paths:
         click.echo(str(path))
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--target", required=True, type=_TARGETS)
+@click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False))
+@click.option("--python-version", default="3.12", show_default=True, help="The cloud's Python (major.minor).")
+@click.option("--s3", "via_s3", is_flag=True, help="aws: the zip goes to Lambda through S3 (over 50 MB zipped).")
+@_guard
+def package(ref: str, target: str, out_dir: str, python_version: str, via_s3: bool) -> None:
+    """Build the deployment package of a pipeline's project; print its path."""
+    from .loader import load
+    from .targets import capable, get_adapter, passes_target_rules
+    from .validate import validated
+
+    adapter = capable(get_adapter(target), target, "package")
+    loaded = load(ref)
+    checked = validated(loaded.definition)
+    warnings = passes_target_rules(checked.ir, adapter)
+    out = _writable_dir("--out", out_dir)
+    try:
+        result = adapter.package(checked.ir, Path(loaded.sys_path[0]), out, python_version=python_version,
+                                 via_s3=via_s3)
+    except OSError as exc:
+        raise StratoError(f"--out {out_dir}: cannot write the package ({exc.strerror}: {exc.filename})") from None
+    _print_warnings(checked.warnings + warnings + result.warnings)
+    click.echo(f"{result.files} files, {result.unzipped_bytes / 2**20:.1f} MB unzipped, "
+               f"{result.zipped_bytes / 2**20:.1f} MB zipped", err=True)
+    click.echo(str(result.path))
 
 
 @main.command()

@@ -24,8 +24,9 @@ def target_names() -> list[str]:
 
 
 # What only some targets can do, as the adapter protocols in strato.adapters.base name it
-# (SupportsWorker, SupportsInvoke); checked by the method an adapter has, since the core imports none.
-CAPABILITIES = {"worker": ("serve_worker", "serve worker tasks"), "invoke": ("invoke", "start a deployed run")}
+# (SupportsWorker, SupportsInvoke, SupportsPackage); checked by the method an adapter has, since the core imports none.
+CAPABILITIES = {"worker": ("serve_worker", "serve worker tasks"), "invoke": ("invoke", "start a deployed run"),
+                "package": ("package", "build a deployment package")}
 
 
 def capable(adapter: Any, target: str, capability: str) -> Any:

@@ -94,7 +94,7 @@ def test_the_runtime_facade_still_offers_the_runner_lazily() -> None:
 
 
 ROLES = ("__init__.py", "compiler.py", "shim.py", "triggers.py", "rules.py", "payloads.py", "naming.py", "emulator.py",
-         "secrets.py")
+         "secrets.py", "package.py")
 
 
 def test_every_cloud_folder_has_the_same_file_roles() -> None:

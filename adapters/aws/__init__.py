@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strato import ir
 from strato.errors import DefinitionError, Diagnostic
@@ -13,6 +13,8 @@ from strato.runtime import RunResult
 from ..base import CompileResult, compiled_or_raise, emulated_loader, task_specs
 from ..common.errors import UnknownBackend, check_backend
 
+if TYPE_CHECKING:
+    from ..common.packaging import PackageResult
 
 class Adapter:
     target = "aws"
@@ -53,6 +55,13 @@ class Adapter:
         compiled = self.build(pipeline)
         return emulate(pipeline, compiled.machines, params, emulated_loader(pipeline, resolver), backend,
                        endpoint=endpoint)
+
+    def package(self, pipeline: ir.PipelineIR, project: Path, out_dir: Path, *, python_version: str = "3.12",
+                via_s3: bool = False) -> PackageResult:
+        """The Lambda package: the project, Strato's runtime and the declared dependencies, no boto3."""
+        from .package import build_package
+
+        return build_package(pipeline, project, out_dir, python_version=python_version, via_s3=via_s3)
 
     def serve_worker(self, pipeline: ir.PipelineIR, resolver: Callable[..., Any], *, endpoint: str | None = None,
                      threads: int = 2) -> None:

@@ -14,7 +14,7 @@ blob-event starters), ``rules.py`` (Azure's checks, tags), ``emulator.py`` + ``r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strato.adapters.base import CompileResult, Resolver
 from strato.adapters.common.errors import check_backend
@@ -22,6 +22,8 @@ from strato.errors import Diagnostic
 from strato.ir import PipelineIR
 from strato.runtime import RunResult
 
+if TYPE_CHECKING:
+    from ..common.packaging import PackageResult
 
 class Adapter:
     """The ``azure`` target."""
@@ -49,6 +51,13 @@ class Adapter:
         from .emulator import emulate
 
         return emulate(pipeline, params, resolver, endpoint=endpoint, work_dir=work_dir)
+
+    def package(self, pipeline: PipelineIR, project: Path, out_dir: Path, *, python_version: str = "3.12",
+                via_s3: bool = False) -> PackageResult:
+        """The function app for run-from-package, dependencies in ``.python_packages``."""
+        from .package import build_package
+
+        return build_package(pipeline, project, out_dir, python_version=python_version, via_s3=via_s3)
 
 
 __all__ = ["Adapter"]

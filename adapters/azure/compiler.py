@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -169,19 +168,18 @@ def host_json(pipeline: ir.PipelineIR) -> dict[str, Any]:
     return data
 
 
-def requirements_txt() -> str:
-    try:
-        strato = f"strato[azure]=={version('strato')}"
-    except PackageNotFoundError:
-        strato = "strato[azure]"
-    return "\n".join([
-        "# The Functions host installs these when the app is deployed.",
-        "azure-functions>=1.18",
-        "azure-functions-durable>=1.2",
-        "azure-storage-blob>=12.19",
-        strato,
-        "",
-    ])
+def requirements_txt(declared: Sequence[str] = (), source: str | None = None) -> str:
+    """What the app imports: Strato's core dependencies and its ``azure`` extra, as this installation
+    declares them, then the project's own (``declared``, from ``source``, when packaging). A Linux
+    Consumption app running from a package installs nothing: ``strato package --target azure`` installs
+    exactly these into the package's ``.python_packages``, with Strato itself, which no registry has."""
+    from strato.adapters.common.packaging import strato_requirements
+
+    lines = ["# Installed into .python_packages/lib/site-packages by `strato package --target azure`, with",
+             "# Strato itself; an app running from a package installs nothing.", *strato_requirements("azure")]
+    if declared:
+        lines += [f"# the project's dependencies ({source})", *declared]
+    return "\n".join(lines) + "\n"
 
 
 def local_settings() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strato import ir
 from strato.errors import Diagnostic
@@ -14,6 +14,8 @@ from strato.runtime import RunResult
 from ..base import CompileResult, compiled_or_raise, emulated_loader
 from ..common.errors import UnknownBackend, check_backend
 
+if TYPE_CHECKING:
+    from ..common.packaging import PackageResult
 
 class Adapter:
     target = "gcp"
@@ -51,6 +53,13 @@ class Adapter:
         result, _ = emulate(pipeline, compiled.source, params, emulated_loader(pipeline, resolver), work_dir / "gcp",
                             backend)
         return result
+
+    def package(self, pipeline: ir.PipelineIR, project: Path, out_dir: Path, *, python_version: str = "3.12",
+                via_s3: bool = False) -> PackageResult:
+        """The Cloud Functions source: the project, Strato, ``main.py`` and ``requirements.txt``."""
+        from .package import build_package
+
+        return build_package(pipeline, project, out_dir, python_version=python_version, via_s3=via_s3)
 
     def invoke(self, pipeline: ir.PipelineIR, params: dict[str, Any], *, project: str | None = None,
                location: str | None = None, timeout: float | None = None, poll_seconds: float = 2.0,

@@ -3,13 +3,12 @@
     import pulumi
     from strato.infra.aws import StratoPipeline
 
-    deployed = StratoPipeline("daily-sales", "pipelines/daily_sales.py:daily_sales",
-                              code=pulumi.FileArchive("build/package"))
+    deployed = StratoPipeline("daily-sales", "pipelines/daily_sales.py:daily_sales")
     pulumi.export("state_machine", deployed.state_machine_arn)
 
-``code`` is the Lambda deployment package: your task modules plus ``strato[aws]`` and its
-dependencies, built for the Lambda runtime (``pip install --target build/package --platform
-manylinux2014_x86_64 --only-binary=:all: 'strato[aws]'`` and your code beside it).
+``code`` is the Lambda deployment package: the zip ``strato package REF --target aws`` writes (your
+project, Strato's runtime and your declared dependencies, built for the Lambda runtime), a path to
+one, or left out to have the component build it into ``build/`` when the program runs.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from strato.adapters.common.tasks import MANIFEST_ENV, manifest
 from strato.dsl.definitions import PipelineDefinition
 from strato.ir import HttpSpec, ObjectCreatedSpec, PipelineIR, TaskSpec
 
-from .. import deployable_ir
+from .. import Package, deployable_ir, deployment_package
 
 RUNTIME = "runtime"
 PAYLOAD_PREFIX = "strato/payloads/"
@@ -106,13 +106,15 @@ class StratoPipeline(pulumi.ComponentResource):
     state_machine_arn: pulumi.Output[str]
     payload_bucket: pulumi.Output[str]
 
-    def __init__(self, name: str, pipeline: PipelineDefinition | str, code: pulumi.Archive, *,
-                 lambda_runtime: str = "python3.11", default_memory: int = 512, payload_days: int = 30,
+    def __init__(self, name: str, pipeline: PipelineDefinition | str, code: Package = None, *,
+                 lambda_runtime: str = "python3.12", default_memory: int = 512, payload_days: int = 30,
                  notification_buckets: Sequence[str] = (), tags: dict[str, str] | None = None,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("strato:aws:Pipeline", name, None, opts)
         ir = deployable_ir(pipeline, Adapter())
         compiled = Adapter().build(ir)
+        # the Lambda package, built for the functions' Python when not given (`strato package --target aws`)
+        code = deployment_package(pipeline, ir, Adapter(), code, python_version=lambda_runtime.removeprefix("python"))
         child = pulumi.ResourceOptions(parent=self)
         base_tags = {**ir.tags, "strato-pipeline": ir.name, **(tags or {})}
         identity, region = aws.get_caller_identity_output(), aws.get_region_output()

@@ -68,7 +68,7 @@ from strato.adapters.common.offload import PREFIX
 from strato.dsl.definitions import PipelineDefinition
 from strato.ir import ObjectCreatedSpec, PipelineIR
 
-from .. import deployable_ir
+from .. import Package, deployable_ir, deployment_package
 
 PAYLOAD_PREFIX = PREFIX  # where offloaded results are written: strato/payloads/<sha256>.json
 DEPLOYMENT_CONTAINER = "strato-deployments"
@@ -138,12 +138,12 @@ def check_package(package: pulumi.Archive, app: dict[str, str]) -> str:
     files = _archive_files(package)
     if files is None:
         pulumi.log.warn("the package is not a local archive, so it cannot be checked against the compiled app; "
-                        "make sure it holds the output of `strato compile --target azure`")
+                        "make sure it is what `strato package REF --target azure` built")
         return "package.zip"
     stale = [name for name in APP_FILES if name != "requirements.txt" and files.get(name) != app[name].encode()]
     if stale:
         raise ValueError(f"the package's {', '.join(stale)} differ from the pipeline's compiled app (or are missing "
-                         "at its top level): run `strato compile REF --target azure` again and rebuild the package")
+                         "at its top level): rebuild it with `strato package REF --target azure`")
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
@@ -191,9 +191,9 @@ class StratoPipeline(pulumi.ComponentResource):
     app_settings: web.WebAppApplicationSettings
     triggers: list[pulumi.CustomResource]
 
-    def __init__(self, name: str, pipeline: PipelineDefinition | str, package: pulumi.Archive, *,
+    def __init__(self, name: str, pipeline: PipelineDefinition | str, package: Package = None, *,
                  resource_group_name: pulumi.Input[str], location: pulumi.Input[str],
-                 python_version: str = "3.11", payload_container: str = DEFAULT_CONTAINER, payload_days: int = 30,
+                 python_version: str = "3.12", payload_container: str = DEFAULT_CONTAINER, payload_days: int = 30,
                  payload_sas_expiry: str | None = None, events_storage_account_id: pulumi.Input[str] | None = None,
                  log_analytics_workspace_id: pulumi.Input[str] | None = None,
                  app_settings: dict[str, pulumi.Input[str]] | None = None,
@@ -208,6 +208,8 @@ class StratoPipeline(pulumi.ComponentResource):
                              "values as secrets={name: pulumi.Config().require_secret(name)}; they are stored in "
                              "the pipeline's Key Vault, which the app reads by identity")
         app_files = compiled_app(ir)
+        # the run-from-package zip, built for the app's Python when not given (`strato package --target azure`)
+        package = deployment_package(pipeline, ir, Adapter(), package, python_version=python_version)
         blob_name = check_package(package, app_files)
         self.schedule = ncrontab(ir.schedule) if ir.schedule is not None else None  # UTC, as the app's timer
         extra = dict(app_settings or {})

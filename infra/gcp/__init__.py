@@ -3,15 +3,13 @@
     import pulumi
     from strato.infra.gcp import StratoPipeline
 
-    deployed = StratoPipeline("daily-sales", "pipelines/daily_sales.py:daily_sales",
-                              source=pulumi.FileArchive("build/gcp-source"), region="europe-west1")
+    deployed = StratoPipeline("daily-sales", "pipelines/daily_sales.py:daily_sales", region="europe-west1")
     pulumi.export("workflow", deployed.workflow_id)
 
-``source`` is the functions' source, built by Cloud Build on deploy: your task modules, Strato's
-``framework`` and ``adapters`` packages (or ``strato[gcp]`` in ``requirements.txt``), a
-``requirements.txt`` with the ``gcp`` extra's dependencies, and a ``main.py`` containing
-``from strato.adapters.gcp.shim import handler`` (the functions' entry point). ``examples/pulumi/gcp/``
-assembles one from this repository.
+``source`` is the functions' source, which Cloud Build installs on deploy: the zip ``strato package
+REF --target gcp`` writes (your project, Strato, ``main.py`` exposing the shim's ``handler`` and a
+``requirements.txt`` with Strato's runtime and your declared dependencies), a path to one, or left
+out to have the component build it into ``build/`` when the program runs.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ from strato.dsl.definitions import PipelineDefinition
 from strato.errors import DefinitionError
 from strato.ir import HttpSpec, ObjectCreatedSpec, PipelineIR, TaskSpec
 
-from .. import deployable_ir
+from .. import Package, deployable_ir, deployment_package
 
 ENTRY_POINT = "handler"  # main.py: ``from strato.adapters.gcp.shim import handler``
 DEFAULT_TASK_TIMEOUT = 1800  # what the compiled workflow waits for a task without a timeout
@@ -174,20 +174,22 @@ class StratoPipeline(pulumi.ComponentResource):
     task_accounts: dict[str, gcp.serviceaccount.Account]  # by task id
     triggers: list[pulumi.CustomResource]
 
-    def __init__(self, name: str, pipeline: PipelineDefinition | str, source: pulumi.Archive, *, region: str,
-                 project: str | None = None, python_runtime: str = "python311", default_memory: int = 512,
+    def __init__(self, name: str, pipeline: PipelineDefinition | str, source: Package = None, *, region: str,
+                 project: str | None = None, python_runtime: str = "python312", default_memory: int = 512,
                  payload_days: int = 30, event_location: str | None = None, http_invokers: Sequence[str] = (),
                  labels: dict[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
-        """``source`` is the functions' source (task modules, ``main.py`` exposing the shim's ``handler``,
-        ``requirements.txt``); ``project`` defaults to the provider's; ``event_location`` is where Eventarc
-        triggers live (the watched buckets' location, default ``region``); ``http_invokers`` are the
-        members (``user:...``, ``group:...``) allowed to start runs for ``Http`` triggers."""
+        """``source`` is the functions' source (``strato package --target gcp``: task modules, Strato,
+        ``main.py`` exposing the shim's ``handler``, ``requirements.txt``), built when left out; ``project``
+        defaults to the provider's; ``event_location`` is where Eventarc triggers live (the watched buckets'
+        location, default ``region``); ``http_invokers`` are the members (``user:...``, ``group:...``)
+        allowed to start runs for ``Http`` triggers."""
         super().__init__("strato:gcp:Pipeline", name, None, opts)
         problems = label_problems(labels or {}, None, f"StratoPipeline {name!r} labels")
         if problems:
             raise DefinitionError(problems)
         ir = deployable_ir(pipeline, Adapter())
         compiled = Adapter().build(ir)
+        source = deployment_package(pipeline, ir, Adapter(), source)  # Cloud Build installs its requirements
         child = pulumi.ResourceOptions(parent=self)
         base_labels = {**ir.tags, "strato-pipeline": _label_value(ir.name), **(labels or {})}
         self._name, self._region, self._project, self._labels = name, region, project, base_labels

@@ -132,8 +132,11 @@ def test_host_json_and_settings(tmp_path: Path) -> None:
     assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
     settings = json.loads((app_dir / "local.settings.json.example").read_text())["Values"]
     assert settings["FUNCTIONS_WORKER_RUNTIME"] == "python"
-    requirements = (app_dir / "requirements.txt").read_text()
-    assert "azure-functions-durable" in requirements and "strato[azure]" in requirements
+    requirements = (app_dir / "requirements.txt").read_text().splitlines()
+    # what `strato package` installs into .python_packages: Strato's dependencies, never Strato from a registry
+    assert "azure-functions-durable<2,>=1.2.6" in requirements and "pydantic>=2.6" in requirements
+    assert not [line for line in requirements if line.startswith("strato")]
+    assert "installs nothing" in requirements[1] and "host installs" not in "\n".join(requirements)
 
 
 # ------------------------------------------------------------------------------------ schedules

@@ -231,16 +231,16 @@ def _cli_cases() -> list[Case]:
              {"v.py": VALUES}, writes=True),
         # a cloud extra that is not installed
         Case("missing-moto", ("emulate", "{tmp}/p.py:p", "--target", "aws"), 1,
-             "install it with: pip install 'strato[aws]'", {**OK, "shim/sitecustomize.py": BLOCK_SHIM},
+             "install it with: pip install 'strato[emulate-aws]'", {**OK, "shim/sitecustomize.py": BLOCK_SHIM},
              env={"PYTHONPATH": "{tmp}/shim", "STRATO_TEST_BLOCK": "moto"}),
         Case("missing-boto3", ("emulate", "{tmp}/p.py:p", "--target", "aws"), 1,
-             "install it with: pip install 'strato[aws]'", {**OK, "shim/sitecustomize.py": BLOCK_SHIM},
+             "install it with: pip install 'strato[emulate-aws]'", {**OK, "shim/sitecustomize.py": BLOCK_SHIM},
              env={"PYTHONPATH": "{tmp}/shim", "STRATO_TEST_BLOCK": "boto3,botocore,moto"}),
         Case("missing-yaml", ("compile", "{tmp}/p.py:p", "--target", "gcp", "--out", "{tmp}/build"), 1,
              "install it with: pip install 'strato[gcp]'", {**OK, "shim/sitecustomize.py": BLOCK_SHIM},
              env={"PYTHONPATH": "{tmp}/shim", "STRATO_TEST_BLOCK": "yaml"}),
         Case("missing-azure", ("emulate", "{tmp}/p.py:p", "--target", "azure"), 1,
-             "install it with: pip install 'strato[azure]'", {**OK, "shim/sitecustomize.py": BLOCK_SHIM},
+             "install it with: pip install 'strato[emulate-azure]'", {**OK, "shim/sitecustomize.py": BLOCK_SHIM},
              env={"PYTHONPATH": "{tmp}/shim", "STRATO_TEST_BLOCK": "azure"}),
     ]
     return cases

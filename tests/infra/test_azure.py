@@ -154,7 +154,7 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
         (app,) = recorder.of("web:WebApp")
         assert app.inputs["identity"] == {"type": "SystemAssigned"} and app.inputs["httpsOnly"] is True
         assert app.inputs["kind"] == "functionapp,linux"
-        assert app.inputs["siteConfig"]["linuxFxVersion"] == "Python|3.11"
+        assert app.inputs["siteConfig"]["linuxFxVersion"] == "Python|3.12"  # what strato package builds for
         assert app.inputs["siteConfig"]["ftpsState"] == "Disabled"
         assert app.inputs["tags"]["strato-pipeline"] == "daily_sales" and app.inputs["tags"]["owner"] == "data-eng"
 

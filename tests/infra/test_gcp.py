@@ -125,7 +125,7 @@ def check_functions_and_workflow(recorder: Recorder, ref: str) -> dict[str, dict
         function = functions[function_name]
         assert function["location"] == REGION
         assert function["buildConfig"]["entryPoint"] == "handler"
-        assert function["buildConfig"]["runtime"] == "python311"
+        assert function["buildConfig"]["runtime"] == "python312"
         assert function["buildConfig"]["source"]["storageSource"] == {
             "bucket": "app-source-bucket", "object": SOURCE_OBJECT, "generation": 1718000000000000}
         service = function["serviceConfig"]

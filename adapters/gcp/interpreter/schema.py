@@ -28,8 +28,9 @@ def schema_errors(source: str | bytes | dict | list) -> list[str]:
     """Every violation of the JSON schema, as ``path: message`` strings (empty when the source conforms)."""
     try:
         import jsonschema
-    except ModuleNotFoundError as exc:  # pragma: no cover - the gcp extra installs it
-        raise RuntimeError("schema validation needs the 'jsonschema' package: pip install 'strato[gcp]'") from exc
+    except ModuleNotFoundError as exc:  # pragma: no cover - the emulate-gcp extra installs it
+        raise RuntimeError("schema validation needs the 'jsonschema' package: pip install 'strato[emulate-gcp]'") \
+            from exc
     document = load_source(source)
     validator = jsonschema.Draft7Validator(workflow_schema())
     found = []
