@@ -177,8 +177,9 @@ def project_files(project: Path, skip: Iterable[Path] = ()) -> dict[str, Path]:
 
 def strato_files() -> dict[str, Path]:
     """This installation's ``strato`` package files by their path in a package (``strato/...``), with
-    ``strato.infra`` (deployment tooling) and caches left out, wherever the folders are installed
-    (a wheel, or an editable checkout mapping ``framework/`` and ``adapters/``)."""
+    ``strato.infra`` (deployment tooling), ``strato.ui`` (the local web app) and caches left out,
+    wherever the folders are installed (a wheel, or an editable checkout mapping ``framework/`` and
+    ``adapters/``)."""
     import strato
     import strato.adapters
 
@@ -188,7 +189,7 @@ def strato_files() -> dict[str, Path]:
         for directory, dirs, files in os.walk(root):
             here = Path(directory)
             dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not (
-                here == roots["strato"] and d in ("adapters", "infra")))
+                here == roots["strato"] and d in ("adapters", "infra", "ui")))
             for name in sorted(files):
                 if not name.endswith(SKIPPED_SUFFIXES):
                     found[f"{prefix}/{(here / name).relative_to(root).as_posix()}"] = here / name

@@ -110,8 +110,9 @@ def test_the_gcp_project_deploys_daily_sales_with_every_config_key(no_pip: Path)
                                "package": str(built.path)})
     assert kinds(mocks) == Counter({
         "strato:gcp:Pipeline": 1, "gcp:storage/bucket:Bucket": 2, "gcp:storage/bucketObject:BucketObject": 1,
-        "gcp:serviceaccount/account:Account": 3,  # tasks, workflow, schedule
-        "gcp:storage/bucketIAMMember:BucketIAMMember": 1, "gcp:cloudfunctionsv2/function:Function": 5,
+        "gcp:serviceaccount/account:Account": 7,  # one per task function, workflow, schedule
+        "gcp:storage/bucketIAMMember:BucketIAMMember": 5,  # each task's payload prefix
+        "gcp:cloudfunctionsv2/function:Function": 5,
         "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": 5, "gcp:projects/iAMMember:IAMMember": 2,
         "gcp:workflows/workflow:Workflow": 1, "gcp:cloudscheduler/job:Job": 1})
     (source,) = mocks.of("gcp:storage/bucketObject:BucketObject")
@@ -129,11 +130,12 @@ def test_the_azure_project_deploys_file_ingestion_with_the_package_it_builds(no_
     run_project("azure", mocks, {"azure-native:location": "westeurope", "payload-days": "5"})
     assert kinds(mocks) == Counter({
         "azure-native:resources:ResourceGroup": 1, "strato:azure:Pipeline": 1,
-        "azure-native:storage:StorageAccount": 1, "azure-native:storage:BlobContainer": 3,  # payloads, package, landing
+        "azure-native:storage:StorageAccount": 2,  # the host's state apart from the data
+        "azure-native:storage:BlobContainer": 3,  # payloads, package, landing
         "azure-native:storage:ManagementPolicy": 1, "azure-native:storage:Blob": 1,
         "azure-native:keyvault:Vault": 1, "azure-native:keyvault:Secret": 1,
         "azure-native:web:AppServicePlan": 1, "azure-native:web:WebApp": 1,
-        "azure-native:web:WebAppApplicationSettings": 1, "azure-native:authorization:RoleAssignment": 4,
+        "azure-native:web:WebAppApplicationSettings": 1, "azure-native:authorization:RoleAssignment": 5,
         "azure-native:eventgrid:SystemTopic": 1, "azure-native:eventgrid:SystemTopicEventSubscription": 1})
     (blob,) = mocks.of("storage:Blob")
     assert archive_path(blob.inputs["source"]) == (no_pip / "build" / "ingest_file.azure-app.zip").resolve()
