@@ -151,7 +151,9 @@ class StratoPipeline(pulumi.ComponentResource):
             aws.iam.RolePolicy(f"{name}-{task}", role=role.id, opts=child, policy=pulumi.Output.all(
                 payload_objects, region_name, account).apply(functools.partial(_task_policy, spec)))
             catalog = json.dumps(manifest(ir, [task]) if spec else {}, sort_keys=True)
-            environment = {"variables": {"STRATO_PAYLOAD_BUCKET": bucket.bucket, MANIFEST_ENV: catalog}}
+            # /tmp is the only writable folder of a Lambda function: STRATO_HOME (a task's local files) goes there
+            environment = {"variables": {"STRATO_PAYLOAD_BUCKET": bucket.bucket, MANIFEST_ENV: catalog,
+                                         "STRATO_HOME": "/tmp/strato"}}
             timeout = min(900, math.ceil(spec.timeout) + 5) if spec and spec.timeout else (900 if spec else 60)
             functions[task] = aws.lambda_.Function(
                 f"{name}-{task}", name=resource_name, role=role.arn, runtime=lambda_runtime,

@@ -232,7 +232,9 @@ class StratoPipeline(pulumi.ComponentResource):
                                 "service_account_email": account.email, "all_traffic_on_latest_revision": True,
                                 "environment_variables": {  # the function runs its own task only
                                     BUCKET_ENV: bucket.name, MANIFEST_ENV: json.dumps(manifest(ir, [task]),
-                                                                                     sort_keys=True)}})
+                                                                                     sort_keys=True),
+                                    # the only writable folder in a function's file system
+                                    "STRATO_HOME": "/tmp/strato"}})
 
         # ------------------------------------------------------------------------- workflow
         flow_account = self._account("workflow", f"Strato {ir.name}: runs the workflow")

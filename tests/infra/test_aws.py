@@ -82,6 +82,7 @@ def test_the_daily_sales_example_deploys_least_privilege(recorder: Recorder) -> 
         assert clean["handler"] == "strato.adapters.aws.shim.handler" and clean["timeout"] == 65  # 60 s timeout + 5
         assert clean["tags"]["owner"] == "data-eng" and clean["tags"]["layer"] == "staging"
         assert clean["environment"]["variables"]["STRATO_PAYLOAD_BUCKET"] == "app-payloads-bucket"
+        assert clean["environment"]["variables"]["STRATO_HOME"] == "/tmp/strato"  # the writable folder
 
         (machine,) = recorder.of("aws:sfn/stateMachine:StateMachine")
         definition = machine.inputs["definition"]

@@ -130,7 +130,8 @@ def check_functions_and_workflow(recorder: Recorder, ref: str) -> dict[str, dict
             "bucket": "app-source-bucket", "object": SOURCE_OBJECT, "generation": 1718000000000000}
         service = function["serviceConfig"]
         assert service["environmentVariables"] == {"STRATO_PAYLOAD_BUCKET": "app-payloads-bucket",
-                                                   "STRATO_TASKS": json.dumps(manifest(ir, [task_name]))}
+                                                   "STRATO_TASKS": json.dumps(manifest(ir, [task_name])),
+                                                   "STRATO_HOME": "/tmp/strato"}
         assert service["serviceAccountEmail"] == email(f"task-{task_name}")  # its own account
 
     (workflow,) = recorder.of("gcp:workflows/workflow:Workflow")
