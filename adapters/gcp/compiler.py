@@ -269,6 +269,17 @@ class _Helpers:
             # Type tests from the + conversion table (https://cloud.google.com/workflows/docs/reference/syntax/
             # datatypes): a number plus 0 is itself, a string plus 0 is another string ("a0"); a string plus ""
             # is itself, a number or boolean plus "" is a string (not equal to it); anything else fails.
+            # Failures of a task call that are not the task's: the function's answer to a task error is a 500
+            # whose body names the error (adapters/gcp/shim.py), never retried here.
+            "strato_transient": {"params": ["e"], "steps": [
+                _step("read", {"assign": [{"tags": '${default(map.get(e, "tags"), [])}'},
+                                          {"code": '${default(map.get(e, "code"), 0)}'},
+                                          {"body": '${map.get(e, "body")}'}]}),
+                _step("decide", {"switch": [
+                    {"condition": '${"ConnectionError" in tags or "ConnectionFailedError" in tags}', "return": True},
+                    {"condition": "${code == 429 or code == 502 or code == 503 or code == 504}", "return": True},
+                    {"condition": '${code == 500 and map.get(body, "error") == null}', "return": True}]}),
+                _step("task_error", _ret(False))]},
             "strato_is_number": {"params": ["value"], "steps": [
                 _step("probe", {"try": {"steps": [_step("add", {"assign": [{"same": "${value + 0 == value}"}]})]},
                                 "except": {"as": "other", "steps": [_step("other_type", _ret(False))]}}),
@@ -535,8 +546,11 @@ class _Subworkflow:
         call = {"call": "http.post", "args": {"url": function_url_expression(self.root.name, spec.name),
                                               "auth": {"type": "OIDC"}, "timeout": timeout, "body": body},
                 "result": response}
+        # Transient failures of the call itself (429, 502-504, a 500 that is not the task's own error,
+        # connection errors) are retried here, apart from the task's Retry, whose attempts they never use.
+        transient = {"try": {"steps": [_step(self.steps(f"post_{base}"), call)]}, "retry": TRANSIENT_RETRY}
         attempt: dict[str, Any] = {"try": {"steps": [
-            _step(self.steps(f"call_{base}"), call),
+            _step(self.steps(f"call_{base}"), transient),
             _step(self.steps(f"save_{base}"), {"assign": [{target: f"${{{response}.body}}"}]})]}}
         retry = spec.retry
         if retry is not None and retry.max_retries > 0:
@@ -607,6 +621,12 @@ class _Subworkflow:
             _step(self.steps(f"map_{node.id}"), {"parallel": parallel}),
             _step(self.steps(f"collect_{node.id}"), {"for": collect}),
         ]
+
+
+# As http.default_retry retries, for the transient failures strato_transient names
+# (https://cloud.google.com/workflows/docs/reference/stdlib/http/default_retry): 5 retries, 1 s doubling to 60 s.
+TRANSIENT_RETRY: dict[str, Any] = {"predicate": "${strato_transient}", "max_retries": 5,
+                                   "backoff": {"initial_delay": 1, "max_delay": 60, "multiplier": 2}}
 
 
 def _number(value: float) -> float | int:

@@ -318,3 +318,25 @@ def test_the_matching_trigger_s_input_and_the_size_are_applied(tmp_path: Path, n
     expected = event_input(on_drop.ir, trigger, event)
     assert result.output == {"bucket": "drops", "key": name, "size": int(size), "mode": mode, "tag": "t"}
     same(result, locally(on_drop, expected))
+
+
+def test_transient_call_failures_are_retried_apart_from_the_task_retry(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two 503s from the platform before each call reaches the function: retried by the call's own
+    transient retrier (1 s, then 2 s), while the task's Retry still sees exactly its two failures."""
+    from strato.adapters.gcp.interpreter import transport
+
+    original = transport.WsgiTransport.request
+    refused: list[str] = []
+
+    def flaky_platform(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.endswith("-flaky") and len(refused) % 3 != 2 and len(refused) < 9:
+            refused.append(url)
+            return 503, {"Content-Type": "application/json"}, b'{"message": "Service Unavailable"}'
+        refused.append("passed")
+        return original(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(transport.WsgiTransport, "request", flaky_platform)
+    result, execution = on_gcp(pipelines.retrying, {"tag": "gcp-ok", "failures": 2}, tmp_path)
+    assert (result.status, result.output) == ("SUCCEEDED", {"value": "gcp-ok ok after 3"})
+    assert execution.sleeps == [1, 2, 2, 1, 2, 6, 1, 2]  # transient 1, 2 before each attempt; the task's 2, 6
