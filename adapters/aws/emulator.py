@@ -238,6 +238,25 @@ def _bare_string_child_outputs() -> Iterator[None]:
 
 
 @contextmanager
+def _s3_puts_one_at_a_time() -> Iterator[None]:
+    """Serialise moto's S3 ``put_object``: moto (5.2) closes the buffer of the object a put replaces while
+    another thread may still be reading it, so two tasks offloading the same content (the same
+    content-addressed key) at once failed one of them with "I/O operation on closed file"; S3 takes
+    concurrent puts of one key."""
+    from moto.s3.responses import S3Response
+
+    original = S3Response.put_object
+    lock = threading.Lock()
+
+    def put_object(self: Any) -> Any:  # the put and the response reading the new object's ETag, together
+        with lock:
+            return original(self)
+
+    with mock.patch.object(S3Response, "put_object", put_object):
+        yield
+
+
+@contextmanager
 def _map_result_files() -> Iterator[None]:
     """Write a Distributed Map's results as AWS's ``ResultWriter`` does: moto (5.2) writes only the
     manifest, listing no result files (:mod:`.result_files`)."""
@@ -430,7 +449,7 @@ def deployed_on_moto(deployment: Deployment, backend: str = "moto",
     moto's gaps bridged; yields the session, the client arguments and a Step Functions client."""
     with moto_account(backend) as (session, client_args), (timers or VirtualTimers()).installed(), \
             _sfn_integration_casing(), _states_errors_through_branches(), _bare_string_child_outputs(), \
-            _map_result_files():
+            _map_result_files(), _s3_puts_one_at_a_time():
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
         sfn = session.client("stepfunctions", region_name=REGION, **client_args)
         deployment.seed_secrets(session, client_args)

@@ -28,6 +28,20 @@ def _state(execution: Any) -> str:
     return getattr(state, "name", str(state))
 
 
+def _output(value: Any) -> Any:
+    """The execution's result; an output too large for the workflow is an envelope read from its bucket."""
+    from strato.adapters.common.envelopes import REF, is_ref
+
+    if not is_ref(value):
+        return value
+    from strato.adapters.common.offload import read_ref
+    from strato.adapters.common.stores import split_uri
+
+    from .payloads import GcsStore
+
+    return read_ref(value, GcsStore(split_uri(value[REF], "gs")[0]))
+
+
 def _error(execution: Any) -> dict[str, str]:
     from .emulator import workflow_error
 
@@ -70,5 +84,6 @@ def invoke(pipeline: str, params: dict[str, Any], *, project: str, location: str
         execution = client.get_execution(name=name)
     run_id = name.rsplit("/", 1)[-1]
     if _state(execution) == "SUCCEEDED":
-        return RunResult(run_id, "SUCCEEDED", json.loads(execution.result) if execution.result else None, None)
+        return RunResult(run_id, "SUCCEEDED", _output(json.loads(execution.result) if execution.result else None),
+                         None)
     return RunResult(run_id, "FAILED", None, _error(execution))

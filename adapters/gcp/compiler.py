@@ -356,6 +356,10 @@ class _Subworkflow:
             self.vars(reserved)
         self.subject = f"pipeline {pipeline.name!r} (gcp)"
         self.keep = read_inline(pipeline)  # paths switch steps and maps read: kept inline when offloaded
+        # The workflow holds every result at once in its 512 KB of variables: each may use 1/share of it
+        # (a map over a literal list holds one result per item, twice while they are collected).
+        self.share = max(1, sum(2 * len(n.items.value) if isinstance(n, ir.MapNode) and isinstance(n.items, ir.Literal)
+                                and isinstance(n.items.value, list) else 1 for n in pipeline.nodes))
 
     def _offloadable(self, value: ir.Value) -> list[str]:
         """The results ``value`` references that may be envelopes (task and map results not read whole)."""
@@ -366,10 +370,15 @@ class _Subworkflow:
                 out.append(ref)
         return out
 
-    def _resolved(self, value: ir.Value, target: str, hint: str) -> list[dict[str, Any]]:
-        """Steps that assign ``value`` to the variable ``target`` whole: written inline when every result
-        it references is inline, resolved by the shim (envelopes materialised) when one was offloaded."""
-        inline = [_step(self.steps(f"{hint}_inline"), {"assign": [{target: value_template(value)}]})]
+    def _resolved(self, value: ir.Value, target: str | None, hint: str) -> list[dict[str, Any]]:
+        """Steps that assign ``value`` to the variable ``target`` whole (or return it, when ``target`` is
+        None): written inline when every result it references is inline, resolved by the shim (envelopes
+        materialised) when one was offloaded. Returned straight from the response, a large output is
+        held once, not twice, in the workflow's 512 KB of variables."""
+        if target is None:
+            inline = [_step(self.steps(f"{hint}_inline"), _ret(value_template(value)))]
+        else:
+            inline = [_step(self.steps(f"{hint}_inline"), {"assign": [{target: value_template(value)}]})]
         offloadable = self._offloadable(value)
         if not offloadable:
             return inline
@@ -379,6 +388,8 @@ class _Subworkflow:
         refs = sorted(set(ir.value_refs(value)))
         body = {"op": "resolve", "value": literal_data(ir.value_to_dict(value)),
                 "refs": {ref: f"${{results[{expr_literal(ref)}]}}" for ref in refs}, "params": "${params}"}
+        if target is None:  # the run's output: offloaded itself when over what the workflow may hold
+            body["output"] = True
         response = self.vars(f"r_{hint}")
         call = {"call": "http.post", "args": {"url": function_url_expression(self.root.name, spec.name),
                                               "auth": {"type": "OIDC"}, "timeout": MAX_HTTP_TIMEOUT, "body": body},
@@ -386,7 +397,8 @@ class _Subworkflow:
         probe = " or ".join(f"strato_offloaded(results[{expr_literal(ref)}])" for ref in offloadable)
         resolve = [_step(self.steps(f"{hint}_resolve"), {"try": {"steps": [_step(self.steps(f"{hint}_call"), call)]},
                                                        "retry": "${http.default_retry}"}),
-                   _step(self.steps(f"{hint}_resolved"), {"assign": [{target: f"${{{response}.body}}"}]})]
+                   _step(self.steps(f"{hint}_resolved"), _ret(f"${{{response}.body}}") if target is None
+                         else {"assign": [{target: f"${{{response}.body}}"}]})]
         return [_step(self.steps(f"{hint}_offloaded"), {"switch": [
             {"condition": "${" + probe + "}", "steps": resolve},
             {"condition": True, "steps": inline}]})]
@@ -412,9 +424,7 @@ class _Subworkflow:
                 self.out.warnings.append(Diagnostic(message, p.node_by_id[node_id].location, self.subject, "warning"))
             steps.extend(self._block(block))
         if self._offloadable(p.output):
-            out = self.vars("output")
-            steps.extend(self._resolved(p.output, out, "output"))
-            steps.append(_step(self.steps("output"), _ret(f"${{{out}}}")))
+            steps.extend(self._resolved(p.output, None, "output"))
         else:
             steps.append(_step(self.steps("output"), _ret(value_template(p.output))))
         return {"params": ["input"], "steps": steps}
@@ -530,7 +540,7 @@ class _Subworkflow:
         return {"task": spec.name,  # an id: the function's catalog says where its code is
                 "args": literal_data({k: ir.value_to_dict(v) for k, v in args.items()}),
                 "refs": {ref: f"${{results[{expr_literal(ref)}]}}" for ref in sorted(refs)},
-                "params": "${params}"}
+                "params": "${params}", "share": self.share}
 
     def _timeout(self, spec: ir.TaskSpec, node: ir.Node) -> float:
         if spec.timeout is None:
@@ -575,7 +585,8 @@ class _Subworkflow:
         handler_steps: list[dict[str, Any]] = []
         if catch and spec.catch is not None:
             handler = self.p.tasks[spec.catch.handler]
-            handler_body = {"task": handler.name, "error": f"${{{mapped}}}", "handler_param": handler.params[0].name}
+            handler_body = {"task": handler.name, "error": f"${{{mapped}}}", "handler_param": handler.params[0].name,
+                            "share": body.get("share", self.share)}
             if "keep" in body:  # the handler's result stands in for the task's: the workflow reads the same paths
                 handler_body["keep"] = body["keep"]
             handled = self._call(handler, handler_body, target, f"{base}_catch", node, catch=False)
@@ -592,6 +603,8 @@ class _Subworkflow:
         items, collected = self.vars(f"items_{node.id}"), self.vars(f"m_{node.id}")
         item, index, position = self.vars(f"item_{node.id}"), self.vars(f"i_{node.id}"), self.vars(f"k_{node.id}")
         body = self._payload(spec, node.args)
+        if not isinstance(node.items, ir.Literal):  # its items are counted when their number is known
+            body["share"] = f"${{{self.share} + 2 * len({items})}}"
         body["item_param"] = node.item_param
         body["item"] = f"${{{item}}}"
         if node.id in self.keep:
@@ -620,6 +633,7 @@ class _Subworkflow:
             *checks,
             _step(self.steps(f"map_{node.id}"), {"parallel": parallel}),
             _step(self.steps(f"collect_{node.id}"), {"for": collect}),
+            _step(self.steps(f"release_{node.id}"), {"assign": [{collected: None}]}),  # one copy of the results
         ]
 
 

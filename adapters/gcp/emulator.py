@@ -22,6 +22,7 @@ from typing import Any
 
 from strato import ir
 from strato.adapters.common.emulation import TaskLoader, emulating, in_this_context
+from strato.adapters.common.offload import materialise as common_materialise
 from strato.adapters.common.stores import BlobStore, LocalBlobStore
 from strato.runtime import RunResult
 from strato.runtime.results import new_run_id
@@ -137,6 +138,6 @@ def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any], load: 
             execution = workflow.run(params, transport=TimeLimited(WsgiTransport(app)), clock=clock,
                                      env={FUNCTIONS_URL_ENV: EMULATED_FUNCTIONS_URL})
     run_id = new_run_id()
-    if execution.state == "SUCCEEDED":
-        return RunResult(run_id, "SUCCEEDED", execution.result, None), execution
+    if execution.state == "SUCCEEDED":  # an output too large for the workflow comes back as an envelope
+        return RunResult(run_id, "SUCCEEDED", common_materialise(execution.result, store), None), execution
     return RunResult(run_id, "FAILED", None, workflow_error(execution.error)), execution

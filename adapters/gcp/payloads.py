@@ -101,8 +101,23 @@ def materialise(value: Any) -> Any:
     return common.materialise(value, current_store())
 
 
-def offload(name: str, value: Any, keep: list[list[Any]] | None = None) -> Any:
+MEMORY_BYTES = 512 * 1024  # a workflow's variables (https://cloud.google.com/workflows/quotas#resource_limits)
+MEMORY_RESERVE = 16 * 1024  # the workflow's own variables: counters, envelopes' overhead, errors
+
+
+def memory_threshold(share: int, params: Any) -> int:
+    """The bytes a result may keep inline when the workflow holds ``share`` such results beside ``params``,
+    each also held once more while its response is saved: an equal part of the 512 KB of variables.
+    ``share`` 0 is the run's output, returned straight from its response: all the room there is."""
+    room = MEMORY_BYTES - MEMORY_RESERVE - len(common.encode(params))
+    return max(0, room // (max(0, share) + 1))
+
+
+def offload(name: str, value: Any, keep: list[list[Any]] | None = None, limit: int | None = None) -> Any:
     """``value`` itself when small enough, else an envelope pointing at its copy in the store.
+
+    ``limit`` is the result's part of the workflow's memory (:func:`memory_threshold`); the smaller of
+    it and the configured threshold applies.
 
     ``keep`` lists the paths the workflow reads; an empty path means it reads the whole value, which
     then must stay inline. Without a store, results up to ``STRATO_GCP_MAX_RESULT_BYTES`` stay inline
@@ -111,7 +126,8 @@ def offload(name: str, value: Any, keep: list[list[Any]] | None = None) -> Any:
     data = common.encode(value)
     store = current_store()
     whole = keep is not None and [] in keep
-    if len(data) <= threshold() or store is None or whole:
+    inline = threshold() if limit is None else min(threshold(), limit)
+    if len(data) <= inline or store is None or whole:
         if len(data) > max_result_bytes():
             why = ("the workflow reads it whole (a condition or map over the entire result)" if whole and store
                    else f"no payload bucket is configured ({BUCKET_ENV})")

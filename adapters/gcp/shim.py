@@ -23,18 +23,19 @@ from collections.abc import Callable
 from typing import Any
 
 from strato import ir
+from strato.adapters.common import offload as common
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import UnknownTask
 from strato.adapters.common.tasks import granted_secrets, load_task
 from strato.runtime.invoke import error_of, invoke
 
-from .payloads import ResultTooLarge, materialise, offload
+from .payloads import ResultTooLarge, materialise, memory_threshold, offload
 
 __all__ = ["ResultTooLarge", "handle", "handler", "run"]
 
 # Every field a compiled workflow posts; a body with anything else is refused before anything runs.
-BODY_FIELDS = frozenset({"op", "task", "args", "params", "refs", "keep", "item_param", "item", "error",
-                         "handler_param", "value"})
+BODY_FIELDS = frozenset({"op", "task", "args", "params", "refs", "keep", "item_param", "item", "error", "share",
+                         "output", "handler_param", "value"})
 
 
 class RefusedCall(Exception):
@@ -59,7 +60,12 @@ def run(payload: dict[str, Any]) -> Any:
     params = payload.get("params") or {}
     if payload.get("op") == "resolve":
         refs = {k: materialise(v) for k, v in (payload.get("refs") or {}).items()}
-        return ir.resolve_value(ir.value_from_dict(payload["value"]), refs, params)
+        resolved = ir.resolve_value(ir.value_from_dict(payload["value"]), refs, params)
+        if payload.get("output") is True:  # the execution's result: an envelope only when over what memory holds
+            room = memory_threshold(0, params)
+            if len(common.encode(resolved)) > room:
+                return offload("output", resolved, None, room)
+        return resolved
     name = payload["task"]
     fn = load_task(name)  # only a task of this deployment; anything else is refused here
     if "error" in payload:
@@ -71,7 +77,9 @@ def run(payload: dict[str, Any]) -> Any:
         if "item_param" in payload:
             args[payload["item_param"]] = materialise(payload.get("item"))
         result = _call(name, fn, args)
-    return offload(name, result, payload.get("keep"))
+    share = payload.get("share")
+    limit = memory_threshold(share, params) if isinstance(share, int) and not isinstance(share, bool) else None
+    return offload(name, result, payload.get("keep"), limit)
 
 
 def _refusal(payload: Any) -> str | None:

@@ -35,6 +35,10 @@ REGRESSIONS: list[list[tuple]] = [
     [("make", 3, 0), ("fragile", 0, True), ("map", ("of", 1), 2)],  # a caught one, mapped over
     [("make", 5, 0), ("when", ("cmp", 0, (ODD, "==", True)), [("combine", 0, 0)], [("make", 9, 0)])],
     [("make", 4, 0), ("map", [], 1), ("map", ("of", 0), 0)],  # empty and computed maps
+    # three equal results offloaded at once, to the same content-addressed key (a moto race, bridged)
+    [("make", 0, 0), ("make", 0, 90000), ("make", 0, 90000), ("make", 0, 90000)],
+    # an output of ~550 KB, more than a workflow's 512 KB of variables: returned as an envelope, read back
+    [("make", 0, 0), ("make", 0, 0), ("make", 0, 0), ("make", 0, 90000), ("make", 0, 230000), ("make", 0, 230000)],
     # a map over a result of a block that did not run (null): the same TypeError and cause everywhere
     [("make", 1, 0), ("when", ("cmp", 0, ("n", ">", 300)), [("make", 2, 0)], None), ("map", ("of", 1), 0)],
 ]

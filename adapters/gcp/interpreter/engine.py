@@ -37,6 +37,11 @@ from .values import (
 )
 
 DEFAULT_MAX_STEPS = 100_000  # reference quota: steps per execution
+# "Maximum total size of variables, arguments and events: 512 KB" (https://cloud.google.com/workflows/quotas
+# #resource_limits); measured here as the compact JSON of every variable a step can see, after each step
+# that writes one. The quotas page does not say how the service serialises values; compact JSON is the
+# smallest reasonable reading, so this check never fails what the service would accept by a wide margin.
+MAX_MEMORY_BYTES = 512 * 1024
 # Quotas page, "Resource limits" (https://cloud.google.com/workflows/quotas#resource_limits): the call
 # stack of an execution is at most 20 deep. The stack holds main's frame too (main is the frame every
 # other call is made from), so main plus 19 nested subworkflow calls fit and the 20th nested call raises
@@ -139,6 +144,7 @@ class Scope:
 
     def __init__(self, parent: Scope | None = None, *, isolated: bool = False, shared: frozenset[str] = frozenset()):
         self.vars: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}  # bytes of each variable's compact JSON, as last measured
         self.parent = parent
         self.isolated = isolated
         self.shared = shared
@@ -164,6 +170,28 @@ class Scope:
 
     def set(self, name: str, value: Any) -> None:
         (self.writable(name) or self).vars[name] = value
+
+    def measure(self, name: str) -> None:
+        """Measure ``name`` again where it lives (after a step wrote it)."""
+        holder = self.find(name)
+        if holder is not None:
+            holder.sizes[name] = _json_bytes(holder.vars[name])
+
+    def memory(self) -> int:
+        """Bytes of every variable visible here, as last measured."""
+        total = 0
+        scope: Scope | None = self
+        while scope is not None:
+            total += sum(scope.sizes.values())
+            scope = scope.parent
+        return total
+
+
+def _json_bytes(value: Any) -> int:
+    try:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    except (TypeError, ValueError):
+        return 0
 
 
 @dataclass(frozen=True)
@@ -224,6 +252,7 @@ class Engine:
             **dict(env or {}),
         }
         self.max_steps = max_steps
+        self.max_memory = MAX_MEMORY_BYTES
         self.max_depth = max_depth
         self.runtime = _Runtime(self)
         self.steps_executed = 0
@@ -315,6 +344,15 @@ class Engine:
             else:
                 raise _Jump(target)
 
+    def check_memory(self, scope: Scope, written: list[str]) -> None:
+        """Fail the execution as the service does when its variables pass MAX_MEMORY_BYTES."""
+        for name in dict.fromkeys(written):
+            scope.measure(name)
+        used = scope.memory()
+        if used > self.max_memory:
+            raise _Fatal({"message": f"ResourceLimitError: Memory usage limit exceeded: variables hold {used:,} "
+                                     f"bytes, over {self.max_memory:,}", "tags": ["ResourceLimitError"]})
+
     def count_step(self) -> None:
         self.steps_executed += 1
         if self.steps_executed > self.max_steps:
@@ -332,10 +370,12 @@ class Engine:
         if kind == "assign":
             for target, template in step.assign:
                 self.assign(target, copy_value(self.render(template, scope, frame)), scope, frame)
+            self.check_memory(scope, [target.name for target, _ in step.assign])
         elif kind == "call":
             result = self.do_call(step, scope, frame)
             if step.result is not None:
                 scope.set(step.result, copy_value(result))
+                self.check_memory(scope, [step.result])
         elif kind == "switch":
             for cond in step.conditions:
                 value = self.render(cond.condition, scope, frame)
