@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from . import ir
 from .governance import CLASSIFICATION_KEY
 
-__all__ = ["attempt_event", "configured", "dataset_name", "run_event", "run_uuid", "task_event"]
+__all__ = ["attempt_event", "configured", "dataset_name", "run_event", "run_uuid", "shim_attempt", "task_event"]
 
 PRODUCER = "https://github.com/strato-data/strato"
 _CLASSIFICATION_SCHEMA = PRODUCER + "/blob/main/docs/lineage.json#/definitions/DataClassificationJobFacet"
@@ -167,3 +168,33 @@ def attempt_event(kind: str, pipeline: str, spec: ir.TaskSpec, key: str, run_id:
         from .run_context import split_key
 
         task_event(kind, pipeline, spec, split_key(key)[0], run_id, f"{run_id}/{key}/{attempt}", at, error)
+
+
+@contextmanager
+def shim_attempt(task_id: str, fn: Callable[..., Any]) -> Iterator[None]:
+    """A cloud task shim's attempt: START, then COMPLETE or FAIL (with the error) around the call.
+
+    The shim is not told the Strato run id, so the attempt gets a fresh run id and no parent facet; the
+    job is ``$STRATO_PIPELINE.task_id`` when the function's environment names its pipeline, else the
+    task id. Datasets and tags come from the ``@task`` definition the function belongs to.
+    """
+    if not configured():
+        yield
+        return
+    import sys
+
+    definition = getattr(sys.modules.get(getattr(fn, "__module__", "") or ""), getattr(fn, "__qualname__", ""), None)
+    spec = definition.spec() if callable(getattr(definition, "spec", None)) else None  # type: ignore[union-attr]
+    if not isinstance(spec, ir.TaskSpec):
+        spec = ir.TaskSpec(name=task_id, module="", qualname="", params=())
+    pipeline = os.environ.get("STRATO_PIPELINE")
+    job = f"{pipeline}.{task_id}" if pipeline else task_id
+    attempt = str(uuid.uuid4())
+    _event("START", attempt, job, spec.tags, None, None, None, spec.reads, spec.writes)
+    try:
+        yield
+    except Exception as exc:
+        _event("FAIL", attempt, job, spec.tags, None, {"error": type(exc).__name__, "cause": str(exc)}, None,
+               spec.reads, spec.writes)
+        raise
+    _event("COMPLETE", attempt, job, spec.tags, None, None, None, spec.reads, spec.writes)

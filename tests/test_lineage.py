@@ -199,3 +199,21 @@ def test_no_configuration_no_events(cli: Cli, tmp_path: Path, receiver: Any, mon
 def test_dataset_naming(uri: str, expected: tuple[str, str], monkeypatch: Any) -> None:
     monkeypatch.delenv("OPENLINEAGE_NAMESPACE", raising=False)
     assert lineage.dataset_name(uri) == expected
+
+
+@pytest.mark.parametrize("target", ["aws", "gcp", "azure"])
+def test_emulated_cloud_shims_emit_task_attempts(cli: Cli, tmp_path: Path, receiver: Any, target: str) -> None:
+    url, events = receiver
+    ref, flag = _project(tmp_path)
+    code, result = cli.json("emulate", ref, "--target", target, "--json", OPENLINEAGE_URL=url,
+                            LINEAGE_FAIL_FLAG=str(flag), timeout=300)
+    assert code == 0 and result["status"] == "SUCCEEDED", result
+    _valid(events)
+    jobs = _by_job(events)
+    assert [e["eventType"] for e in jobs["extract"]] == ["START", "COMPLETE"], sorted(jobs)
+    assert [e["eventType"] for e in jobs["load"]] == ["START", "COMPLETE"]
+    assert [(d["namespace"], d["name"]) for d in jobs["extract"][0]["inputs"]] == [
+        ("s3://landing", "orders/2024.csv"), ("strato", "warehouse.customers")]
+    assert [(d["namespace"], d["name"]) for d in jobs["load"][1]["outputs"]] == [
+        ("gs://lake", "orders/clean"), ("postgres://db.internal:5432", "shop.public.orders")]
+    assert "parent" not in jobs["load"][0]["run"]["facets"]  # the shim is not told the run id
