@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS := emulate,pulumi,ui,dev
+EXTRAS := emulate,pulumi,ui,dev,lineage
 # LocalStack (host mode) needs Python >= 3.12; its tests are skipped, saying why, when none is found.
 LOCALSTACK_VENV := .venv-localstack
 LOCALSTACK_PACKAGES := 'localstack-core[runtime]==2026.3.0' 'cbor2<6' 'pyOpenSSL<24.3' 'cryptography<44' service_identity

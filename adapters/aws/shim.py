@@ -19,6 +19,7 @@ from strato import ir
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import AdapterError
 from strato.adapters.common.tasks import granted_secrets, load_task
+from strato.lineage import shim_attempt
 from strato.runtime.invoke import invoke
 
 from .payloads import materialise, offload, read_object, state_threshold, store_items
@@ -73,6 +74,11 @@ def _checked(event: Any) -> dict[str, Any]:
 def _call(name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
     """The task with its granted secrets, read from Secrets Manager (moto's in emulation, seeded from
     ``STRATO_SECRET_<NAME>``, falling back to the variable itself so a missing one is named)."""
+    with shim_attempt(name, fn):  # OpenLineage START and COMPLETE/FAIL, when configured
+        return _call_task(name, fn, args)
+
+
+def _call_task(name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
     secrets = granted_secrets(name)
     if not secrets:
         return invoke(name, fn, args)

@@ -31,6 +31,7 @@ from typing import Any
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import AdapterError
 from strato.adapters.common.tasks import granted_secrets, import_task
+from strato.lineage import shim_attempt
 
 from .payloads import offload, resolve
 
@@ -126,6 +127,11 @@ def _invoke_with_secrets(task: TaskRef, fn: Callable[..., Any], args: dict[str, 
                          invoke: Callable[..., Any]) -> Any:
     """Call the task with its granted secrets: from the emulation's grants and the environment, or,
     deployed, from the generated TaskRef and Key Vault."""
+    with shim_attempt(task.name, fn):  # OpenLineage START and COMPLETE/FAIL, when configured
+        return _invoke_task(task, fn, args, invoke)
+
+
+def _invoke_task(task: TaskRef, fn: Callable[..., Any], args: dict[str, Any], invoke: Callable[..., Any]) -> Any:
     if loader_override() is not None:
         return invoke(task.name, fn, args, granted_secrets(task.name))
     if not task.secrets:

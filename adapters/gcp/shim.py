@@ -27,6 +27,7 @@ from strato.adapters.common import offload as common
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import UnknownTask
 from strato.adapters.common.tasks import granted_secrets, load_task
+from strato.lineage import shim_attempt
 from strato.runtime.invoke import error_of, invoke
 
 from .payloads import ResultTooLarge, materialise, memory_threshold, offload
@@ -44,6 +45,11 @@ class RefusedCall(Exception):
 
 def _call(name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
     """The task with its granted secrets: from the environment in emulation, from Secret Manager deployed."""
+    with shim_attempt(name, fn):  # OpenLineage START and COMPLETE/FAIL, when configured
+        return _call_task(name, fn, args)
+
+
+def _call_task(name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
     secrets = granted_secrets(name)
     if not secrets or loader_override() is not None:
         return invoke(name, fn, args, secrets)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import ir
+from .. import ir, lineage
 from ..graph import dependencies, guard_chain
 from ..ir import error_matches
 from ..run_context import RunContext, resolve_defaults, split_key, task_context
@@ -152,6 +152,7 @@ class Execution:
 
     def _run(self) -> RunResult:
         self.hooks.run_started(self.run_id, self.root.name)
+        lineage.run_event("START", self.root, self.run_id, self.clock.now())
         try:
             self._start_scope(self.root, "", self.params, self._succeed, self._fail)
             while self.result is None:
@@ -183,12 +184,17 @@ class Execution:
                         event = self.events.get_nowait()
                     except queue.Empty:
                         event = None
+        except BaseException as exc:  # interrupted, or the lease was lost: the run stops unfinished
+            lineage.run_event("ABORT", self.root, self.run_id, self.clock.now(), error_of(exc))
+            raise
         finally:
             self.workers.close()
             for call, _ in list(self.live):  # what unfinished attempts wrote so far is kept too
                 if call.log is not None:
                     self._store_log(call.log)
             self.store.commit()
+        lineage.run_event("COMPLETE" if self.result.status == SUCCEEDED else "FAIL", self.root, self.run_id,
+                          self.clock.now(), self.result.error)
         self.hooks.run_finished(self.result)
         return self.result
 
@@ -395,6 +401,7 @@ class Execution:
         call.token += 1
         token = call.token
         self.store.start_attempt(self.run_id, call.key, call.attempt, self.clock.now())
+        lineage.attempt_event("START", self.root.name, call.spec, call.key, self.run_id, call.attempt, self.clock.now())
         call.log = logs.AttemptLog(call.key, call.attempt, self.clock.now, self._log_ready, self.log_limit, self.echo)
         self.live.add((call, token))
         self.to_submit.append((call, token))
@@ -414,6 +421,7 @@ class Execution:
         now = self.clock.now()
         if ok:
             self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, now, None)
+            lineage.attempt_event("COMPLETE", self.root.name, call.spec, call.key, self.run_id, call.attempt, now)
             self.hooks.call_finished(call.key, call.spec.name, SUCCEEDED)
             call.on_success(value)
             self.store.commit()  # a finished task is durable at once: the at-least-once window is this short
@@ -432,6 +440,8 @@ class Execution:
 
     def _attempt_failed(self, call: _Call, error: dict, trace: str | None = None) -> None:
         self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error, trace)
+        lineage.attempt_event("FAIL", self.root.name, call.spec, call.key, self.run_id, call.attempt,
+                              self.clock.now(), error)
         retry = call.spec.retry
         if retry is not None and call.tries <= retry.max_retries and error_matches(error["error"], retry.on):
             delay = retry.delay_for(call.tries)
