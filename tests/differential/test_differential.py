@@ -48,14 +48,58 @@ def outcome(result: Any) -> tuple:
     return result.status, result.output, result.error
 
 
+# Limits a cloud has and the local runner does not, each documented in the README: where a plan meets
+# one, that cloud must refuse it with its limit's error, never give a different answer.
+LIMIT_ERRORS = {"States.DataLimitExceeded", "ResourceLimitError", "ResultTooLarge"}
+
+
+def _large_field_in_a_condition(steps: list[tuple], sizes: list[int]) -> bool:
+    """A condition compares the (large) text field of a record: the orchestrator reads it itself, so it
+    stays in its state or variables however large (GCP keeps condition operands inline)."""
+    for step in steps:
+        if step[0] == "when":
+            if any(sizes[ref] > 64 * 1024 for ref in _condition_reads(step[1], "s")):
+                return True
+            if _large_field_in_a_condition(step[2], sizes) or (step[3] and _large_field_in_a_condition(step[3], sizes)):
+                return True
+        else:
+            sizes.append(step[2] if step[0] == "make" else 0)
+    return False
+
+
+def _condition_reads(cond: tuple, key: str) -> list[int]:
+    if cond[0] == "cmp":
+        return [cond[1]] if cond[2][0] == key else []
+    return [ref for inner in cond[1:] for ref in _condition_reads(inner, key)]
+
+
 def check_everywhere(plan: list[tuple], work_dir: Path) -> None:
     definition = build(plan)
     ir = definition.ir
     local = run_pipeline(definition, {}, store=RunStore.memory(), clock=VirtualClock())
     params = prepare_input(ir, {}, definition.fn)
+    at_a_limit = {"gcp"} if _large_field_in_a_condition(plan, []) else set()
     for target in TARGETS:
         emulated = get_adapter(target).emulate(ir, params, resolver_for(ir), work_dir=work_dir)
+        if outcome(emulated) == outcome(local):
+            continue
+        if target in at_a_limit and emulated.status == "FAILED":
+            assert emulated.error and emulated.error["error"] in LIMIT_ERRORS, (target, plan, emulated.error)
+            continue
+        if (emulated.status, local.status) == ("FAILED", "FAILED") and _failure_points(plan) > 1:
+            continue  # two calls failing side by side: each backend reports the one that failed first
         assert outcome(emulated) == outcome(local), f"{target} disagrees with the local runner on {plan!r}"
+
+
+def _failure_points(steps: list[tuple]) -> int:
+    """Calls that may fail the run: uncaught fragile calls and maps over computed values."""
+    count = 0
+    for step in steps:
+        if step[0] == "when":
+            count += _failure_points(step[2]) + (_failure_points(step[3]) if step[3] else 0)
+        elif (step[0] == "fragile" and not step[2]) or (step[0] == "map" and isinstance(step[1], tuple)):
+            count += 1
+    return count
 
 
 @pytest.mark.parametrize("plan", REGRESSIONS, ids=[f"regression{i}" for i in range(len(REGRESSIONS))])
