@@ -115,16 +115,19 @@ def test_retry_catch_and_timeout_mapping() -> None:
     assert flaky["retry"]["backoff"] == {"initial_delay": 2, "max_delay": 10, "multiplier": 3}
     predicate = flaky["retry"]["predicate"][2:-1]
     assert "ConnectionResetError" in document[predicate]["steps"][1]["decide"]["return"]
-    transient = flaky["try"]["steps"][0]["call_flaky"]  # transient failures retried apart from the task's Retry
-    assert transient["retry"]["predicate"] == "${strato_transient}" and transient["retry"]["max_retries"] == 5
-    call = transient["try"]["steps"][0]["post_flaky"]
-    assert call["call"] == "http.post" and call["args"]["auth"] == {"type": "OIDC"}
-    assert call["args"]["url"] == '${sys.get_env("STRATO_FUNCTIONS_URL") + "/strato-retrying-flaky"}'
+    call = flaky["try"]["steps"][0]["call_flaky"]  # the shared call helper, its transient retries apart
+    assert call["call"] == "strato_call" and call["args"]["fn"] == "strato-retrying-flaky"
+    helper = document["strato_call"]["steps"][0]["post"]
+    assert helper["retry"]["predicate"] == "${strato_transient}" and helper["retry"]["max_retries"] == 5
+    post = helper["try"]["steps"][0]["request"]
+    assert post["call"] == "http.post" and post["args"]["auth"] == {"type": "OIDC"}
+    assert post["args"]["url"] == '${sys.get_env("STRATO_FUNCTIONS_URL") + "/" + fn}'
 
     document = compile_pipeline(pipelines.timing_out.ir).document
     slow = _find(document["main"]["steps"], "slow")
-    assert slow["try"]["steps"][0]["call_slow"]["try"]["steps"][0]["post_slow"]["args"]["timeout"] == 1
-    assert "did not finish within its timeout of 1s" in str(slow["except"])
+    helper_name = slow["try"]["steps"][0]["call_slow"]["call"]
+    assert document[helper_name]["steps"][0]["post"]["try"]["steps"][0]["request"]["args"]["timeout"] == 1
+    assert "did not finish within its timeout of 1s" in str(document[helper_name])
     assert "TaskTimeout" in str(slow["except"])  # the catch's on=("TaskTimeout",)
 
 
