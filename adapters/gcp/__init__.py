@@ -37,7 +37,11 @@ class Adapter:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{pipeline.name}.workflow.yaml"
         path.write_text(compiled.source)
-        return CompileResult([path], compiled.warnings)
+        paths = [path]
+        for name, source in compiled.part_sources.items():  # a large pipeline's parts: workflows of their own
+            paths.append(out_dir / f"{name}.workflow.yaml")
+            paths[-1].write_text(source)
+        return CompileResult(paths, compiled.warnings)
 
     def emulate(self, pipeline: ir.PipelineIR, params: dict[str, Any], resolver: Callable[..., Any], *,
                 backend: str | None = None, endpoint: str | None = None, work_dir: Path) -> RunResult:
@@ -51,7 +55,7 @@ class Adapter:
         (work_dir / "gcp").mkdir(parents=True, exist_ok=True)
         (work_dir / "gcp" / f"{pipeline.name}.workflow.yaml").write_text(compiled.source)
         result, _ = emulate(pipeline, compiled.source, params, emulated_loader(pipeline, resolver), work_dir / "gcp",
-                            backend)
+                            backend, parts=compiled.part_sources)
         return result
 
     def package(self, pipeline: ir.PipelineIR, project: Path, out_dir: Path, *, python_version: str = "3.12",

@@ -30,11 +30,26 @@ from strato.ir import ObjectCreatedSpec, expand_error_names
 from ..common.reads import read_inline
 from ..structure import Block, Par, Seq, Step, extra_wait_warnings, structure
 from .concurrency import ConcurrencyError, Planner, call_order
-from .naming import FUNCTIONS_URL_ENV, Names, function_name, function_url_expression, subworkflow_name
+from .naming import (
+    FUNCTIONS_URL_ENV,
+    Names,
+    function_name,
+    function_url_expression,
+    part_name,
+    subworkflow_name,
+    workflow_name,
+)
 from .payloads import REF
 from .triggers import FINALIZED
 
-MAX_SOURCE_BYTES = 128 * 1024
+MAX_SOURCE_BYTES = 128 * 1024  # https://cloud.google.com/workflows/quotas: source code, 128 KB
+# The estimated size of a part's own steps: the helpers (about 8 KB) and the sub-pipelines it calls
+# come on top, and the rendered sources are checked against MAX_SOURCE_BYTES.
+PART_BYTES = 96 * 1024
+PART_ARGUMENT_BYTES = 30 * 1024  # under the 32 KB execution argument (quotas page), leaving room for framing
+CONNECTOR_TIMEOUT = 31_536_000  # a part may run as long as an execution may (one year)
+PAR_INDENT = 10  # columns a parallel branch indents its steps by
+PART_CALL_BYTES = 700  # what calling a part takes in its caller (the call, the merge, the release)
 MAX_VARIABLE_BYTES = 512 * 1024
 MAX_BRANCHES = 10
 MAX_CONCURRENCY = 20
@@ -51,33 +66,73 @@ class Compiled:
     warnings: list[Diagnostic] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
     origins: dict[int, tuple[ir.PipelineIR, ir.Node]] = field(default_factory=dict, repr=False)
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # workflow id -> document of each part
+    part_sources: dict[str, str] = field(default_factory=dict)  # workflow id -> its YAML
+
+    def sources(self, root_name: str) -> dict[str, str]:
+        """Every workflow to deploy, by workflow id: the root's, then its parts."""
+        return {workflow_name(root_name): self.source, **self.part_sources}
 
 
-def compile_pipeline(root: ir.PipelineIR) -> Compiled:
+def compile_pipeline(root: ir.PipelineIR, part_bytes: int = PART_BYTES) -> Compiled:
+    """The root workflow and, for a pipeline over what one workflow's source holds, its parts.
+
+    A part is a workflow of its own that the root (or another part) runs with the Workflow Executions
+    connector; ``part_bytes`` is the estimated size of a part's own steps. Estimates are checked against
+    the rendered sources, and a smaller budget is tried when one came out too large.
+    """
+    for attempt in range(4):
+        out = _compile(root, part_bytes)
+        sizes = [len(out.source.encode()), *(len(src.encode()) for src in out.part_sources.values())]
+        if not out.parts or max(sizes) <= MAX_SOURCE_BYTES or attempt == 3:
+            break
+        part_bytes = int(part_bytes * 0.7)
+    _check_sizes(root, out)
+    return out
+
+
+def _compile(root: ir.PipelineIR, part_bytes: int) -> Compiled:
     out = Compiled({})
     helpers = _Helpers()
-    out.document["main"] = _Subworkflow(root, root, out, helpers).build()
-    for name in sorted(root.subpipelines):
-        out.document[subworkflow_name(name)] = _Subworkflow(root.subpipelines[name], root, out, helpers).build()
-    out.document.update(helpers.document())
-    _bound_concurrency(root, out)
-    out.source = to_yaml(out.document, f"Strato pipeline {root.name} (IR {root.hash[:12]})")
-    size = len(out.source.encode())
-    if size > MAX_SOURCE_BYTES:
-        out.errors.append(Diagnostic(
-            f"the workflow source is {size:,} bytes, over Cloud Workflows' 128 KB; split the pipeline into "
-            "sub-pipelines deployed as their own workflows, or reduce literal arguments", root.location,
-            f"pipeline {root.name!r} (gcp)"))
+    main = _Subworkflow(root, root, out, helpers, part_bytes)
+    out.document["main"] = main.build()
+    subs = {subworkflow_name(name): _Subworkflow(root.subpipelines[name], root, out, helpers).build()
+            for name in sorted(root.subpipelines)}
+    out.document.update(subs)
+    if main.parts:
+        helpers.part_function = function_name(root.name, sorted(root.tasks)[0])
+    helper_doc = helpers.document()
+    out.document.update(helper_doc)
+    title = f"Strato pipeline {root.name} (IR {root.hash[:12]})"
+    for name, (part_main, called) in main.parts.items():
+        document = {"main": part_main, **{sub: subs[sub] for sub in sorted(called)}, **helper_doc}
+        out.parts[name] = document
+    _bound_concurrency(root, out, out.document)
+    for document in out.parts.values():
+        _bound_concurrency(root, out, document)
+    out.source = to_yaml(out.document, title)
+    out.part_sources = {name: to_yaml(document, f"{title}: part {name}") for name, document in out.parts.items()}
+    return out
+
+
+def _check_sizes(root: ir.PipelineIR, out: Compiled) -> None:
+    for name, source in [("main", out.source), *out.part_sources.items()]:
+        size = len(source.encode())
+        if size > MAX_SOURCE_BYTES:
+            what = "the workflow source" if name == "main" else f"part {name}"
+            out.errors.append(Diagnostic(
+                f"{what} is {size:,} bytes, over Cloud Workflows' 128 KB (https://cloud.google.com/workflows/quotas)"
+                "; reduce literal arguments or split a sub-pipeline that is this large into smaller ones",
+                root.location, f"pipeline {root.name!r} (gcp)"))
     literal_bytes = _literal_bytes(root)
     if literal_bytes > MAX_VARIABLE_BYTES // 2:
         out.errors.append(Diagnostic(
             f"literal arguments and defaults alone take about {literal_bytes:,} bytes of workflow variables; "
             "Cloud Workflows holds at most 512 KB: pass large data by reference (a file path or URI)",
             root.location, f"pipeline {root.name!r} (gcp)"))
-    return out
 
 
-def _bound_concurrency(root: ir.PipelineIR, out: Compiled) -> None:
+def _bound_concurrency(root: ir.PipelineIR, out: Compiled, document: dict[str, Any]) -> None:
     """At most 20 branches and iterations at once per execution, across nested parallel steps and
     subworkflows: lower map limits and limit parallel steps where needed (see :mod:`.concurrency`)."""
     pipelines = {"main": root, **{subworkflow_name(n): p for n, p in root.subpipelines.items()}}
@@ -97,9 +152,9 @@ def _bound_concurrency(root: ir.PipelineIR, out: Compiled) -> None:
             return
         limited.append(new)
 
-    planner = Planner(out.document, MAX_CONCURRENCY, on_limit)
+    planner = Planner(document, MAX_CONCURRENCY, on_limit)
     try:
-        planner.plan(call_order(out.document))
+        planner.plan(call_order(document))
     except ConcurrencyError as exc:
         pipeline = pipelines.get(str(exc), root)
         out.errors.append(Diagnostic(
@@ -136,6 +191,12 @@ def _literal_bytes(root: ir.PipelineIR) -> int:
             for value in getattr(node, "args", {}).values():
                 total += len(json.dumps(ir.value_to_dict(value)))
     return total
+
+
+def _nodes(block: Block) -> list[str]:
+    if isinstance(block, Step):
+        return [block.node]
+    return [n for item in (block.items if isinstance(block, Seq) else block.branches) for n in _nodes(item)]
 
 
 def error_names(on: tuple[str, ...] | None) -> list[str] | None:
@@ -249,6 +310,7 @@ class _Helpers:
         self.offloaded = False  # strato_offloaded, strato_cloud_event, strato_json_type: only when used
         self.cloud_event = False
         self.json_type = False
+        self.part_function: str | None = None  # strato_part, strato_unpack: when the pipeline has parts
 
     def call(self, timeout: float) -> str:
         """The ``strato_call`` helper for a timeout (``http.post`` takes its timeout as a number, not an expression)."""
@@ -320,6 +382,8 @@ class _Helpers:
                     "except": {"as": "other", "steps": [_step("not_an_event", _ret(False))]}})]}
         if self.offloaded:
             doc["strato_offloaded"] = _offloaded_helper()
+        if self.part_function is not None:
+            doc.update(_part_helpers(self.part_function))
         if self.json_type:  # a value's kind in the words of strato.ir.json_type, for the same messages
             doc["strato_json_type"] = {"params": ["value"], "steps": [
                 _step("simple", {"switch": [{"condition": "${value == null}", "return": "null"},
@@ -352,6 +416,47 @@ def _call_helper(timeout: float) -> dict[str, Any]:
         _step("answer", _ret("${response.body}"))]}
 
 
+RUN_EXECUTION = "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.run"
+
+
+def _part_helpers(function: str) -> dict[str, Any]:
+    """``strato_part`` runs a part with the run's params and results so far and returns the results it
+    added; a part's failure comes back as data (``{"failed": error}``) and is raised again here, so the
+    run fails with the task's own error. Over the 32 KB an execution's argument may take, the argument
+    goes by reference: a function stores it (``op: stash``) and the part's ``strato_unpack`` reads it back."""
+    url = f'${{sys.get_env("{FUNCTIONS_URL_ENV}") + "/{function}"}}'
+    payload = {"params": "${params}", "results": "${results}"}
+
+    def run(name: str, argument: Any) -> dict[str, Any]:
+        return _step(name, {"call": RUN_EXECUTION, "result": "answer", "args": {
+            "workflow_id": "${workflow}", "argument": argument, "connector_params": {"timeout": CONNECTOR_TIMEOUT}}})
+
+    def post(name: str, body: dict[str, Any], result: str) -> dict[str, Any]:
+        return _step(name, {"try": {"steps": [_step(f"{name}_call", {
+            "call": "http.post", "result": result, "args": {"url": url, "auth": {"type": "OIDC"},
+                                                            "timeout": MAX_HTTP_TIMEOUT, "body": body}})]},
+            "retry": TRANSIENT_RETRY})
+
+    stashed = ir.value_to_dict(ir.Ref("stashed", ()))
+    return {
+        "strato_part": {"params": ["workflow", "params", "results"], "steps": [
+            _step("measure", {"assign": [{"size": "${len(json.encode(params)) + len(json.encode(results))}"}]}),
+            _step("route", {"switch": [
+                {"condition": f"${{size > {PART_ARGUMENT_BYTES}}}", "steps": [
+                    post("stash", {"op": "stash", "value": payload}, "reference"),
+                    run("run_by_reference", {"stashed": "${reference.body}"})]},
+                {"condition": True, "steps": [run("run_inline", payload)]}]}),
+            _step("check", {"switch": [{"condition": '${"failed" in answer}', "raise": "${answer.failed}"}]}),
+            _step("added", _ret("${answer.results}"))]},
+        "strato_unpack": {"params": ["input"], "steps": [
+            _step("route", {"switch": [{"condition": '${"stashed" in input}', "steps": [
+                post("fetch", {"op": "resolve", "value": stashed, "refs": {"stashed": "${input.stashed}"},
+                               "params": {}}, "fetched"),
+                _step("by_reference", _ret("${fetched.body}"))]}]}),
+            _step("inline", _ret("${input}"))]},
+    }
+
+
 def _offloaded_helper() -> dict[str, Any]:
     """``strato_offloaded(value)``: is ``value`` an envelope, or a list (a map's result) holding one?"""
     probe = '${"' + REF + '" in value}'
@@ -374,8 +479,13 @@ def _re2_escape(text: str) -> str:
 
 # ---------------------------------------------------------------------------------- subworkflow
 class _Subworkflow:
-    def __init__(self, pipeline: ir.PipelineIR, root: ir.PipelineIR, out: Compiled, helpers: _Helpers):
+    def __init__(self, pipeline: ir.PipelineIR, root: ir.PipelineIR, out: Compiled, helpers: _Helpers,
+                 part_bytes: int | None = None):
         self.p, self.root, self.out, self.helpers = pipeline, root, out, helpers
+        self.part_bytes = part_bytes  # split into parts past this estimate (the root pipeline only)
+        self.parts: dict[str, tuple[dict[str, Any], set[str]]] = {}  # id -> (main, sub-pipelines it calls)
+        self._rendered: dict[str, list[dict[str, Any]]] = {}
+        self._sizes: dict[int, tuple[int, int]] = {}
         self.steps = Names()
         self.vars = Names()
         for reserved in ("input", "defaults", "params", "results"):
@@ -448,7 +558,10 @@ class _Subworkflow:
             joins = "Cloud Workflows joins parallel branches only at their end"
             for node_id, message in extra_wait_warnings(extra, joins):
                 self.out.warnings.append(Diagnostic(message, p.node_by_id[node_id].location, self.subject, "warning"))
-            steps.extend(self._block(block))
+            if self.part_bytes is not None and self._size(block)[0] > self.part_bytes:
+                steps.extend(self._split(block))
+            else:
+                steps.extend(self._block(block))
         if self._offloadable(p.output):
             steps.extend(self._resolved(p.output, None, "output"))
         else:
@@ -497,10 +610,168 @@ class _Subworkflow:
     # ------------------------------------------------------------------------------ blocks
     def _block(self, block: Block) -> list[dict[str, Any]]:
         if isinstance(block, Step):
-            return self._node(self.p.node_by_id[block.node])
+            return self._leaf(block.node)
         if isinstance(block, Seq):
             return [step for item in block.items for step in self._block(item)]
         return [self._parallel([self._block(b) for b in block.branches], block)]
+
+    def _leaf(self, node_id: str) -> list[dict[str, Any]]:
+        """A node's steps, rendered once (sizing a pipeline for parts reads them before placing them)."""
+        if node_id not in self._rendered:
+            self._rendered[node_id] = self._node(self.p.node_by_id[node_id])
+        return self._rendered[node_id]
+
+    # ------------------------------------------------------------------------------ parts
+    def _size(self, block: Block) -> tuple[int, int]:
+        """(bytes, lines) a block's steps take in YAML at no indentation: an estimate from their compact
+        JSON (block-style YAML is about as long, plus indentation), computed once per block, so sizing
+        a 20,000-task pipeline stays linear."""
+        key = id(block)
+        if key not in self._sizes:
+            if isinstance(block, Step):
+                text = len(json.dumps(self._leaf(block.node), separators=(",", ":"), ensure_ascii=False))
+                size = (text, text // 24 + 1)
+            elif isinstance(block, Seq):
+                parts = [self._size(item) for item in block.items]
+                size = (sum(b for b, _ in parts), sum(n for _, n in parts))
+            else:
+                parts = [self._size(branch) for branch in block.branches]
+                indent = PAR_INDENT * (1 if len(parts) <= MAX_BRANCHES else 2)
+                size = (sum(b + n * indent + 40 for b, n in parts) + 80, sum(n + 2 for _, n in parts) + 4)
+            self._sizes[key] = size
+        return self._sizes[key]
+
+    def _split(self, block: Block) -> list[dict[str, Any]]:
+        """Steps running ``block`` as parts, each part's estimated size within ``part_bytes``."""
+        units = self._units(block)
+        return [step for steps, _ in units for step in steps]
+
+    def _units(self, block: Block) -> list[tuple[list[dict[str, Any]], list[str]]]:
+        """``block`` as a sequence of (steps calling parts, node ids they run)."""
+        budget = self.part_bytes or MAX_SOURCE_BYTES
+        if isinstance(block, Step) or self._size(block)[0] <= budget:
+            return [self._part(self._block(block), _nodes(block))]
+        if isinstance(block, Seq):
+            units: list[tuple[list[dict[str, Any]], list[str]]] = []
+            group: list[Block] = []
+            used = 0
+
+            def flush() -> None:
+                nonlocal group, used
+                if group:
+                    units.append(self._part([step for item in group for step in self._block(item)],
+                                            [n for item in group for n in _nodes(item)]))
+                group, used = [], 0
+
+            for item in block.items:
+                size = self._size(item)[0]
+                if size > budget:
+                    flush()
+                    units.extend(self._units(item))
+                    continue
+                if used + size > budget:
+                    flush()
+                group.append(item)
+                used += size
+            flush()
+            return self._fold_sequence(units)
+        branches: list[tuple[list[dict[str, Any]], list[str]]] = []
+        pending: list[Block] = []
+        used = 0
+
+        def close() -> None:
+            nonlocal pending, used
+            if len(pending) == 1:
+                branches.append(self._part(self._block(pending[0]), _nodes(pending[0])))
+            elif pending:
+                inner = self._parallel([self._block(b) for b in pending], Par(tuple(pending)))
+                branches.append(self._part([inner], [n for b in pending for n in _nodes(b)]))
+            pending, used = [], 0
+
+        for branch in block.branches:
+            bytes_, lines = self._size(branch)
+            size = bytes_ + lines * PAR_INDENT + 40
+            if size > budget:
+                close()
+                units = self._units(branch)
+                branches.append(([step for steps, _ in units for step in steps], [n for _, ns in units for n in ns]))
+                continue
+            if used + size > budget:
+                close()
+            pending.append(branch)
+            used += size
+        close()
+        while len(branches) > MAX_BRANCHES:  # a part of at most ten branches, each calling parts
+            grouped = []
+            for i in range(0, len(branches), MAX_BRANCHES):
+                chunk = branches[i:i + MAX_BRANCHES]
+                if len(chunk) == 1:
+                    grouped.append(chunk[0])
+                    continue
+                inner = self._parallel_step([steps for steps, _ in chunk])
+                grouped.append(self._part([inner], [n for _, ns in chunk for n in ns]))
+            branches = grouped
+        if len(branches) == 1:
+            return branches
+        return [([self._parallel_step([steps for steps, _ in branches])], [n for _, ns in branches for n in ns])]
+
+    def _fold_sequence(self, units: list[tuple[list[dict[str, Any]], list[str]]]
+                       ) -> list[tuple[list[dict[str, Any]], list[str]]]:
+        """Part calls in sequence, grouped into parts of parts when there are more than a workflow holds."""
+        per_part = max(2, (self.part_bytes or MAX_SOURCE_BYTES) // PART_CALL_BYTES)
+        while len(units) > per_part:
+            units = [units[i] if len(units[i:i + per_part]) == 1 else self._part(
+                [step for steps, _ in units[i:i + per_part] for step in steps],
+                [n for _, ns in units[i:i + per_part] for n in ns]) for i in range(0, len(units), per_part)]
+        return units
+
+    def _part(self, steps: list[dict[str, Any]], nodes: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """A new part workflow running ``steps`` (the nodes ``nodes``), and the steps that call it: the
+        results it adds that anything outside reads are merged into the caller's ``results``."""
+        index = len(self.parts) + 1
+        name = part_name(self.root.name, index)
+        inside = set(nodes)
+        readers = self._readers()
+        added = [n for n in nodes if any(reader not in inside for reader in readers.get(n, ()))]
+        body = [_step("unpack", {"assign": [{"input": "${strato_unpack(input)}"}]}),
+                _step("init", {"assign": [{"params": "${input.params}"}, {"results": "${input.results}"}]}),
+                *steps,
+                _step("added", _ret({"results": {n: f"${{results[{expr_literal(n)}]}}" for n in added}}))]
+        main = {"params": ["input"], "steps": [_step("part", {
+            "try": {"steps": body}, "except": {"as": "e", "steps": [_step("failed", _ret({"failed": "${e}"}))]}})]}
+        self.parts[name] = (main, self._called(nodes))
+        answer, key = self.vars(f"part{index}"), self.vars(f"k_part{index}")
+        calls = [_step(self.steps(f"run_part{index}"), {"call": "strato_part", "result": answer, "args": {
+            "workflow": name, "params": "${params}", "results": "${results}"}})]
+        if added:
+            put = _step(self.steps(f"put_part{index}"), {"assign": [{f"results[{key}]": f"${{{answer}[{key}]}}"}]})
+            calls.append(_step(self.steps(f"merge_part{index}"), {"for": {
+                "value": key, "in": f"${{keys({answer})}}", "steps": [put]}}))
+        calls.append(_step(self.steps(f"release_part{index}"), {"assign": [{answer: None}]}))
+        return calls, nodes
+
+    def _readers(self) -> dict[str, set[str]]:
+        """Node -> the nodes that read it (``"$output"`` for the run's output)."""
+        if not hasattr(self, "_reader_map"):
+            readers: dict[str, set[str]] = {}
+            for node, deps in dependencies(self.p).items():
+                for dep in deps:
+                    readers.setdefault(dep, set()).add(node)
+            for ref in ir.value_refs(self.p.output):
+                readers.setdefault(ref, set()).add("$output")
+            self._reader_map = readers
+        return self._reader_map
+
+    def _called(self, nodes: list[str]) -> set[str]:
+        """The sub-pipeline subworkflows ``nodes`` call, directly or through other sub-pipelines."""
+        found: set[str] = set()
+        todo = [self.p.node_by_id[n] for n in nodes]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, ir.SubPipelineNode) and subworkflow_name(node.pipeline) not in found:
+                found.add(subworkflow_name(node.pipeline))
+                todo.extend(self.root.subpipelines[node.pipeline].nodes)
+        return found
 
     def _parallel(self, branches: list[list[dict[str, Any]]], block: Par) -> dict[str, Any]:
         """At most 10 branches per parallel step: more are grouped into nested parallel steps."""

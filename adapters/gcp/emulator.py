@@ -113,12 +113,14 @@ def _served(app: Any) -> Iterator[str]:
 
 
 def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any], load: TaskLoader, work_dir: Path,
-            backend: str = "wsgi", clock: Any = None, store: BlobStore | None = None) -> tuple[RunResult, Any]:
+            backend: str = "wsgi", clock: Any = None, store: BlobStore | None = None,
+            parts: dict[str, str] | None = None) -> tuple[RunResult, Any]:
     """Run the compiled ``source`` with ``params``; returns the run's result and the interpreter execution.
 
     ``params`` is the execution's argument as Workflows receives it: the run input, or a CloudEvent
     for a pipeline with ``ObjectCreated`` triggers. ``store`` holds offloaded results (default: a
-    directory under ``work_dir``).
+    directory under ``work_dir``). ``parts`` are the sources of a split pipeline's other workflows by
+    workflow id, deployed beside it: the root runs them through the Workflow Executions connector.
     """
     from .interpreter import UrllibTransport, VirtualClock, WsgiTransport, load_workflow
 
@@ -126,6 +128,7 @@ def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any], load: 
         raise ValueError(f"unknown gcp backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     work_dir.mkdir(parents=True, exist_ok=True)
     workflow = load_workflow(source)
+    deployed = {name: load_workflow(text) for name, text in (parts or {}).items()}
     app = _app(work_dir)
     clock = clock or VirtualClock()
     store = store if store is not None else LocalBlobStore(work_dir / "payloads", "gs")
@@ -133,10 +136,10 @@ def emulate(pipeline: ir.PipelineIR, source: str, params: dict[str, Any], load: 
         if backend == "http":
             with _served(app) as base:
                 execution = workflow.run(params, transport=TimeLimited(UrllibTransport(lambda auth, url: "emulated")),
-                                         clock=clock, env={FUNCTIONS_URL_ENV: base})
+                                         clock=clock, env={FUNCTIONS_URL_ENV: base}, deployed=deployed)
         else:
             execution = workflow.run(params, transport=TimeLimited(WsgiTransport(app)), clock=clock,
-                                     env={FUNCTIONS_URL_ENV: EMULATED_FUNCTIONS_URL})
+                                     env={FUNCTIONS_URL_ENV: EMULATED_FUNCTIONS_URL}, deployed=deployed)
     run_id = new_run_id()
     if execution.state == "SUCCEEDED":  # an output too large for the workflow comes back as an envelope
         return RunResult(run_id, "SUCCEEDED", common_materialise(execution.result, store), None), execution

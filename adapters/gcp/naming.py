@@ -57,6 +57,12 @@ def workflow_name(root: str) -> str:
     return _short(name, 64)
 
 
+def part_name(root: str, index: int) -> str:
+    """The workflow of part ``index`` of a pipeline split into parts (see the compiler), <= 64 characters."""
+    suffix = f"-part{index}"
+    return _short(workflow_name(root), 64 - len(suffix)) + suffix
+
+
 class Names:
     """Unique identifiers within one subworkflow, derived readably from node ids."""
 

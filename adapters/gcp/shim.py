@@ -64,6 +64,8 @@ def _call_task(name: str, fn: Callable[..., Any], args: dict[str, Any]) -> Any:
 def run(payload: dict[str, Any]) -> Any:
     """Run one task (or catch handler, or resolve step) described by the workflow's request body."""
     params = payload.get("params") or {}
+    if payload.get("op") == "stash":  # a part's argument over the 32 KB an execution takes: by reference
+        return offload("part argument", payload["value"], None, 0)
     if payload.get("op") == "resolve":
         refs = {k: materialise(v) for k, v in (payload.get("refs") or {}).items()}
         resolved = ir.resolve_value(ir.value_from_dict(payload["value"]), refs, params)
@@ -94,8 +96,8 @@ def _refusal(payload: Any) -> str | None:
     unknown = sorted(str(k)[:40] for k in payload if k not in BODY_FIELDS)
     if unknown:
         return f"the request has fields no Strato workflow sends ({', '.join(unknown[:5])}); nothing was run"
-    if payload.get("op") == "resolve":
-        return None if "value" in payload else "a resolve request needs a value; nothing was run"
+    if payload.get("op") in ("resolve", "stash"):
+        return None if "value" in payload else f"a {payload['op']} request needs a value; nothing was run"
     if not isinstance(payload.get("task"), str):
         return "the request names no task (\"task\": \"<task id>\"); nothing was run"
     return None

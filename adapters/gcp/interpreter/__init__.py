@@ -54,8 +54,13 @@ class Workflow:
         return list(self.program.subworkflows)
 
     def run(self, args: Any = None, *, transport: Transport | None = None, clock: Clock | None = None,
-            env: Mapping[str, str] | None = None, max_steps: int = 100_000) -> Execution:
-        engine = Engine(self.program, transport=transport, clock=clock, env=env, max_steps=max_steps)
+            env: Mapping[str, str] | None = None, max_steps: int = 100_000,
+            deployed: Mapping[str, Workflow] | None = None) -> Execution:
+        """One execution with ``args``; ``deployed`` are the project's other workflows by id, which the
+        Workflow Executions connector (``executions.run``) can start."""
+        programs = {name: workflow.program for name, workflow in (deployed or {}).items()}
+        engine = Engine(self.program, transport=transport, clock=clock, env=env, max_steps=max_steps,
+                        deployed=programs)
         return engine.run(args)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from . import stdlib
 from .clock import Clock, Sleep, VirtualClock
 from .expressions import Target, evaluate
-from .stdlib import FUNCTIONS, HTTP_METHODS, FunctionRef, ModuleRef, RetryPolicy
+from .stdlib import FUNCTIONS, HTTP_METHODS, RUN_EXECUTION, FunctionRef, ModuleRef, RetryPolicy
 from .syntax import Expr, ForLoop, Parallel, Program, Retry, Step, Subworkflow, WorkflowSyntaxError
 from .transport import NoTransport, Transport, TransportError, map_os_error
 from .values import (
@@ -47,6 +47,14 @@ MAX_MEMORY_BYTES = 512 * 1024
 # other call is made from), so main plus 19 nested subworkflow calls fit and the 20th nested call raises
 # RecursionError. Counting main is the stricter reading of the limit: what runs here also fits the cloud.
 DEFAULT_MAX_DEPTH = 20
+# "Maximum size of arguments ... 32 KB" for an execution (https://cloud.google.com/workflows/quotas#resource_limits),
+# measured as the argument's compact JSON, the form the Executions API carries it in.
+MAX_ARGUMENT_BYTES = 32 * 1024
+# The Workflow Executions connector waits 1800 s by default, at most a year with connector_params.timeout
+# (https://cloud.google.com/workflows/docs/reference/googleapis/workflowexecutions/v1/
+# projects.locations.workflows.executions/run).
+CONNECTOR_DEFAULT_TIMEOUT = 1800.0
+CONNECTOR_MAX_TIMEOUT = 31_536_000.0
 HTTP_DEFAULT_TIMEOUT = 300.0  # http.request: default 300 s, at most 1800 s
 HTTP_MAX_TIMEOUT = 1800.0
 HTTP_ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
@@ -239,8 +247,9 @@ class _EvalContext:
 class Engine:
     def __init__(self, program: Program, *, transport: Transport | None = None, clock: Clock | None = None,
                  env: Mapping[str, str] | None = None, max_steps: int = DEFAULT_MAX_STEPS,
-                 max_depth: int = DEFAULT_MAX_DEPTH):
+                 max_depth: int = DEFAULT_MAX_DEPTH, deployed: Mapping[str, Program] | None = None):
         self.program = program
+        self.deployed: Mapping[str, Program] = deployed or {}  # the project's other workflows, by workflow id
         self.transport: Transport = transport or NoTransport()
         self.clock: Clock = clock or VirtualClock()
         self.env = {
@@ -600,6 +609,8 @@ class Engine:
             return self.call_subworkflow(name, named=args, depth=frame.depth)
         if name in HTTP_METHODS or name == "http.request":
             return self.http(name, args)
+        if name == RUN_EXECUTION:
+            return self.run_execution(args)
         if name == "sys.sleep":
             seconds = args.get("seconds")
             if not is_number(seconds):
@@ -621,6 +632,42 @@ class Engine:
         if name in FUNCTIONS:
             return self.stdlib_call(name, args)
         raise error("TypeError", f"cannot call {name!r}")  # pragma: no cover - excluded by validation
+
+    def run_execution(self, args: dict[str, Any]) -> Any:
+        """The connector's ``executions.run``: another deployed workflow runs to its end as a new execution
+        (its own steps, memory and call stack, the same clock and transport); its result is returned, a
+        failure raises ``OperationError`` with the child's error, as the connector page lists."""
+        workflow_id = args.get("workflow_id")
+        if not isinstance(workflow_id, str):
+            raise error("TypeError", f"{RUN_EXECUTION}: workflow_id must be a string, got {type_name(workflow_id)}")
+        params = args.get("connector_params") or {}
+        timeout = params.get("timeout", CONNECTOR_DEFAULT_TIMEOUT) if isinstance(params, dict) else None
+        if not is_number(timeout) or not 0 < timeout <= CONNECTOR_MAX_TIMEOUT:
+            raise error("ValueError", f"{RUN_EXECUTION}: connector_params.timeout must be a number of seconds in "
+                                      f"(0, {CONNECTOR_MAX_TIMEOUT:g}]")
+        program = self.deployed.get(workflow_id)
+        if program is None:
+            raise error("HttpError", f"workflow {workflow_id!r} not found in this project and location", code=404)
+        argument = args.get("argument")
+        size = _json_bytes(argument)
+        if size > MAX_ARGUMENT_BYTES:
+            raise error("HttpError", f"the argument of an execution of {workflow_id!r} is {size:,} bytes, over the "
+                                     f"{MAX_ARGUMENT_BYTES:,}-byte limit (https://cloud.google.com/workflows/quotas)",
+                        code=400)
+        env = {**self.env, "GOOGLE_CLOUD_WORKFLOW_ID": workflow_id,
+               "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID": str(uuid.uuid4())}
+        child = Engine(program, transport=self.transport, clock=self.clock, env=env, max_steps=self.max_steps,
+                       max_depth=self.max_depth, deployed=self.deployed)
+        started = self.clock.now()
+        execution = child.run(argument)
+        self.waits.extend(execution.waits)
+        self.logs.extend(execution.logs)
+        if self.clock.now() - started > timeout:
+            raise error("TimeoutError", f"the execution of {workflow_id!r} did not finish within {timeout:g}s")
+        if execution.state != "SUCCEEDED":
+            raise error("OperationError", f"the execution of {workflow_id!r} failed", operation={
+                "state": "FAILED", "error": copy_value(execution.error)})
+        return execution.result
 
     def http(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         method = HTTP_METHODS.get(name) or args.get("method")

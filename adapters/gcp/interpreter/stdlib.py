@@ -580,6 +580,8 @@ def _f(name: str, params: tuple[str, ...], fn: Callable[..., Any] | None, *, def
     return StdFunc(name, params, fn, defaults or {}, runtime, blocking)
 
 
+RUN_EXECUTION = "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.run"
+
 FUNCTIONS: dict[str, StdFunc] = {f.name: f for f in (
     _f("default", ("val", "default_val"), default),
     _f("keys", ("map",), keys),
@@ -635,6 +637,11 @@ FUNCTIONS: dict[str, StdFunc] = {f.name: f for f in (
     _f("http.delete", HTTP_PARAMS, None, blocking=True),
     _f("http.request", ("method", *HTTP_PARAMS), None, blocking=True),
     _f("sys.sleep", ("seconds",), None, blocking=True),
+    # The Workflow Executions connector's helper: start another deployed workflow and wait for its result
+    # (https://cloud.google.com/workflows/docs/reference/googleapis/workflowexecutions/v1/
+    # projects.locations.workflows.executions/run); the engine runs it against the deployed workflows.
+    _f(RUN_EXECUTION, ("workflow_id", "location", "project_id", "argument", "connector_params"), None,
+       defaults={"location": None, "project_id": None, "argument": None, "connector_params": None}, blocking=True),
     _f("sys.sleep_until", ("time",), None, blocking=True),
     _f("sys.log", ("data", "text", "json", "severity", "timeout"), None, blocking=True),
 )}
