@@ -45,10 +45,13 @@ from .triggers import FINALIZED
 MAX_SOURCE_BYTES = 128 * 1024  # https://cloud.google.com/workflows/quotas: source code, 128 KB
 # The estimated size of a part's own steps: the helpers (about 8 KB) and the sub-pipelines it calls
 # come on top, and the rendered sources are checked against MAX_SOURCE_BYTES.
-PART_BYTES = 96 * 1024
+PART_BYTES = 80 * 1024
 PART_ARGUMENT_BYTES = 30 * 1024  # under the 32 KB execution argument (quotas page), leaving room for framing
 CONNECTOR_TIMEOUT = 31_536_000  # a part may run as long as an execution may (one year)
 PAR_INDENT = 10  # columns a parallel branch indents its steps by
+# Parallel steps nest at most two deep (https://cloud.google.com/workflows/quotas, parallel steps); a
+# ``parallel for`` (a map) counts as one. Deeper parallel blocks run their branches in sequence.
+MAX_PARALLEL_DEPTH = 2
 PART_CALL_BYTES = 700  # what calling a part takes in its caller (the call, the merge, the release)
 MAX_VARIABLE_BYTES = 512 * 1024
 MAX_BRANCHES = 10
@@ -127,7 +130,7 @@ def _check_sizes(root: ir.PipelineIR, out: Compiled) -> None:
     literal_bytes = _literal_bytes(root)
     if literal_bytes > MAX_VARIABLE_BYTES // 2:
         out.errors.append(Diagnostic(
-            f"literal arguments and defaults alone take about {literal_bytes:,} bytes of workflow variables; "
+            f"defaults and literal arguments alone take about {literal_bytes:,} bytes of workflow variables; "
             "Cloud Workflows holds at most 512 KB: pass large data by reference (a file path or URI)",
             root.location, f"pipeline {root.name!r} (gcp)"))
 
@@ -172,25 +175,49 @@ def _bound_concurrency(root: ir.PipelineIR, out: Compiled, document: dict[str, A
 
 def to_yaml(document: dict[str, Any], title: str) -> str:
     """Deterministic YAML: insertion order, block style, no aliases, fixed width."""
-    import yaml
-
-    class _Dumper(yaml.SafeDumper):
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
-
-    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
-                     width=10_000, indent=2)
+    body = yaml_dump(document)
     return f"# {title}\n{body}"
 
 
+def yaml_dump(document: Any) -> str:
+    """PyYAML's C emitter when built with libyaml (the same bytes, several times faster), else its own."""
+    import yaml
+
+    base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    class _Dumper(base):  # type: ignore[misc, valid-type]
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=10_000, indent=2)
+
+
 def _literal_bytes(root: ir.PipelineIR) -> int:
-    total = 0
+    """What literals hold in a workflow's variables at once: the defaults (``params`` for the whole run),
+    plus the largest call's literal arguments (its request body while it runs) or map's literal items."""
+    total, largest = 0, 0
     for p in (root, *root.subpipelines.values()):
         total += len(json.dumps(p.defaults()))
         for node in p.nodes:
-            for value in getattr(node, "args", {}).values():
-                total += len(json.dumps(ir.value_to_dict(value)))
-    return total
+            values = [v for v in getattr(node, "args", {}).values() if isinstance(v, ir.Literal)]
+            if isinstance(node, ir.MapNode) and isinstance(node.items, ir.Literal):
+                values.append(node.items)
+            largest = max(largest, sum(len(json.dumps(v.value)) for v in values))
+    return total + largest
+
+
+@dataclass
+class _Unit:
+    """Steps of a workflow that run some nodes (usually by calling a part), and their estimated size."""
+
+    steps: list[dict[str, Any]]
+    nodes: list[str]
+    cost: int
+    # the merge assignments of its part calls, (assign list, key variable, answer variable), and the
+    # ``shared`` lists of its parallel steps: a part of parts extends them to collect what it added
+    puts: list[tuple[list[dict[str, Any]], str, str]] = field(default_factory=list)
+    shared: list[list[str]] = field(default_factory=list)
 
 
 def _nodes(block: Block) -> list[str]:
@@ -485,6 +512,8 @@ class _Subworkflow:
         self.part_bytes = part_bytes  # split into parts past this estimate (the root pipeline only)
         self.parts: dict[str, tuple[dict[str, Any], set[str]]] = {}  # id -> (main, sub-pipelines it calls)
         self._rendered: dict[str, list[dict[str, Any]]] = {}
+        self._depth: dict[str, int] = {}  # node -> parallel steps around it
+        self._serialised = 0
         self._sizes: dict[int, tuple[int, int]] = {}
         self.steps = Names()
         self.vars = Names()
@@ -555,6 +584,10 @@ class _Subworkflow:
                 {"results": {}}]})]
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
+            block = self._flatten(block, 0)
+            if self._serialised:
+                self._warn(None, f"{self._serialised} parallel block(s) nested deeper than Cloud Workflows' "
+                                 f"{MAX_PARALLEL_DEPTH} levels of parallel steps run their branches one after another")
             joins = "Cloud Workflows joins parallel branches only at their end"
             for node_id, message in extra_wait_warnings(extra, joins):
                 self.out.warnings.append(Diagnostic(message, p.node_by_id[node_id].location, self.subject, "warning"))
@@ -615,6 +648,28 @@ class _Subworkflow:
             return [step for item in block.items for step in self._block(item)]
         return [self._parallel([self._block(b) for b in block.branches], block)]
 
+    def _flatten(self, block: Block, depth: int) -> Block:
+        """``block`` with parallel steps at most MAX_PARALLEL_DEPTH deep and of at most ten branches.
+
+        More than ten branches run as ten lanes, each running its share of the branches in sequence
+        (no further nesting); a parallel block at the depth limit runs its branches in sequence. Each
+        node's depth is kept, so a map there iterates in sequence too. Results are the same; only what
+        runs at once changes.
+        """
+        if isinstance(block, Step):
+            self._depth[block.node] = depth
+            return block
+        if isinstance(block, Seq):
+            return Seq(tuple(self._flatten(item, depth) for item in block.items))
+        if depth >= MAX_PARALLEL_DEPTH:
+            self._serialised += 1
+            return Seq(tuple(self._flatten(branch, depth) for branch in block.branches))
+        branches = [self._flatten(branch, depth + 1) for branch in block.branches]
+        if len(branches) > MAX_BRANCHES:
+            lanes = [branches[i::MAX_BRANCHES] for i in range(MAX_BRANCHES)]
+            branches = [lane[0] if len(lane) == 1 else Seq(tuple(lane)) for lane in lanes]
+        return Par(tuple(branches))
+
     def _leaf(self, node_id: str) -> list[dict[str, Any]]:
         """A node's steps, rendered once (sizing a pipeline for parts reads them before placing them)."""
         if node_id not in self._rendered:
@@ -630,7 +685,7 @@ class _Subworkflow:
         if key not in self._sizes:
             if isinstance(block, Step):
                 text = len(json.dumps(self._leaf(block.node), separators=(",", ":"), ensure_ascii=False))
-                size = (text, text // 24 + 1)
+                size = (text * 3 // 2, text // 15 + 1)  # measured: YAML is 1.2-1.5x, a line 15-21 bytes of JSON
             elif isinstance(block, Seq):
                 parts = [self._size(item) for item in block.items]
                 size = (sum(b for b, _ in parts), sum(n for _, n in parts))
@@ -643,16 +698,15 @@ class _Subworkflow:
 
     def _split(self, block: Block) -> list[dict[str, Any]]:
         """Steps running ``block`` as parts, each part's estimated size within ``part_bytes``."""
-        units = self._units(block)
-        return [step for steps, _ in units for step in steps]
+        return [step for unit in self._units(block) for step in unit.steps]
 
-    def _units(self, block: Block) -> list[tuple[list[dict[str, Any]], list[str]]]:
-        """``block`` as a sequence of (steps calling parts, node ids they run)."""
+    def _units(self, block: Block) -> list[_Unit]:
+        """``block`` as a sequence of units: steps that call parts, the nodes they run, their size."""
         budget = self.part_bytes or MAX_SOURCE_BYTES
         if isinstance(block, Step) or self._size(block)[0] <= budget:
             return [self._part(self._block(block), _nodes(block))]
         if isinstance(block, Seq):
-            units: list[tuple[list[dict[str, Any]], list[str]]] = []
+            units: list[_Unit] = []
             group: list[Block] = []
             used = 0
 
@@ -674,8 +728,8 @@ class _Subworkflow:
                 group.append(item)
                 used += size
             flush()
-            return self._fold_sequence(units)
-        branches: list[tuple[list[dict[str, Any]], list[str]]] = []
+            return self._fold(units)
+        branches: list[_Unit] = []
         pending: list[Block] = []
         used = 0
 
@@ -693,62 +747,88 @@ class _Subworkflow:
             size = bytes_ + lines * PAR_INDENT + 40
             if size > budget:
                 close()
-                units = self._units(branch)
-                branches.append(([step for steps, _ in units for step in steps], [n for _, ns in units for n in ns]))
+                branches.append(self._one(self._units(branch)))
                 continue
             if used + size > budget:
                 close()
             pending.append(branch)
             used += size
         close()
-        while len(branches) > MAX_BRANCHES:  # a part of at most ten branches, each calling parts
-            grouped = []
-            for i in range(0, len(branches), MAX_BRANCHES):
-                chunk = branches[i:i + MAX_BRANCHES]
-                if len(chunk) == 1:
-                    grouped.append(chunk[0])
-                    continue
-                inner = self._parallel_step([steps for steps, _ in chunk])
-                grouped.append(self._part([inner], [n for _, ns in chunk for n in ns]))
-            branches = grouped
-        if len(branches) == 1:
-            return branches
-        return [([self._parallel_step([steps for steps, _ in branches])], [n for _, ns in branches for n in ns])]
+        while len(branches) > MAX_BRANCHES:  # a part of at most ten branches, each one part call
+            branches = [chunk[0] if len(chunk) == 1 else self._one([self._parallel_unit(chunk)])
+                        for chunk in (branches[i:i + MAX_BRANCHES] for i in range(0, len(branches), MAX_BRANCHES))]
+        return branches if len(branches) == 1 else [self._parallel_unit(branches)]
 
-    def _fold_sequence(self, units: list[tuple[list[dict[str, Any]], list[str]]]
-                       ) -> list[tuple[list[dict[str, Any]], list[str]]]:
-        """Part calls in sequence, grouped into parts of parts when there are more than a workflow holds."""
-        per_part = max(2, (self.part_bytes or MAX_SOURCE_BYTES) // PART_CALL_BYTES)
-        while len(units) > per_part:
-            units = [units[i] if len(units[i:i + per_part]) == 1 else self._part(
-                [step for steps, _ in units[i:i + per_part] for step in steps],
-                [n for _, ns in units[i:i + per_part] for n in ns]) for i in range(0, len(units), per_part)]
+    def _parallel_unit(self, branches: list[_Unit]) -> _Unit:
+        step = self._parallel_step([unit.steps for unit in branches])
+        shared = next(iter(step.values()))["parallel"]["shared"]
+        return _Unit([step], [n for u in branches for n in u.nodes],
+                     sum(unit.cost + PART_CALL_BYTES // 2 for unit in branches) + 100,
+                     [put for u in branches for put in u.puts], [shared, *(s for u in branches for s in u.shared)])
+
+    def _one(self, units: list[_Unit]) -> _Unit:
+        """Units in sequence as one unit: a part of them when they are more than one part call."""
+        if len(units) == 1:
+            return units[0]
+        return self._part([step for unit in units for step in unit.steps], [n for unit in units for n in unit.nodes],
+                          units)
+
+    def _fold(self, units: list[_Unit]) -> list[_Unit]:
+        """Units in sequence, grouped into parts of parts while they are more than a workflow holds."""
+        budget = self.part_bytes or MAX_SOURCE_BYTES
+        while sum(unit.cost for unit in units) > budget:
+            grouped: list[_Unit] = []
+            chunk: list[_Unit] = []
+            for unit in units:
+                if chunk and sum(u.cost for u in chunk) + unit.cost > budget:
+                    grouped.append(self._one(chunk))
+                    chunk = []
+                chunk.append(unit)
+            grouped.append(self._one(chunk))
+            units = grouped
         return units
 
-    def _part(self, steps: list[dict[str, Any]], nodes: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
-        """A new part workflow running ``steps`` (the nodes ``nodes``), and the steps that call it: the
-        results it adds that anything outside reads are merged into the caller's ``results``."""
+    def _part(self, steps: list[dict[str, Any]], nodes: list[str], inner: list[_Unit] | None = None) -> _Unit:
+        """A new part workflow running ``steps`` (the nodes ``nodes``), and the unit that calls it: the
+        results it adds that anything outside reads are merged into the caller's ``results``.
+
+        A part that runs nodes returns the results others read by name. A part of parts (``inner``: the
+        units of the parts it calls) returns ``added``, where its merges copy what its parts returned:
+        naming thousands of results would not fit in its source.
+        """
         index = len(self.parts) + 1
         name = part_name(self.root.name, index)
-        inside = set(nodes)
-        readers = self._readers()
-        added = [n for n in nodes if any(reader not in inside for reader in readers.get(n, ()))]
+        init: list[dict[str, Any]] = [{"params": "${input.params}"}, {"results": "${input.results}"}]
+        if inner is None:
+            inside = set(nodes)
+            readers = self._readers()
+            added = [n for n in nodes if any(reader not in inside for reader in readers.get(n, ()))]
+            out: Any = {n: f"${{results[{expr_literal(n)}]}}" for n in added}
+        else:
+            init.append({"added": {}})
+            for unit in inner:
+                for assign, key, answer in unit.puts:
+                    assign.append({f"added[{key}]": f"${{{answer}[{key}]}}"})
+                for shared in unit.shared:
+                    shared.append("added")
+            added, out = [n for unit in inner if unit.puts for n in unit.nodes], "${added}"
         body = [_step("unpack", {"assign": [{"input": "${strato_unpack(input)}"}]}),
-                _step("init", {"assign": [{"params": "${input.params}"}, {"results": "${input.results}"}]}),
-                *steps,
-                _step("added", _ret({"results": {n: f"${{results[{expr_literal(n)}]}}" for n in added}}))]
+                _step("init", {"assign": init}), *steps, _step("added", _ret({"results": out}))]
         main = {"params": ["input"], "steps": [_step("part", {
             "try": {"steps": body}, "except": {"as": "e", "steps": [_step("failed", _ret({"failed": "${e}"}))]}})]}
         self.parts[name] = (main, self._called(nodes))
         answer, key = self.vars(f"part{index}"), self.vars(f"k_part{index}")
         calls = [_step(self.steps(f"run_part{index}"), {"call": "strato_part", "result": answer, "args": {
             "workflow": name, "params": "${params}", "results": "${results}"}})]
+        puts = []
         if added:
-            put = _step(self.steps(f"put_part{index}"), {"assign": [{f"results[{key}]": f"${{{answer}[{key}]}}"}]})
+            assign = [{f"results[{key}]": f"${{{answer}[{key}]}}"}]
+            puts.append((assign, key, answer))
             calls.append(_step(self.steps(f"merge_part{index}"), {"for": {
-                "value": key, "in": f"${{keys({answer})}}", "steps": [put]}}))
+                "value": key, "in": f"${{keys({answer})}}", "steps": [
+                    _step(self.steps(f"put_part{index}"), {"assign": assign})]}}))
         calls.append(_step(self.steps(f"release_part{index}"), {"assign": [{answer: None}]}))
-        return calls, nodes
+        return _Unit(calls, nodes, PART_CALL_BYTES, puts)
 
     def _readers(self) -> dict[str, set[str]]:
         """Node -> the nodes that read it (``"$output"`` for the run's output)."""
@@ -904,10 +984,15 @@ class _Subworkflow:
             body["keep"] = self.keep[node.id]
         iteration = self._call(spec, body, f"{collected}[string({index})]", f"{node.id}_item", node)
         loop: dict[str, Any] = {"value": item, "index": index, "in": f"${{{items}}}", "steps": iteration}
+        in_sequence = self._depth.get(node.id, 0) >= MAX_PARALLEL_DEPTH
         parallel: dict[str, Any] = {"shared": [collected]}
         parallel["concurrency_limit"] = min(node.max_concurrency or MAX_CONCURRENCY, MAX_CONCURRENCY)
         parallel["for"] = loop
-        self.out.origins[id(parallel)] = (self.p, node)
+        if in_sequence:
+            self._warn(node, f"map {node.id!r} iterates one item at a time: it runs inside "
+                             f"{MAX_PARALLEL_DEPTH} levels of parallel steps, as deep as Cloud Workflows nests them")
+        else:
+            self.out.origins[id(parallel)] = (self.p, node)
         append = _step(self.steps(f"append_{node.id}"), {"assign": [
             {target: f"${{list.concat({target}, {collected}[string({position})])}}"}]})
         collect = {"value": self.vars(f"each_{node.id}"), "index": position, "in": f"${{{items}}}", "steps": [append]}
@@ -924,7 +1009,7 @@ class _Subworkflow:
             _step(self.steps(f"items_{node.id}"), {"assign": [
                 {items: "${" + value_expr(node.items) + "}"}, {collected: {}}, {target: []}]}),
             *checks,
-            _step(self.steps(f"map_{node.id}"), {"parallel": parallel}),
+            _step(self.steps(f"map_{node.id}"), {"for": loop} if in_sequence else {"parallel": parallel}),
             _step(self.steps(f"collect_{node.id}"), {"for": collect}),
             _step(self.steps(f"release_{node.id}"), {"assign": [{collected: None}]}),  # one copy of the results
         ]

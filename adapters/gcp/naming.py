@@ -68,14 +68,19 @@ class Names:
 
     def __init__(self) -> None:
         self.used: set[str] = set()
+        self.next: dict[str, int] = {}  # base -> the next suffix to try: a hint used 10,000 times stays O(1)
 
     def __call__(self, hint: str) -> str:
         base = _IDENT.sub("_", hint) or "x"
         if base[0].isdigit():
             base = "n" + base
         base = base[:60]
-        name, i = base, 2
-        while name in self.used or name in ("end", "break", "continue"):
-            name, i = f"{base}_{i}", i + 1
+        name, i = base, self.next.get(base, 2)
+        if name in self.used or name in ("end", "break", "continue"):
+            name = f"{base}_{i}"
+            while name in self.used:
+                i += 1
+                name = f"{base}_{i}"
+            self.next[base] = i + 1
         self.used.add(name)
         return name

@@ -26,7 +26,8 @@ Service accounts, one per job so each holds only what that job needs:
   https://cloud.google.com/iam/docs/conditions-attribute-reference#api-attributes). Conditions need
   uniform bucket-level access on the bucket, and the deployer needs ``setIamPolicy`` on buckets the
   stack does not own;
-- ``workflow``: runs the workflow; ``roles/run.invoker`` on each of this pipeline's functions' own
+- ``workflow``: runs the workflow (and its parts, for a pipeline compiled into several workflows, with
+  ``roles/workflows.invoker`` to start them); ``roles/run.invoker`` on each of this pipeline's functions' own
   Cloud Run service (2nd gen functions are invoked through their service) and nothing else but
   ``roles/logging.logWriter``;
 - ``schedule`` / ``events`` / ``http-<i>``: start executions (``roles/workflows.invoker``; Eventarc's
@@ -244,12 +245,25 @@ class StratoPipeline(pulumi.ComponentResource):
         logs = self._project_role(f"{name}-workflow-logs", "roles/logging.logWriter", flow_account)
         base_url = pulumi.Output.all(**{task: fn.url for task, fn in functions.items()}).apply(
             lambda urls: functions_base_url({names[task]: url for task, url in urls.items()}))
+        # A pipeline over what one workflow's source holds is compiled into parts, workflows of their
+        # own that the root starts through the Workflow Executions connector: the same account runs
+        # them, and it may start executions (workflows.invoker exists only on the project).
+        parts = [gcp.workflows.Workflow(
+            f"{name}-{part}", name=part, project=project, region=region,
+            description=f"Strato pipeline {ir.name} (IR {ir.hash[:12]}): part {part}", source_contents=source,
+            service_account=flow_account.email, user_env_vars={FUNCTIONS_URL_ENV: base_url},
+            call_log_level="LOG_ERRORS_ONLY", labels=base_labels, deletion_protection=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*invokers, logs]))
+            for part, source in compiled.part_sources.items()]
+        if parts:
+            parts.append(self._project_role(f"{name}-workflow-parts", "roles/workflows.invoker", flow_account))
+        self.part_names = list(compiled.part_sources)
         workflow = gcp.workflows.Workflow(
             f"{name}-workflow", name=workflow_name(ir.name), project=project, region=region,
             description=f"Strato pipeline {ir.name} (IR {ir.hash[:12]})", source_contents=compiled.source,
             service_account=flow_account.email, user_env_vars={FUNCTIONS_URL_ENV: base_url},
             call_log_level="LOG_ERRORS_ONLY", labels=base_labels, deletion_protection=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*invokers, logs]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*invokers, logs, *parts]))
 
         # ------------------------------------------------------------------------- triggers
         self.http_endpoints = []

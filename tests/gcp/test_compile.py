@@ -146,7 +146,21 @@ def test_a_non_series_parallel_graph_warns_which_task_waits_longer(cli: Cli, tmp
     assert "parallel:" in (tmp_path / "n_shape.workflow.yaml").read_text()
 
 
-def test_wide_graphs_nest_parallel_steps_of_at_most_ten_branches() -> None:
+def _parallel_depths(steps: list, depth: int = 0) -> list[tuple[int, int]]:
+    """(depth, branches) of every parallel step, ``parallel for`` counted as one branch."""
+    out = []
+    for step in steps:
+        (_, body), = step.items()
+        inner = depth
+        if "parallel" in body:
+            inner = depth + 1
+            out.append((inner, len(body["parallel"].get("branches", [None]))))
+        for child in _children(body):
+            out.extend(_parallel_depths(child, inner))
+    return out
+
+
+def test_wide_graphs_run_as_ten_lanes_of_at_most_two_nested_parallel_steps() -> None:
     from strato import pipeline
 
     @pipeline
@@ -155,19 +169,8 @@ def test_wide_graphs_nest_parallel_steps_of_at_most_ten_branches() -> None:
 
     compiled = compile_pipeline(wide.ir)
     assert schema_errors(compiled.source) == []
-
-    def widths(steps: list) -> list[int]:
-        out = []
-        for step in steps:
-            (_, body), = step.items()
-            if "parallel" in body and "branches" in body["parallel"]:
-                out.append(len(body["parallel"]["branches"]))
-            for child in _children(body):
-                out.extend(widths(child))
-        return out
-
-    found = widths(compiled.document["main"]["steps"])
-    assert found and max(found) <= 10 and sum(1 for w in found if w > 1) > 1
+    found = _parallel_depths(compiled.document["main"]["steps"])
+    assert found == [(1, 10)]  # 25 independent tasks: ten lanes, none nested
     result = run_workflow(compiled.source, {}, transport=_echo_transport(),
                           env={"STRATO_FUNCTIONS_URL": "https://functions.test"})
     assert result.state == "SUCCEEDED", result.error
@@ -228,7 +231,7 @@ def test_addressing_is_null_safe_like_framework_ir_address() -> None:
 
 
 # ---------------------------------------------------------------------------------------- limits
-def test_the_source_limit_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_pipeline_over_the_source_limit_is_split_and_one_task_over_it_is_a_clear_error(tmp_path: Path) -> None:
     from strato import pipeline
     from strato.errors import DefinitionError
 
@@ -237,9 +240,15 @@ def test_the_source_limit_is_a_clear_error(tmp_path: Path) -> None:
         return {f"k{i}": pipelines.describe.alias(f"d{i}")("x" * 2000, i) for i in range(70)}
 
     compiled = compile_pipeline(bloated.ir)
-    assert len(compiled.source.encode()) > MAX_SOURCE_BYTES
+    assert compiled.errors == [] and compiled.parts
+    assert all(len(s.encode()) <= MAX_SOURCE_BYTES for s in [compiled.source, *compiled.part_sources.values()])
+
+    @pipeline
+    def huge():
+        return pipelines.describe("x" * 140_000, 1)
+
     with pytest.raises(DefinitionError) as info:
-        Adapter().compile(bloated.ir, tmp_path)
+        Adapter().compile(huge.ir, tmp_path)
     assert "over Cloud Workflows' 128 KB" in str(info.value.diagnostics[0])
     assert not list(tmp_path.iterdir())
 
@@ -326,26 +335,36 @@ def test_parallel_maps_are_bounded_to_twenty_concurrent_iterations() -> None:
     assert 3 < peak <= 17  # the three maps run side by side, never over their limits
 
 
-def test_wide_nested_parallel_steps_get_a_concurrency_limit() -> None:
+def _two_levels() -> Any:
+    """Five branches, each a task then six tasks reading it: 30 calls at once without a limit."""
     from strato import pipeline
-    from strato.adapters.gcp.concurrency import Planner
 
     @pipeline
-    def wide():
-        return {f"k{i}": pipelines.source.alias(f"s{i}")(str(i)) for i in range(25)}
+    def fanned():
+        out = {}
+        for i in range(5):
+            head = pipelines.source.alias(f"s{i}")(str(i))
+            for j in range(6):
+                out[f"k{i}_{j}"] = pipelines.describe.alias(f"d{i}_{j}")(head, j)
+        return out
 
-    compiled = compile_pipeline(wide.ir)
+    return fanned
+
+
+def test_wide_nested_parallel_steps_get_a_concurrency_limit() -> None:
+    from strato.adapters.gcp.concurrency import Planner
+
+    fanned = _two_levels()
+    compiled = compile_pipeline(fanned.ir)
     document = compiled.document
     assert Planner(document, 20).subworkflow("main") <= 20
-    ((_, body),) = document["main"]["steps"][1].items()
-    groups = [inner["steps"][0] for branch in body["parallel"]["branches"] for inner in branch.values()]
-    nested = [next(iter(g.values()))["parallel"] for g in groups if "parallel" in next(iter(g.values()))]
-    assert len(body["parallel"]["branches"]) <= 10 and len(nested) == 8  # 25 tasks: 8 groups of 3 and 1 alone
-    assert all(0 < n["concurrency_limit"] < 3 for n in nested)  # 9 branches + their groups' <= 20
+    assert max(depth for depth, _ in _parallel_depths(document["main"]["steps"])) == 2
     (warning,) = [w for w in compiled.warnings if "of their branches at a time" in w.message]
-    assert warning.location is not None and "8 parallel step(s)" in warning.message
-    result, peak = _peak(compile_pipeline(wide.ir).source, {})
-    assert result == {f"k{i}": str(i) for i in range(25)} and 1 < peak <= 20
+    assert warning.location is not None and "parallel step(s)" in warning.message
+    expected = run_workflow(compiled.source, {}, transport=_echo_transport(),
+                            env={"STRATO_FUNCTIONS_URL": "https://functions.test"})
+    result, peak = _peak(compiled.source, {})
+    assert result == expected.result and 1 < peak <= 20
 
 
 def test_parallel_steps_nested_beyond_the_limit_are_a_located_error(monkeypatch: pytest.MonkeyPatch,
@@ -354,13 +373,9 @@ def test_parallel_steps_nested_beyond_the_limit_are_a_located_error(monkeypatch:
     from strato.adapters.gcp import compiler
     from strato.errors import DefinitionError
 
-    @pipeline
-    def wide():
-        return {f"k{i}": pipelines.source.alias(f"s{i}")(str(i)) for i in range(25)}
-
     monkeypatch.setattr(compiler, "MAX_CONCURRENCY", 1)
     with pytest.raises(DefinitionError) as info:
-        Adapter().compile(wide.ir, tmp_path)
+        Adapter().compile(_two_levels().ir, tmp_path)
     (error,) = info.value.diagnostics
     assert "parallel steps nest too deeply" in error.message and "needs 2 concurrent branches" in error.message
     assert error.location is not None and error.location.file.endswith("test_compile.py")

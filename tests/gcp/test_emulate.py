@@ -30,8 +30,9 @@ def on_gcp(pipeline: Any, params: dict, tmp_path: Path, backend: str = "wsgi", s
     """Emulate ``pipeline``; ``raw`` passes ``params`` as the execution argument unchanged (a CloudEvent)."""
     ir = pipeline.ir
     argument = params if raw else prepare_input(ir, params, pipeline.fn)
-    return emulate(ir, compile_pipeline(ir).source, argument, emulated_loader(ir, resolver_for(ir)), tmp_path,
-                   backend, WorkflowsClock(), store)
+    compiled = compile_pipeline(ir)
+    return emulate(ir, compiled.source, argument, emulated_loader(ir, resolver_for(ir)), tmp_path,
+                   backend, WorkflowsClock(), store, parts=compiled.part_sources)
 
 
 def locally(pipeline: Any, params: dict, clock: Any = None) -> RunResult:

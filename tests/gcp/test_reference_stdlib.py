@@ -329,7 +329,7 @@ def test_retry_and_http_predicates_and_policies() -> None:
 
 @pytest.mark.parametrize("call", ["events.create_callback_endpoint", "events.await_callback",
                                   "experimental.executions.map", "experimental.executions.run",
-                                  "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.run"])
+                                  "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.create"])
 def test_functions_that_cannot_be_emulated_are_refused_at_load_time_naming_them(call: str) -> None:
     # STDLIB/events/*, STDLIB/experimental.executions/*, and the connectors
     # (https://cloud.google.com/workflows/docs/reference/googleapis): they need services or inbound HTTP.
@@ -376,4 +376,6 @@ def test_every_documented_function_is_implemented_or_refused() -> None:
     assert unaccounted == []
     # and nothing is implemented that the reference does not document
     documented = set(names)
-    assert sorted(set(FUNCTIONS) - documented) == []
+    # the one connector emulated: starting another deployed workflow (a pipeline's parts)
+    assert sorted(set(FUNCTIONS) - documented) == [
+        "googleapis.workflowexecutions.v1.projects.locations.workflows.executions.run"]

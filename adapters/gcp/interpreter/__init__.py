@@ -71,14 +71,16 @@ def load_workflow(source: str | bytes | dict | list) -> Workflow:
 
 def run_workflow(source: str | bytes | dict | list | Workflow, args: Any = None, *,
                  transport: Transport | None = None, clock: Clock | None = None,
-                 env: Mapping[str, str] | None = None, max_steps: int = 100_000) -> Execution:
+                 env: Mapping[str, str] | None = None, max_steps: int = 100_000,
+                 deployed: Mapping[str, Workflow] | None = None) -> Execution:
     """Check and run a workflow with ``args`` (main's single parameter); never sleeps with the default clock.
 
     ``transport`` serves ``http.*`` calls (default: every call fails with ConnectionFailedError),
-    ``clock`` defaults to a fresh :class:`VirtualClock`, ``env`` feeds ``sys.get_env``.
+    ``clock`` defaults to a fresh :class:`VirtualClock`, ``env`` feeds ``sys.get_env``, ``deployed``
+    are the other workflows the Workflow Executions connector may start, by workflow id.
     """
     workflow = source if isinstance(source, Workflow) else load_workflow(source)
-    return workflow.run(args, transport=transport, clock=clock, env=env, max_steps=max_steps)
+    return workflow.run(args, transport=transport, clock=clock, env=env, max_steps=max_steps, deployed=deployed)
 
 
 __all__ = [

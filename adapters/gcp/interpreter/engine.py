@@ -641,8 +641,8 @@ class Engine:
         if not isinstance(workflow_id, str):
             raise error("TypeError", f"{RUN_EXECUTION}: workflow_id must be a string, got {type_name(workflow_id)}")
         params = args.get("connector_params") or {}
-        timeout = params.get("timeout", CONNECTOR_DEFAULT_TIMEOUT) if isinstance(params, dict) else None
-        if not is_number(timeout) or not 0 < timeout <= CONNECTOR_MAX_TIMEOUT:
+        timeout: Any = params.get("timeout", CONNECTOR_DEFAULT_TIMEOUT) if isinstance(params, dict) else None
+        if not is_number(timeout) or not 0 < float(timeout) <= CONNECTOR_MAX_TIMEOUT:
             raise error("ValueError", f"{RUN_EXECUTION}: connector_params.timeout must be a number of seconds in "
                                       f"(0, {CONNECTOR_MAX_TIMEOUT:g}]")
         program = self.deployed.get(workflow_id)
