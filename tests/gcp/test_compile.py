@@ -369,7 +369,6 @@ def test_wide_nested_parallel_steps_get_a_concurrency_limit() -> None:
 
 def test_parallel_steps_nested_beyond_the_limit_are_a_located_error(monkeypatch: pytest.MonkeyPatch,
                                                                      tmp_path: Path) -> None:
-    from strato import pipeline
     from strato.adapters.gcp import compiler
     from strato.errors import DefinitionError
 

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("functions_framework")
 
-from strato import pipeline, task
+from strato import task
 from strato.adapters.common.stores import LocalBlobStore
 from strato.adapters.gcp.compiler import MAX_SOURCE_BYTES, compile_pipeline
 from strato.adapters.gcp.interpreter import load_workflow, schema_errors
@@ -128,8 +128,9 @@ def test_a_task_failing_inside_a_part_fails_the_run_with_its_own_error(tmp_path:
 
 def test_compiling_for_gcp_writes_every_part(tmp_path: Path, cli: Cli) -> None:
     source = tmp_path / "big.py"
-    source.write_text("import sys\nsys.path.insert(0, %r)\nfrom tests.pipelines.generated import dense_dag\n"
-                      "big = dense_dag(300)\n" % str(Path(__file__).parents[2]))
+    root = str(Path(__file__).parents[2])
+    source.write_text(f"import sys\nsys.path.insert(0, {root!r})\nfrom tests.pipelines.generated import dense_dag\n"
+                      "big = dense_dag(300)\n")
     proc = cli("compile", f"{source}:big", "--target", "gcp", "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     files = sorted(p.name for p in (tmp_path / "out").rglob("*.workflow.yaml"))
