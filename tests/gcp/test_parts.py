@@ -182,3 +182,12 @@ def test_the_connector_timeout_is_checked() -> None:
     late = failure(_parent({}, timeout=60), None, deployed={"child": load_workflow(slow)})
     assert late["tags"] == ["TimeoutError"]
     assert json.dumps(result(_parent({}, timeout=600), None, deployed={"child": load_workflow(slow)})) == "1"
+
+
+def test_a_two_thousand_task_dag_emulates_to_the_local_output(tmp_path: Path) -> None:
+    dag = dense_dag(2000)
+    compiled = compile_pipeline(dag.ir)
+    _every_source_fits(compiled)
+    emulated, execution = on_gcp(dag, {}, tmp_path)
+    same(emulated, locally(dag, {}))
+    assert execution.steps_executed < 100_000  # the root's own steps: the parts run as executions of their own

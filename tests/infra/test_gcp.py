@@ -248,3 +248,30 @@ def test_service_account_ids_are_valid() -> None:
         value = account_id(name, role)
         assert re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value), value
     assert account_id("a" * 40, "tasks") != account_id("a" * 40, "events")
+
+
+def _big() -> Any:
+    from ..pipelines.generated import dense_dag
+
+    return dense_dag(300)
+
+
+@pulumi.runtime.test
+def test_a_pipeline_compiled_into_parts_deploys_each_part_run_by_the_workflow_account(recorder: Recorder) -> Any:
+    big = _big()
+    deployed = deploy(big)
+    compiled = Adapter().build(big.ir)
+    assert len(compiled.parts) >= 3
+
+    def check(_: Any) -> None:
+        workflows = {r.inputs["name"]: r.inputs for r in recorder.of("gcp:workflows/workflow:Workflow")}
+        assert set(workflows) == {"dense_300", *compiled.part_sources}
+        for name, source in compiled.part_sources.items():
+            assert workflows[name]["sourceContents"] == source
+            assert workflows[name]["serviceAccount"] == email("workflow")
+            assert workflows[name]["userEnvVars"] == {"STRATO_FUNCTIONS_URL": BASE_URL}
+        # starting a part is an execution: the workflow's own account may start them, on the project only
+        check_least_privilege(recorder, {("roles/logging.logWriter", "workflow"),
+                                         ("roles/workflows.invoker", "workflow")})
+
+    return settled(deployed).apply(check)
