@@ -99,8 +99,21 @@ def _compile(root: ir.PipelineIR, part_bytes: int) -> Compiled:
     helpers = _Helpers()
     main = _Subworkflow(root, root, out, helpers, part_bytes)
     out.document["main"] = main.build()
-    subs = {subworkflow_name(name): _Subworkflow(root.subpipelines[name], root, out, helpers).build()
-            for name in sorted(root.subpipelines)}
+    # a sub-pipeline's parallel steps nest inside those around its calls: build callers first
+    depths: dict[str, int] = {}
+    built: dict[str, dict[str, Any]] = {}
+
+    def called_at(caller: _Subworkflow) -> None:
+        for node in caller.p.nodes:
+            if isinstance(node, ir.SubPipelineNode):
+                depths[node.pipeline] = max(depths.get(node.pipeline, 0), caller._depth.get(node.id, 0))
+
+    called_at(main)
+    for name in _callers_first(root):
+        sub = _Subworkflow(root.subpipelines[name], root, out, helpers, base_depth=depths.get(name, 0))
+        built[name] = sub.build()
+        called_at(sub)
+    subs = {subworkflow_name(name): built[name] for name in sorted(built)}
     out.document.update(subs)
     if main.parts:
         helpers.part_function = function_name(root.name, sorted(root.tasks)[0])
@@ -116,6 +129,26 @@ def _compile(root: ir.PipelineIR, part_bytes: int) -> Compiled:
     out.source = to_yaml(out.document, title)
     out.part_sources = {name: to_yaml(document, f"{title}: part {name}") for name, document in out.parts.items()}
     return out
+
+
+def _callers_first(root: ir.PipelineIR) -> list[str]:
+    """Sub-pipeline names, each after every sub-pipeline that calls it."""
+    calls = {name: {n.pipeline for n in p.nodes if isinstance(n, ir.SubPipelineNode)}
+             for name, p in root.subpipelines.items()}
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:  # depth-first post-order over callees, reversed below
+        if name in seen:
+            return
+        seen.add(name)
+        for callee in sorted(calls.get(name, ())):
+            visit(callee)
+        order.append(name)
+
+    for name in sorted(root.subpipelines):
+        visit(name)
+    return order[::-1]
 
 
 def _check_sizes(root: ir.PipelineIR, out: Compiled) -> None:
@@ -507,8 +540,9 @@ def _re2_escape(text: str) -> str:
 # ---------------------------------------------------------------------------------- subworkflow
 class _Subworkflow:
     def __init__(self, pipeline: ir.PipelineIR, root: ir.PipelineIR, out: Compiled, helpers: _Helpers,
-                 part_bytes: int | None = None):
+                 part_bytes: int | None = None, base_depth: int = 0):
         self.p, self.root, self.out, self.helpers = pipeline, root, out, helpers
+        self.base_depth = base_depth  # parallel steps around this subworkflow's deepest call
         self.part_bytes = part_bytes  # split into parts past this estimate (the root pipeline only)
         self.parts: dict[str, tuple[dict[str, Any], set[str]]] = {}  # id -> (main, sub-pipelines it calls)
         self._rendered: dict[str, list[dict[str, Any]]] = {}
@@ -584,7 +618,7 @@ class _Subworkflow:
                 {"results": {}}]})]
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
-            block = self._flatten(block, 0)
+            block = self._flatten(block, self.base_depth)
             if self._serialised:
                 self._warn(None, f"{self._serialised} parallel block(s) nested deeper than Cloud Workflows' "
                                  f"{MAX_PARALLEL_DEPTH} levels of parallel steps run their branches one after another")
