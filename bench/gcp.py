@@ -22,15 +22,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from strato.adapters.base import emulated_loader  # noqa: E402
-from strato.adapters.gcp.compiler import MAX_SOURCE_BYTES, compile_pipeline  # noqa: E402
-from strato.adapters.gcp.emulator import emulate  # noqa: E402
-from strato.adapters.gcp.interpreter import VirtualClock as WorkflowsClock  # noqa: E402
-from strato.runtime import RunStore, VirtualClock, prepare_input, resolver_for, run_pipeline  # noqa: E402
+from strato.adapters.base import emulated_loader
+from strato.adapters.gcp.compiler import MAX_SOURCE_BYTES, compile_pipeline
+from strato.adapters.gcp.emulator import emulate
+from strato.adapters.gcp.interpreter import VirtualClock as WorkflowsClock
+from strato.runtime import RunStore, VirtualClock, prepare_input, resolver_for, run_pipeline
 
 _spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).with_name("run.py"))
 bench_run = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]

@@ -463,13 +463,13 @@ class _Helpers:
 
 
 def _call_helper(timeout: float) -> dict[str, Any]:
-    """A task's call: the POST to its function (``fn``), transient failures retried apart from the task's
+    """A task's call: the POST to its function (``function``), transient failures retried apart from the task's
     Retry (whose attempts they never use), any failure raised as Strato's ``{"error", "cause"}``."""
     cause = expr_literal(f"' did not finish within its timeout of {float(timeout):g}s")
-    return {"params": ["fn", "body"], "steps": [
+    return {"params": ["function", "body"], "steps": [
         _step("post", {"try": {"steps": [_step("request", {
             "call": "http.post", "result": "response", "args": {
-                "url": f'${{sys.get_env("{FUNCTIONS_URL_ENV}") + "/" + fn}}', "auth": {"type": "OIDC"},
+                "url": f'${{sys.get_env("{FUNCTIONS_URL_ENV}") + "/" + function}}', "auth": {"type": "OIDC"},
                 "timeout": timeout, "body": "${body}"}})]},
             "retry": TRANSIENT_RETRY, "except": {"as": "e", "steps": [_step("failed", {
                 "raise": f"""${{strato_error(e, "task '" + body.task + {cause})}}"""})]}}),
@@ -969,7 +969,7 @@ class _Subworkflow:
         """
         response, error = self.vars(f"r_{base}"), self.vars(f"e_{base}")
         timeout = self._timeout(spec, node)
-        call = {"call": self.helpers.call(timeout), "args": {"fn": function_name(self.root.name, spec.name),
+        call = {"call": self.helpers.call(timeout), "args": {"function": function_name(self.root.name, spec.name),
                                                              "body": body}, "result": response}
         save = _step(self.steps(f"save_{base}"), {"assign": [{target: f"${{{response}}}"}]})
         attempt: dict[str, Any] = {"try": {"steps": [_step(self.steps(f"call_{base}"), call), save]}}

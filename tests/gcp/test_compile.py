@@ -116,12 +116,12 @@ def test_retry_catch_and_timeout_mapping() -> None:
     predicate = flaky["retry"]["predicate"][2:-1]
     assert "ConnectionResetError" in document[predicate]["steps"][1]["decide"]["return"]
     call = flaky["try"]["steps"][0]["call_flaky"]  # the shared call helper, its transient retries apart
-    assert call["call"] == "strato_call" and call["args"]["fn"] == "strato-retrying-flaky"
+    assert call["call"] == "strato_call" and call["args"]["function"] == "strato-retrying-flaky"
     helper = document["strato_call"]["steps"][0]["post"]
     assert helper["retry"]["predicate"] == "${strato_transient}" and helper["retry"]["max_retries"] == 5
     post = helper["try"]["steps"][0]["request"]
     assert post["call"] == "http.post" and post["args"]["auth"] == {"type": "OIDC"}
-    assert post["args"]["url"] == '${sys.get_env("STRATO_FUNCTIONS_URL") + "/" + fn}'
+    assert post["args"]["url"] == '${sys.get_env("STRATO_FUNCTIONS_URL") + "/" + function}'
 
     document = compile_pipeline(pipelines.timing_out.ir).document
     slow = _find(document["main"]["steps"], "slow")
