@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import DefinitionError, Diagnostic, StratoError, TaskTimeout
+from .errors import CheckFailed, DefinitionError, Diagnostic, StratoError, TaskTimeout
 from .governance import CLASSIFICATIONS, AllowedValues, Policy, RequireTags, policy
 from .options import Catch, Http, ObjectCreated, Retry, Schedule
 from .secrets import Secret
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 _DSL = ("otherwise", "pipeline", "task", "wait", "when")
 _CONTEXT = ("RunContext", "context", "scheduled_date", "scheduled_time")
-_SUBMODULES = ("cli", "dsl", "errors", "governance", "graph", "ir", "loader", "options", "runtime", "targets",
+_SUBMODULES = ("checks", "cli", "dsl", "errors", "governance", "graph", "ir", "loader", "options", "runtime", "targets",
                "validate")
 
 
@@ -48,7 +48,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CLASSIFICATIONS", "AllowedValues", "Catch", "DefinitionError", "Diagnostic", "Http", "ObjectCreated", "Policy",
-    "RequireTags", "Retry", "RunContext", "Schedule", "Secret", "StratoError", "TaskTimeout", "context", "otherwise",
-    "pipeline", "policy", "scheduled_date", "scheduled_time", "task", "wait", "when",
+    "CLASSIFICATIONS", "AllowedValues", "Catch", "CheckFailed", "DefinitionError", "Diagnostic", "Http",
+    "ObjectCreated", "Policy", "RequireTags", "Retry", "RunContext", "Schedule", "Secret", "StratoError",
+    "TaskTimeout", "context", "otherwise", "pipeline", "policy", "scheduled_date", "scheduled_time", "task", "wait",
+    "when",
 ]

@@ -640,6 +640,15 @@ def runs_show(run_id: str, as_json: bool) -> None:
         for a in failed:
             console.print(f"  {a['key']} #{a['attempt']}: {a['error']['error']}: {a['error']['cause'][:200]}",
                           markup=False)
+    checked = [a for a in attempts if a.get("checks")]
+    if checked:
+        console.print("[bold]data-quality checks[/]")
+        for a in checked:
+            for c in a["checks"]:
+                mark = "passed" if c["passed"] else ("FAILED" if c["severity"] == "error" else "warning")
+                note = f": {c['message']}" if c.get("message") else ""
+                console.print(f"  {a['key']} #{a['attempt']}  {c['name']} ({c['severity']})  {mark}{note[:200]}",
+                              markup=False)
     if logged:
         console.print(f"output and tracebacks: `strato runs logs {run_id} [TASK]`", markup=False)
 

@@ -106,6 +106,11 @@ class TaskTimeout(Exception):
     """A task ran longer than its ``timeout``; retry and catch it as ``"TaskTimeout"``."""
 
 
+class CheckFailed(Exception):
+    """An ``error`` data-quality check failed on a task's result (:mod:`strato.checks`); retry and catch
+    it as ``"CheckFailed"``."""
+
+
 @dataclass
 class DiagnosticSink:
     """Collects diagnostics while a definition is traced."""

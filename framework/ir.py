@@ -497,6 +497,15 @@ def trigger_from_dict(data: dict[str, Any]) -> TriggerSpec:
 
 
 @dataclass(frozen=True)
+class CheckSpec:
+    """A data-quality check of a task (its code stays with the task: :mod:`strato.checks`)."""
+
+    name: str
+    severity: str = "error"  # "error" fails the attempt with CheckFailed; "warn" records only
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """What a backend needs to run a task: where its code is and how to treat failures."""
 
@@ -516,6 +525,7 @@ class TaskSpec:
     doc: str | None = None
     location: Location | None = field(default=None, compare=False)
     secrets: tuple[str, ...] = ()  # names of the secrets the task is given (strato.secrets), sorted
+    checks: tuple[CheckSpec, ...] = ()  # data-quality checks on its result, in order
 
 
 @dataclass(frozen=True)
@@ -694,6 +704,8 @@ def task_to_dict(spec: TaskSpec, with_locations: bool = True) -> dict:
         "tags": dict(sorted(spec.tags.items())), "reads": list(spec.reads), "writes": list(spec.writes),
         "runtime": spec.runtime, "doc": spec.doc, **_loc(spec.location, with_locations),
         **({"secrets": list(spec.secrets)} if spec.secrets else {}),
+        **({"checks": [{"name": c.name, "severity": c.severity, "description": c.description}
+                       for c in spec.checks]} if spec.checks else {}),
     }
 
 
@@ -705,6 +717,7 @@ def task_from_dict(d: dict) -> TaskSpec:
         CatchSpec(catch["handler"], tuple(catch["on"]) if catch.get("on") is not None else None) if catch else None,
         dict(d.get("tags", {})), tuple(d.get("reads", ())), tuple(d.get("writes", ())), d.get("runtime", "function"),
         d.get("doc"), Location.from_dict(d.get("location")), tuple(d.get("secrets", ())),
+        tuple(CheckSpec(c["name"], c.get("severity", "error"), c.get("description")) for c in d.get("checks", ())),
     )
 
 

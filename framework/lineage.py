@@ -130,15 +130,28 @@ def _run_facets(error: dict | None, parent: tuple[str, str] | None) -> dict[str,
 
 
 def _event(kind: str, run_id: str, job: str, tags: dict[str, str], at: float | None, error: dict | None,
-           parent: tuple[str, str] | None, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> None:
+           parent: tuple[str, str] | None, reads: Iterable[str] = (), writes: Iterable[str] = (),
+           checks: list[dict[str, Any]] | None = None) -> None:
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 
     event = RunEvent(eventType=RunState[kind], eventTime=_now(at), producer=PRODUCER,
                      run=Run(runId=run_id, facets=_run_facets(error, parent)),
                      job=Job(namespace=namespace(), name=job, facets=_job_facets(tags)),
                      inputs=[InputDataset(*dataset_name(uri)) for uri in reads],
-                     outputs=[OutputDataset(*dataset_name(uri)) for uri in writes])
+                     outputs=[OutputDataset(*dataset_name(uri), facets=_assertions(checks)) for uri in writes])
     _emit(event)
+
+
+def _assertions(checks: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The task's data-quality check outcomes (``strato.checks``) as the ``dataQualityAssertions`` facet
+    of the datasets it writes: the checks judge the result the task writes."""
+    if not checks:
+        return {}
+    from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
+
+    return {"dataQualityAssertions": dq.DataQualityAssertionsDatasetFacet(assertions=[
+        dq.Assertion(assertion=c["name"], success=bool(c["passed"]), severity=c["severity"],
+                     description=c.get("message")) for c in checks], producer=PRODUCER)}
 
 
 def run_event(kind: str, pipeline: ir.PipelineIR, run_id: str, at: float | None = None,
@@ -149,7 +162,8 @@ def run_event(kind: str, pipeline: ir.PipelineIR, run_id: str, at: float | None 
 
 
 def task_event(kind: str, pipeline: str, spec: ir.TaskSpec, task_id: str, run_id: str | None, attempt_id: str,
-               at: float | None = None, error: dict | None = None) -> None:
+               at: float | None = None, error: dict | None = None, checks: list[dict[str, Any]] | None = None
+               ) -> None:
     """A task attempt's START, COMPLETE or FAIL, linked to its run when ``run_id`` is known.
 
     ``attempt_id`` identifies the attempt (Strato run id, call key and attempt number locally).
@@ -158,16 +172,18 @@ def task_event(kind: str, pipeline: str, spec: ir.TaskSpec, task_id: str, run_id
         return
     parent = (run_uuid(run_id), pipeline) if run_id is not None else None
     _event(kind, run_uuid(attempt_id), f"{pipeline}.{task_id}", spec.tags, at, error, parent, spec.reads,
-           spec.writes)
+           spec.writes, checks)
 
 
 def attempt_event(kind: str, pipeline: str, spec: ir.TaskSpec, key: str, run_id: str, attempt: int,
-                  at: float | None = None, error: dict | None = None) -> None:
+                  at: float | None = None, error: dict | None = None,
+                  checks: list[dict[str, Any]] | None = None) -> None:
     """The local runner's task attempt event: job ``pipeline.task_id`` (no map index), parent its run."""
     if configured():
         from .run_context import split_key
 
-        task_event(kind, pipeline, spec, split_key(key)[0], run_id, f"{run_id}/{key}/{attempt}", at, error)
+        task_event(kind, pipeline, spec, split_key(key)[0], run_id, f"{run_id}/{key}/{attempt}", at, error,
+                   checks)
 
 
 @contextmanager
@@ -191,10 +207,13 @@ def shim_attempt(task_id: str, fn: Callable[..., Any]) -> Iterator[None]:
     job = f"{pipeline}.{task_id}" if pipeline else task_id
     attempt = str(uuid.uuid4())
     _event("START", attempt, job, spec.tags, None, None, None, spec.reads, spec.writes)
-    try:
-        yield
-    except Exception as exc:
-        _event("FAIL", attempt, job, spec.tags, None, {"error": type(exc).__name__, "cause": str(exc)}, None,
-               spec.reads, spec.writes)
-        raise
-    _event("COMPLETE", attempt, job, spec.tags, None, None, None, spec.reads, spec.writes)
+    from .checks import collecting
+
+    with collecting() as checks:
+        try:
+            yield
+        except Exception as exc:
+            _event("FAIL", attempt, job, spec.tags, None, {"error": type(exc).__name__, "cause": str(exc)}, None,
+                   spec.reads, spec.writes, checks)
+            raise
+    _event("COMPLETE", attempt, job, spec.tags, None, None, None, spec.reads, spec.writes, checks)

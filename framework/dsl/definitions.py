@@ -78,12 +78,13 @@ class TaskDefinition(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], *, name: str | None = None, retry: Retry | None = None,
                  timeout: float | None = None, memory: int | None = None, catch: Catch | None = None,
                  tags: dict[str, str] | None = None, reads: Sequence[str] = (), writes: Sequence[str] = (),
-                 runtime: str = "function", location: Location | None = None):
+                 runtime: str = "function", checks: Sequence[Any] = (), location: Location | None = None):
         self.fn: Callable[P, R] = fn
         self.name: str = name if name else getattr(fn, "__name__", "task")
         self.retry, self.timeout, self.memory, self.catch = retry, timeout, memory, catch
         self.tags = tags or {}
         self.reads, self.writes, self.runtime = reads, writes, runtime
+        self.checks = checks
         self.location = location or _definition_location(fn)
         self._parameters, self._returns = _params(fn)
         self._param_specs = tuple(
@@ -97,6 +98,10 @@ class TaskDefinition(Generic[P, R]):
         self.implicit = False
         functools.update_wrapper(self, fn)
         register_task_function(self.name, fn)
+        if not self._check_problems():
+            from ..checks import register
+
+            register(fn, list(checks))  # found through the function wherever it runs, never from a payload
 
     @property
     def subject(self) -> str:
@@ -233,9 +238,30 @@ class TaskDefinition(Generic[P, R]):
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 out.append(Diagnostic(f"{field} must be a list of dataset names or URIs (strings), got {value!r}",
                                       loc, subject))
+        out.extend(Diagnostic(message, loc, subject) for message in self._check_problems())
         if self.runtime not in RUNTIMES:
             out.append(Diagnostic(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, got {self.runtime!r}",
                                   loc, subject))
+        return out
+
+    def _check_problems(self) -> list[str]:
+        from ..checks import Check
+
+        checks = self.checks
+        if isinstance(checks, (str, bytes)) or not isinstance(checks, (list, tuple)):
+            return [f"checks must be a list of checks (e.g. [not_empty(), unique('id')] from strato.checks), "
+                    f"got {checks!r}"]
+        out: list[str] = []
+        names: set[str] = set()
+        for item in checks:
+            if not isinstance(item, Check):
+                out.append(f"checks: {item!r} is not a check; make one with strato.checks.check(fn, name=...) or "
+                           "use a ready-made one (not_empty(), row_count(...), unique(...), ...)")
+                continue
+            out.extend(item.problems())
+            if item.name in names:
+                out.append(f"checks: two checks are named {item.name!r}; give one another name with check(name=...)")
+            names.add(item.name)
         return out
 
     def spec(self) -> ir.TaskSpec:
@@ -251,6 +277,8 @@ class TaskDefinition(Generic[P, R]):
                 self.memory if isinstance(self.memory, int) else None, catch,
                 dict(self.tags) if isinstance(self.tags, dict) else {}, reads, writes, self.runtime,
                 inspect.getdoc(self.fn), self.location,
+                checks=tuple(ir.CheckSpec(c.name, c.severity, c.describe() or None) for c in self.checks)
+                if not self._check_problems() else (),
             )
         return self._spec
 
@@ -293,14 +321,17 @@ def task(fn: Callable[P, R]) -> TaskDefinition[P, R]: ...
 @overload
 def task(*, name: str | None = ..., retry: Retry | None = ..., timeout: float | None = ..., memory: int | None = ...,
          catch: Catch | None = ..., tags: dict[str, str] | None = ..., reads: Sequence[str] = ...,
-         writes: Sequence[str] = ..., runtime: str = ...) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
+         writes: Sequence[str] = ..., runtime: str = ..., checks: Sequence[Any] = ...
+         ) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
 def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Declare a task: a plain function of JSON-serialisable values, run as one step of a pipeline.
 
     Options: ``name``, ``retry=Retry(...)``, ``timeout`` (seconds), ``memory`` (MB), ``catch=Catch(...)``,
-    ``tags``, ``reads``/``writes`` (lineage: dataset names or URIs), ``runtime`` ("function" | "worker").
+    ``tags``, ``reads``/``writes`` (lineage: dataset names or URIs), ``runtime`` ("function" | "worker"),
+    ``checks`` (data-quality checks on the result: :mod:`strato.checks`).
     """
-    unknown = set(options) - {"name", "retry", "timeout", "memory", "catch", "tags", "reads", "writes", "runtime"}
+    unknown = set(options) - {"name", "retry", "timeout", "memory", "catch", "tags", "reads", "writes", "runtime",
+                              "checks"}
     if unknown:
         raise StratoError(f"{caller_location()}: @task got unknown option(s) {', '.join(sorted(unknown))}")
     if fn is not None:

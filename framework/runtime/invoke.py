@@ -3,7 +3,7 @@
 This is the one place a task is invoked, on the local runner and in every cloud's task shim, so a
 task behaves the same everywhere: arguments are validated (and converted, e.g. a JSON string to a
 ``datetime.date``) with pydantic, the result is checked against the return annotation and turned
-into plain JSON.
+into plain JSON, and the task's data-quality checks (:mod:`strato.checks`) run on that JSON.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any], secrets
     the call.
     """
     if not secrets:  # without grants a reference stays a reference: the task sees no secret
-        return to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, args)))
+        return _checked(task_name, fn, to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, args))))
     from ..secrets import resolve, secret_names, secret_source
 
     allowed = frozenset(secrets)
@@ -133,10 +133,18 @@ def invoke(task_name: str, fn: Callable[..., Any], args: dict[str, Any], secrets
 
     redact_secrets(v for v in found.values() if v)  # what the task prints or logs is stored without them
     try:
-        return to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, resolved)))
+        return _checked(task_name, fn, to_json_result(task_name, fn, fn(**check_arguments(task_name, fn, resolved))))
     except Exception as exc:  # the error is stored and shown: never with a secret's value in it
         _redact(exc, sorted((v for v in found.values() if v), key=len, reverse=True))
         raise
+
+
+def _checked(task_name: str, fn: Callable[..., Any], result: Any) -> Any:
+    """The result, after the task's data-quality checks passed (``@task(checks=...)``)."""
+    from ..checks import run_checks
+
+    run_checks(task_name, fn, result)
+    return result
 
 
 def _redact(exc: BaseException, values: list[str]) -> None:

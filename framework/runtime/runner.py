@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import json
 import os
 import queue
 import random
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import ir, lineage
+from ..checks import collecting
 from ..graph import dependencies, guard_chain
 from ..ir import error_matches
 from ..run_context import RunContext, resolve_defaults, split_key, task_context
@@ -87,8 +89,8 @@ _LOG = object()  # first item of an event saying an attempt's log has lines to s
 class _Call:
     """One task invocation with its retries (a task node, a map item or a catch handler)."""
 
-    __slots__ = ("args", "attempt", "fn", "handler", "key", "log", "on_failure", "on_success", "spec", "token",
-                 "tries")
+    __slots__ = ("args", "attempt", "checks", "fn", "handler", "key", "log", "on_failure", "on_success", "spec",
+                 "token", "tries")
 
     def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
                  on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False,
@@ -98,6 +100,7 @@ class _Call:
         self.attempt = earlier_attempts  # numbering continues across resumes, so history is kept
         self.tries, self.token = 0, 0  # the retry budget counts this execution's attempts
         self.log: logs.AttemptLog | None = None
+        self.checks: list[dict] = []  # the outcomes of the last attempt's data-quality checks
 
 
 class _Scope:
@@ -216,15 +219,20 @@ class Execution:
         task_id, index = split_key(call.key)
         ctx = RunContext(self.run_id, self.root.name, task_id, call.spec.name, call.attempt, index, "local",
                          self.scheduled_at)
+        outcomes: list[dict] = []
         try:
-            with task_context(ctx):
+            with task_context(ctx), collecting() as outcomes:
                 result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
         except BaseException as exc:
+            call.checks = outcomes
+            _record_checks(log, outcomes)
             trace = log.redact(logs.user_traceback(exc))
             log.add("traceback", trace)
             log.close()
             self.events.put((call, token, False, error_of(exc), trace))
         else:
+            call.checks = outcomes
+            _record_checks(log, outcomes)
             log.close()
             self.events.put((call, token, True, result, None))
         finally:
@@ -421,7 +429,8 @@ class Execution:
         now = self.clock.now()
         if ok:
             self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, now, None)
-            lineage.attempt_event("COMPLETE", self.root.name, call.spec, call.key, self.run_id, call.attempt, now)
+            lineage.attempt_event("COMPLETE", self.root.name, call.spec, call.key, self.run_id, call.attempt, now,
+                                  checks=call.checks)
             self.hooks.call_finished(call.key, call.spec.name, SUCCEEDED)
             call.on_success(value)
             self.store.commit()  # a finished task is durable at once: the at-least-once window is this short
@@ -441,7 +450,7 @@ class Execution:
     def _attempt_failed(self, call: _Call, error: dict, trace: str | None = None) -> None:
         self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error, trace)
         lineage.attempt_event("FAIL", self.root.name, call.spec, call.key, self.run_id, call.attempt,
-                              self.clock.now(), error)
+                              self.clock.now(), error, call.checks)
         retry = call.spec.retry
         if retry is not None and call.tries <= retry.max_retries and error_matches(error["error"], retry.on):
             delay = retry.delay_for(call.tries)
@@ -610,3 +619,9 @@ class Runner:
 
 
 __all__ = ["RUNNING", "Execution", "RunHooks", "RunResult", "Runner", "new_run_id"]
+
+
+def _record_checks(log: logs.AttemptLog, outcomes: list[dict]) -> None:
+    """Check outcomes are stored with the attempt, one ``check`` line each (``runs show`` reads them)."""
+    for outcome in outcomes:
+        log.add("check", json.dumps(outcome, separators=(",", ":")))

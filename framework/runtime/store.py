@@ -35,7 +35,8 @@ Tables (read by the web UI and the scheduler too; columns are documented in :dat
   is the run whose result a rerun reused.
 - ``attempts``: one row per attempt of a task unit, with its error and (failed) ``traceback``.
 - ``logs``: what each attempt wrote, one row per line, in order of ``id``; ``stream`` is stdout,
-  stderr, log (a ``logging`` record), traceback or strato (a note, e.g. a log cut at its size limit).
+  stderr, log (a ``logging`` record), traceback, strato (a note, e.g. a log cut at its size limit) or
+  check (a data-quality check's outcome as JSON: name, severity, passed, message).
 """
 
 LEASE_TIMEOUT = float(os.environ.get("STRATO_LEASE_TIMEOUT") or 60.0)
@@ -485,9 +486,14 @@ class RunStore:
     def attempts(self, run_id: str) -> list[dict]:
         rows = self.db.execute("SELECT key, attempt, status, started_at, ended_at, error, traceback FROM attempts "
                                "WHERE run_id=? ORDER BY started_at, key, attempt", (run_id,)).fetchall()
+        checks: dict[tuple[str, int], list[dict]] = {}
+        for k, a, line in self.db.execute("SELECT key, attempt, line FROM logs WHERE run_id=? AND stream='check' "
+                                          "ORDER BY id", (run_id,)):
+            checks.setdefault((k, a), []).append(json.loads(line))
         return [{"key": k, "attempt": a, "status": st, "started_at": iso(s), "ended_at": iso(e),
                  "duration": round(e - s, 6) if s is not None and e is not None else None,
-                 "error": json.loads(err) if err else None, "traceback": tb} for k, a, st, s, e, err, tb in rows]
+                 "error": json.loads(err) if err else None, "traceback": tb, "checks": checks.get((k, a), [])}
+                for k, a, st, s, e, err, tb in rows]
 
     def logs(self, run_id: str, after: int = 0, limit: int | None = None) -> list[dict]:
         """Output lines of the run with ``id > after``, in the order they were written."""
