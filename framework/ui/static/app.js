@@ -65,6 +65,17 @@
     `/pipelines/${encodeURIComponent(name)}` + (hash ? `?hash=${encodeURIComponent(hash)}` : "");
   const nodeOf = (key) => key.split(/[[/#]/)[0];
 
+  function checksTable(checks) {
+    // the attempt's data-quality checks (strato.checks): name, severity, outcome, what failed
+    if (!checks || !checks.length) return null;
+    return el("table", {class: "checks"}, el("thead", {}, el("tr", {}, el("th", {}, "check"), el("th", {}, "severity"),
+        el("th", {}, "outcome"), el("th", {}, "message"))),
+      el("tbody", {}, ...checks.map((c) => el("tr", {class: c.passed ? "passed" : `failed ${c.severity}`},
+        el("td", {class: "mono"}, c.name), el("td", {}, c.severity),
+        el("td", {}, c.passed ? "passed" : (c.severity === "error" ? "failed" : "warning")),
+        el("td", {}, clip(c.message || "", 300))))));
+  }
+
   function errorBox(error) {
     if (!error) return null;
     const extra = Object.entries(error).filter(([k]) => !["error", "cause", "traceback"].includes(k));
@@ -308,7 +319,7 @@
               el("span", {}, fmtDuration(a.duration)),
               el("button", {type: "button", class: "logs-button", "data-key": a.key, "data-attempt": a.attempt,
                 onclick: () => showLogs(a)}, a.error ? "Error and logs" : "Logs")),
-            errorBox(a.error)));
+            errorBox(a.error), checksTable(a.checks)));
         }
       }
       if (unit && unit.result_omitted) {
