@@ -52,6 +52,8 @@ PAR_INDENT = 10  # columns a parallel branch indents its steps by
 # Parallel steps nest at most two deep (https://cloud.google.com/workflows/quotas, parallel steps); a
 # ``parallel for`` (a map) counts as one. Deeper parallel blocks run their branches in sequence.
 MAX_PARALLEL_DEPTH = 2
+MAX_EXPRESSION_LENGTH = 400  # characters of one ${} expression (quotas page, resource limits)
+MAX_ASSIGNMENTS = 50  # assignments in one assign step (quotas page)
 PART_CALL_BYTES = 700  # what calling a part takes in its caller (the call, the merge, the release)
 MAX_VARIABLE_BYTES = 512 * 1024
 MAX_BRANCHES = 10
@@ -131,6 +133,22 @@ def _compile(root: ir.PipelineIR, part_bytes: int) -> Compiled:
     return out
 
 
+def _longest_expression(document: Any) -> str:
+    """The longest ``${}`` expression's text in a workflow document (iteratively: documents are deep)."""
+    longest, todo = "", [document]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend(value.values())
+            todo.extend(k for k in value if isinstance(k, str) and k.startswith("${"))
+        elif isinstance(value, list):
+            todo.extend(value)
+        elif (isinstance(value, str) and value.startswith("${") and value.endswith("}")
+              and len(value) - 3 > len(longest)):
+            longest = value[2:-1]
+    return longest
+
+
 def _callers_first(root: ir.PipelineIR) -> list[str]:
     """Sub-pipeline names, each after every sub-pipeline that calls it."""
     calls = {name: {n.pipeline for n in p.nodes if isinstance(n, ir.SubPipelineNode)}
@@ -160,6 +178,15 @@ def _check_sizes(root: ir.PipelineIR, out: Compiled) -> None:
                 f"{what} is {size:,} bytes, over Cloud Workflows' 128 KB (https://cloud.google.com/workflows/quotas)"
                 "; reduce literal arguments or split a sub-pipeline that is this large into smaller ones",
                 root.location, f"pipeline {root.name!r} (gcp)"))
+    for name, document in [("main", out.document), *out.parts.items()]:
+        longest = _longest_expression(document)
+        if len(longest) > MAX_EXPRESSION_LENGTH:
+            where = "" if name == "main" else f" (part {name})"
+            out.errors.append(Diagnostic(
+                f"an expression of the workflow{where} is {len(longest):,} characters, over the "
+                f"{MAX_EXPRESSION_LENGTH} Cloud Workflows allows (https://cloud.google.com/workflows/quotas): "
+                f"{longest[:80]}...; compare a shorter field or a smaller literal", root.location,
+                f"pipeline {root.name!r} (gcp)"))
     literal_bytes = _literal_bytes(root)
     if literal_bytes > MAX_VARIABLE_BYTES // 2:
         out.errors.append(Diagnostic(
@@ -456,9 +483,9 @@ class _Helpers:
         for timeout, name in sorted(self.calls.items(), key=lambda item: item[1]):
             doc[name] = _call_helper(timeout)
         for names, name in sorted(self.predicates.items(), key=lambda item: item[1]):
-            doc[name] = {"params": ["e"], "steps": [
-                _step("classify", {"assign": [{"error": '${strato_error(e, "")}'}]}),
-                _step("decide", _ret("${error.error in " + expr_literal(list(names)) + "}"))]}
+            doc[name] = {"params": ["e"], "steps": [  # the names as data: a long list fits no expression
+                _step("classify", {"assign": [{"error": '${strato_error(e, "")}'}, {"names": list(names)}]}),
+                _step("decide", _ret("${error.error in names}"))]}
         return doc
 
 
@@ -593,13 +620,14 @@ class _Subworkflow:
         call = {"call": "http.post", "args": {"url": function_url_expression(self.root.name, spec.name),
                                               "auth": {"type": "OIDC"}, "timeout": MAX_HTTP_TIMEOUT, "body": body},
                 "result": response}
-        probe = " or ".join(f"strato_offloaded(results[{expr_literal(ref)}])" for ref in offloadable)
+        before, probe = self._combined([f"strato_offloaded(results[{expr_literal(ref)}])" for ref in offloadable],
+                                       "or", f"offloaded_{hint}")
         resolve = [_step(self.steps(f"{hint}_resolve"), {"try": {"steps": [_step(self.steps(f"{hint}_call"), call)]},
                                                        "retry": "${http.default_retry}"}),
                    _step(self.steps(f"{hint}_resolved"), _ret(f"${{{response}.body}}") if target is None
                          else {"assign": [{target: f"${{{response}.body}}"}]})]
-        return [_step(self.steps(f"{hint}_offloaded"), {"switch": [
-            {"condition": "${" + probe + "}", "steps": resolve},
+        return [*before, _step(self.steps(f"{hint}_offloaded"), {"switch": [
+            {"condition": probe, "steps": resolve},
             {"condition": True, "steps": inline}]})]
 
     def build(self) -> dict[str, Any]:
@@ -933,16 +961,31 @@ class _Subworkflow:
                       _step(self.steps(f"save_{node.id}"), {"assign": [{target: f"${{{result}}}"}]})]
         if node.guard is None:
             return steps
-        return [_step(self.steps(f"when_{node.id}"), {"switch": [
-            {"condition": "${" + self._guard(node.guard) + "}", "steps": steps},
+        before, condition = self._combined(self._guard(node.guard), "and", f"guard_{node.id}")
+        return [*before, _step(self.steps(f"when_{node.id}"), {"switch": [
+            {"condition": condition, "steps": steps},
             {"condition": True, "steps": [_step(self.steps(f"skip_{node.id}"), {"assign": [{target: None}]})]}]})]
 
-    def _guard(self, guard: ir.Guard) -> str:
+    def _guard(self, guard: ir.Guard) -> list[str]:
         parts = []
         for g in reversed(list(guard_chain(self.p, guard))):
             text = condition_expr(self.p.branch_by_id[g.branch].condition)
             parts.append(f"({text})" if g.arm else f"not ({text})")
-        return " and ".join(parts)
+        return parts
+
+    def _combined(self, parts: list[str], joiner: str, hint: str) -> tuple[list[dict[str, Any]], str]:
+        """``parts`` joined by ``and``/``or`` as a switch condition: one expression when it fits in the 400
+        characters an expression may have, else folded into a variable part by part (assign steps of at
+        most 50 assignments), each expression short."""
+        joined = f" {joiner} ".join(parts)
+        if len(joined) <= MAX_EXPRESSION_LENGTH:
+            return [], "${" + joined + "}"
+        flag = self.vars(hint)
+        assigns: list[dict[str, Any]] = [{flag: joiner == "and"}]
+        assigns += [{flag: f"${{{flag} {joiner} {part}}}"} for part in parts]
+        steps = [_step(self.steps(f"{hint}_{i // MAX_ASSIGNMENTS}"), {"assign": assigns[i:i + MAX_ASSIGNMENTS]})
+                 for i in range(0, len(assigns), MAX_ASSIGNMENTS)]
+        return steps, f"${{{flag}}}"
 
     def _payload(self, spec: ir.TaskSpec, args: dict[str, ir.Value]) -> dict[str, Any]:
         refs: set[str] = set()
@@ -996,7 +1039,7 @@ class _Subworkflow:
                 handler_body["keep"] = body["keep"]
             handled = self._call(handler, handler_body, target, f"{base}_catch", node, catch=False)
             names = error_names(spec.catch.on)
-            condition: Any = True if names is None else "${" + f"{error}.error in {expr_literal(names)}" + "}"
+            condition: Any = True if names is None else "${" + f"{self.helpers.predicate(names)}({error})" + "}"
             choices: list[dict[str, Any]] = [{"condition": condition, "steps": handled}]
             if names is not None:
                 choices.append({"condition": True, "raise": f"${{{error}}}"})

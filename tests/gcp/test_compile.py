@@ -114,7 +114,8 @@ def test_retry_catch_and_timeout_mapping() -> None:
     assert flaky["retry"]["max_retries"] == 3
     assert flaky["retry"]["backoff"] == {"initial_delay": 2, "max_delay": 10, "multiplier": 3}
     predicate = flaky["retry"]["predicate"][2:-1]
-    assert "ConnectionResetError" in document[predicate]["steps"][1]["decide"]["return"]
+    assert "ConnectionResetError" in document[predicate]["steps"][0]["classify"]["assign"][1]["names"]
+    assert document[predicate]["steps"][1]["decide"]["return"] == "${error.error in names}"
     call = flaky["try"]["steps"][0]["call_flaky"]  # the shared call helper, its transient retries apart
     assert call["call"] == "strato_call" and call["args"]["function"] == "strato-retrying-flaky"
     helper = document["strato_call"]["steps"][0]["post"]
@@ -128,7 +129,8 @@ def test_retry_catch_and_timeout_mapping() -> None:
     helper_name = slow["try"]["steps"][0]["call_slow"]["call"]
     assert document[helper_name]["steps"][0]["post"]["try"]["steps"][0]["request"]["args"]["timeout"] == 1
     assert "did not finish within its timeout of 1s" in str(document[helper_name])
-    assert "TaskTimeout" in str(slow["except"])  # the catch's on=("TaskTimeout",)
+    condition = slow["except"]["steps"][0]["catch_slow"]["switch"][0]["condition"]  # the catch's on=("TaskTimeout",)
+    assert document[condition[2:].split("(")[0]]["steps"][0]["classify"]["assign"][1]["names"] == ["TaskTimeout"]
 
 
 def test_map_becomes_a_parallel_for_with_its_concurrency_limit() -> None:
@@ -223,7 +225,7 @@ def test_addressing_is_null_safe_like_framework_ir_address() -> None:
                                     ("n", "x"), ("missing", "x"), ("a", "b"), ()]
     document = {"main": {"params": ["input"], "steps": [
         {"init": {"assign": [{"results": {"r": value}}]}},
-        {"done": {"return": "${[" + ", ".join(value_expr(ir.Ref("r", p)) for p in paths) + "]}"}}]},
+        {"done": {"return": ["${" + value_expr(ir.Ref("r", p)) + "}" for p in paths]}}]},
         **_Helpers().document()}
     execution = run_workflow(document, {})
     assert execution.state == "SUCCEEDED", execution.error

@@ -30,6 +30,11 @@ STEP_ACTIONS = ("assign", "call", "switch", "for", "parallel", "raise", "return"
 STEP_KEYS = {*STEP_ACTIONS, "args", "result", "next", "retry", "except"}
 MAX_ASSIGNMENTS = 50  # per assign step (reference: "Variables" limits)
 MAX_BRANCHES = 10  # per parallel step (reference: "Parallel steps")
+# Resource limits on https://cloud.google.com/workflows/quotas: an expression is at most 400 characters
+# (counted here as the text between ``${`` and ``}``), and parallel steps nest at most two deep (a
+# ``parallel for`` is a parallel step). Both are deploy-time errors on the service.
+MAX_EXPRESSION_LENGTH = 400
+MAX_PARALLEL_DEPTH = 2
 MAX_CONDITIONS = 50  # per switch (schema)
 HTTP_CALLS = ("http.get", "http.post", "http.put", "http.patch", "http.delete", "http.request")
 UNSUPPORTED_HTTP_ARGS = ("private_service_name", "ca_certificate")
@@ -217,11 +222,12 @@ class _Ctx:
     in_branch: bool = False
     guard: _Guard | None = None
     defined: set[str] = field(default_factory=set)  # names assigned so far in the enclosing scopes
+    parallel_depth: int = 0  # parallel steps around this point of its subworkflow
 
     def child(self, **changes: Any) -> _Ctx:
         values: dict[str, Any] = {"sub": self.sub, "visible": self.visible, "in_for": self.in_for,
                   "in_parallel_for": self.in_parallel_for, "in_branch": self.in_branch, "guard": self.guard,
-                  "defined": self.defined}
+                  "defined": self.defined, "parallel_depth": self.parallel_depth}
         values.update(changes)
         return _Ctx(**values)
 
@@ -521,10 +527,15 @@ class Compiler:
             raise fail("'concurrency_limit' must be a positive integer or an expression")
         if ("branches" in raw) == ("for" in raw):
             raise fail("'parallel' needs exactly one of 'branches' and 'for'")
+        depth = ctx.parallel_depth + 1
+        if depth > MAX_PARALLEL_DEPTH:
+            raise fail(f"parallel steps nest at most {MAX_PARALLEL_DEPTH} deep; this one is at depth {depth} "
+                       "(https://cloud.google.com/workflows/quotas)")
         guard = _Guard(frozenset(ctx.defined), frozenset(shared))
         parallel = Parallel(list(shared), self.template(limit, ctx, fail) if limit is not None else None, None, None)
         if "for" in raw:
-            parallel.loop = self.compile_for(name, raw["for"], ctx.child(guard=guard), fail, parallel=True)
+            parallel.loop = self.compile_for(name, raw["for"], ctx.child(guard=guard, parallel_depth=depth), fail,
+                                             parallel=True)
             return parallel
         branches = raw["branches"]
         if not isinstance(branches, list) or len(branches) < 2:
@@ -539,7 +550,7 @@ class Compiler:
             if not isinstance(body, dict) or set(body) != {"steps"}:
                 raise fail(f"branch {branch!r} must contain only 'steps'")
             inner = ctx.child(visible=[], in_for=False, in_parallel_for=False, in_branch=True, guard=guard,
-                              defined=set(ctx.defined))
+                              defined=set(ctx.defined), parallel_depth=depth)
             parallel.branches.append(Step(str(branch), "steps", steps=self.compile_steps(body["steps"], inner,
                                                                                           str(branch))))
         return parallel
@@ -603,6 +614,9 @@ class Compiler:
         """A value with its ``${}`` strings parsed (checked now, evaluated at run time)."""
         text = expression_text(value)
         if text is not None:
+            if len(text) > MAX_EXPRESSION_LENGTH:
+                raise fail(f"an expression is {len(text):,} characters, over the {MAX_EXPRESSION_LENGTH} an expression "
+                           f"may have (https://cloud.google.com/workflows/quotas): {text[:60]}...")
             try:
                 node = parse_expression(text)
             except ExpressionSyntaxError as exc:
