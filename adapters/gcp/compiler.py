@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,8 +98,18 @@ def compile_pipeline(root: ir.PipelineIR, part_bytes: int = PART_BYTES) -> Compi
 
 
 def _compile(root: ir.PipelineIR, part_bytes: int) -> Compiled:
+    constants: dict[str, Any] = {}
+    token = _CONSTANTS.set(constants)
+    try:
+        return _compile_with(root, part_bytes, constants)
+    finally:
+        _CONSTANTS.reset(token)
+
+
+def _compile_with(root: ir.PipelineIR, part_bytes: int, constants: dict[str, Any]) -> Compiled:
     out = Compiled({})
     helpers = _Helpers()
+    helpers.constants = constants
     main = _Subworkflow(root, root, out, helpers, part_bytes)
     out.document["main"] = main.build()
     # a sub-pipeline's parallel steps nest inside those around its calls: build callers first
@@ -307,7 +318,16 @@ def expr_literal(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(expr_literal(v) for v in value) + "]"
+    constants = _CONSTANTS.get()
+    if constants is not None:  # no map literal inside ${}: a helper subworkflow returns it as YAML data
+        name = "strato_const_" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:10]
+        constants[name] = value
+        return f"{name}()"
     return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {expr_literal(v)}" for k, v in value.items()) + "}"
+
+
+# The map literals of the workflow being compiled, by helper name (see expr_literal).
+_CONSTANTS: ContextVar[dict[str, Any] | None] = ContextVar("strato_gcp_constants", default=None)
 
 
 def literal_data(value: Any) -> Any:
@@ -398,6 +418,7 @@ class _Helpers:
         self.cloud_event = False
         self.json_type = False
         self.part_function: str | None = None  # strato_part, strato_unpack: when the pipeline has parts
+        self.constants: dict[str, Any] = {}  # strato_const_*: map literals returned as YAML data
 
     def call(self, timeout: float) -> str:
         """The ``strato_call`` helper for a timeout (``http.post`` takes its timeout as a number, not an expression)."""
@@ -471,6 +492,8 @@ class _Helpers:
             doc["strato_offloaded"] = _offloaded_helper()
         if self.part_function is not None:
             doc.update(_part_helpers(self.part_function))
+        for name, value in sorted(self.constants.items()):
+            doc[name] = {"steps": [_step("value", _ret(literal_data(value)))]}
         if self.json_type:  # a value's kind in the words of strato.ir.json_type, for the same messages
             doc["strato_json_type"] = {"params": ["value"], "steps": [
                 _step("simple", {"switch": [{"condition": "${value == null}", "return": "null"},
@@ -633,17 +656,21 @@ class _Subworkflow:
     def build(self) -> dict[str, Any]:
         p = self.p
         triggers = [t for t in p.triggers if isinstance(t, ObjectCreatedSpec)] if p is self.root else []
+        # Maps are built as YAML data in assign steps, never as literals inside ${}: the expression
+        # reference lists no map literal (https://cloud.google.com/workflows/docs/reference/syntax/expressions;
+        # maps: https://cloud.google.com/workflows/docs/reference/syntax/maps).
+        merge_input = _step(self.steps("input"), {"switch": [{"condition": "${input != null}", "steps": [
+            _step(self.steps("merge_input"), {"assign": [{"params": "${map.merge(defaults, input)}"}]})]}]})
         if triggers:
             steps: list[dict[str, Any]] = [
                 _step(self.steps("init"), {"assign": [{"defaults": literal_data(p.defaults())}]}),
                 *self._event_input(triggers),
-                _step(self.steps("params"), {"assign": [{"params": "${map.merge(defaults, default(input, {}))}"},
-                                                        {"results": {}}]})]
+                _step(self.steps("params"), {"assign": [{"params": "${defaults}"}, {"results": {}}]}),
+                merge_input]
         else:
             steps = [_step(self.steps("init"), {"assign": [
-                {"defaults": literal_data(p.defaults())},
-                {"params": "${map.merge(defaults, default(input, {}))}"},
-                {"results": {}}]})]
+                {"defaults": literal_data(p.defaults())}, {"params": "${defaults}"}, {"results": {}}]}),
+                merge_input]
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
             block = self._flatten(block, self.base_depth)
@@ -675,7 +702,7 @@ class _Subworkflow:
         event, name, size = self.vars("event"), self.vars("object_name"), self.vars("object_size")
         read: list[dict[str, Any]] = [{event: "${input.data}"}, {name: f'${{default(map.get({event}, "name"), "")}}'}]
         fields = {"bucket": f'map.get({event}, "bucket")', "key": f'map.get({event}, "name")', "size": size}
-        mapping = "{" + ", ".join(f'"{k}": {v}' for k, v in fields.items() if k in names) + "}"
+        mapping = [{f"input[{expr_literal(k)}]": f"${{{v}}}"} for k, v in fields.items() if k in names]
         body: list[dict[str, Any]] = [_step(self.steps("event_data"), {"assign": read})]
         if "size" in names:
             body.append(_step(self.steps("event_size"), {"assign": [{size: f'${{map.get({event}, "size")}}'}]}))
@@ -689,9 +716,9 @@ class _Subworkflow:
                 tests.append(f"text.match_regex({name}, {expr_literal('^' + _re2_escape(trigger.prefix))})")
             if trigger.suffix:
                 tests.append(f"text.match_regex({name}, {expr_literal(_re2_escape(trigger.suffix) + '$')})")
-            merged = f"${{map.merge({expr_literal(trigger.input or {})}, {mapping})}}"
+            merged = [{"input": literal_data(trigger.input or {})}, *mapping]  # the event's fields over its input
             choices.append({"condition": "${" + " and ".join(tests) + "}",
-                            "steps": [_step(self.steps(f"event_trigger_{i}"), {"assign": [{"input": merged}]})]})
+                            "steps": [_step(self.steps(f"event_trigger_{i}"), {"assign": merged})]})
         cause = f"{FINALIZED} event for an object no ObjectCreated trigger of pipeline {self.p.name!r} matches"
         choices.append({"condition": True, "steps": [_step(self.steps("event_unmatched"), {"raise": {
             "error": "ValueError", "cause": cause}})]})
@@ -1084,7 +1111,7 @@ class _Subworkflow:
                           "raise": {"error": "TypeError", "cause": f"${{{cause} + {kind}}}"}}]})]
         return [
             _step(self.steps(f"items_{node.id}"), {"assign": [
-                {items: "${" + value_expr(node.items) + "}"}, {collected: {}}, {target: []}]}),
+                {items: value_template(node.items)}, {collected: {}}, {target: []}]}),
             *checks,
             _step(self.steps(f"map_{node.id}"), {"for": loop} if in_sequence else {"parallel": parallel}),
             _step(self.steps(f"collect_{node.id}"), {"for": collect}),

@@ -41,6 +41,12 @@ REGRESSIONS: list[list[tuple]] = [
     [("make", 0, 0), ("make", 0, 0), ("make", 0, 0), ("make", 0, 90000), ("make", 0, 230000), ("make", 0, 230000)],
     # a map over a result of a block that did not run (null): the same TypeError and cause everywhere
     [("make", 1, 0), ("when", ("cmp", 0, ("n", ">", 300)), [("make", 2, 0)], None), ("map", ("of", 1), 0)],
+    # a large field in a condition beside two calls that can fail: GCP may stop at either failure
+    [("make", 176, 90000), ("when", ("cmp", 0, ("n", ">", 300)), [
+        ("make", 0, 0), ("when", ("and", ("cmp", 0, ("n", ">", 300)), ("cmp", 0, ("s", "==", ""))),
+                         [("map", [16, 33, 12, 0, 45], 0), ("make", 0, 0), ("combine", 1, 0)], None),
+        ("make", 483, 0)], None),
+     ("fragile", 3, False), ("make", 0, 0), ("make", 0, 0), ("map", ("of", 3), 0)],
 ]
 
 
@@ -83,9 +89,8 @@ def check_everywhere(plan: list[tuple], work_dir: Path) -> None:
         emulated = get_adapter(target).emulate(ir, params, resolver_for(ir), work_dir=work_dir)
         if outcome(emulated) == outcome(local):
             continue
-        if target in at_a_limit and emulated.status == "FAILED":
-            assert emulated.error and emulated.error["error"] in LIMIT_ERRORS, (target, plan, emulated.error)
-            continue
+        if target in at_a_limit and emulated.error and emulated.error["error"] in LIMIT_ERRORS:
+            continue  # the cloud refused at one of its documented limits, with that limit's error
         if (emulated.status, local.status) == ("FAILED", "FAILED") and _failure_points(plan) > 1:
             continue  # two calls failing side by side: each backend reports the one that failed first
         assert outcome(emulated) == outcome(local), f"{target} disagrees with the local runner on {plan!r}"

@@ -111,3 +111,69 @@ def test_one_expression_over_the_limit_is_a_located_error() -> None:
 
     with pytest.raises(DefinitionError):
         Adapter().build(chatty.ir)
+
+
+def _expressions(document: Any) -> list[str]:
+    found, todo = [], [document]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend(value.values())
+            todo.extend(k for k in value if isinstance(k, str))
+        elif isinstance(value, list):
+            todo.extend(value)
+        elif isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+            found.append(value[2:-1])
+    return found
+
+
+def _map_literals(node: Any) -> int:
+    """Map literals anywhere in an expression's syntax tree."""
+    from dataclasses import fields
+
+    from strato.adapters.gcp.interpreter import expressions as ex
+
+    if isinstance(node, tuple):
+        return sum(_map_literals(item) for item in node)
+    if not isinstance(node, ex.Node):
+        return 0
+    return int(isinstance(node, ex.MapLit)) + sum(_map_literals(getattr(node, f.name)) for f in fields(node))
+
+
+def test_no_map_literal_inside_an_expression() -> None:
+    """The expression reference lists no map literal: maps are YAML data in assign steps, or returned by
+    a helper subworkflow (https://cloud.google.com/workflows/docs/reference/syntax/expressions)."""
+    from strato.adapters.gcp.interpreter import parse_expression
+    from strato.loader import load
+
+    from ..aws import pipelines
+    from ..conftest import ROOT
+
+    @pipeline
+    def compares_a_map():
+        first = part(1)
+        with when(first == {"i": 1, "ok": True}):
+            part.alias("then")(2)
+        return first
+
+    definitions = [load(f"{ROOT}/examples/{ref}").definition for ref in (
+        "daily_sales.py:daily_sales", "file_ingestion.py:ingest_file", "revenue_report.py:revenue_report")]
+    definitions += [pipelines.retrying, pipelines.catching, pipelines.mapping, pipelines.nested, compares_a_map]
+    for definition in definitions:
+        compiled = compile_pipeline(definition.ir)
+        for text in _expressions(compiled.document):
+            assert _map_literals(parse_expression(text)) == 0, text
+    assert any(name.startswith("strato_const_") for name in compile_pipeline(compares_a_map.ir).document)
+
+
+def test_a_condition_on_a_whole_map_still_means_what_it_means_locally(tmp_path: Path) -> None:
+    @pipeline
+    def compares():
+        first = part(1)
+        with when(first == {"i": 1, "ok": True}):
+            second = part.alias("then")(2)
+        return [first, second]
+
+    emulated, _ = on_gcp(compares, {}, tmp_path)
+    same(emulated, locally(compares, {}))
+    assert emulated.output == [{"i": 1, "ok": True}, {"i": 2, "ok": True}]
