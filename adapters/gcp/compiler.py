@@ -1119,8 +1119,9 @@ class _Subworkflow:
         ]
 
 
-# As http.default_retry retries, for the transient failures strato_transient names
-# (https://cloud.google.com/workflows/docs/reference/stdlib/http/default_retry): 5 retries, 1 s doubling to 60 s.
+# The transient failures strato_transient names, retried 5 times from 1 s like http.default_retry
+# (https://cloud.google.com/workflows/docs/reference/stdlib/http/default_retry), but doubling (to 60 s)
+# rather than x1.25, so an overloaded function gets about a minute to recover instead of about 7 s.
 TRANSIENT_RETRY: dict[str, Any] = {"predicate": "${strato_transient}", "max_retries": 5,
                                    "backoff": {"initial_delay": 1, "max_delay": 60, "multiplier": 2}}
 
