@@ -3,6 +3,7 @@ emulated in Strato's own Workflows interpreter (``strato.adapters.gcp.interprete
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from ..common.errors import UnknownBackend, check_backend
 
 if TYPE_CHECKING:
     from ..common.packaging import PackageResult
+
+MAX_ARGUMENT_BYTES = 32 * 1024  # an execution's argument (https://cloud.google.com/workflows/quotas)
 
 class Adapter:
     target = "gcp"
@@ -52,6 +55,13 @@ class Adapter:
             raise UnknownBackend("--endpoint is not supported for gcp: the Workflows emulator runs in-process "
                                  "(use --backend wsgi or http)")
         compiled = self.build(pipeline)
+        size = len(json.dumps(params, separators=(",", ":")).encode())
+        if size > MAX_ARGUMENT_BYTES:
+            from strato.errors import UsageError
+
+            raise UsageError(f"the run input is {size:,} bytes of JSON; Cloud Workflows starts an execution with at "
+                             f"most {MAX_ARGUMENT_BYTES:,} (https://cloud.google.com/workflows/quotas): pass large "
+                             "data by reference (a gs:// URI)")
         (work_dir / "gcp").mkdir(parents=True, exist_ok=True)
         (work_dir / "gcp" / f"{pipeline.name}.workflow.yaml").write_text(compiled.source)
         result, _ = emulate(pipeline, compiled.source, params, emulated_loader(pipeline, resolver), work_dir / "gcp",

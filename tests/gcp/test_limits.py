@@ -177,3 +177,26 @@ def test_a_condition_on_a_whole_map_still_means_what_it_means_locally(tmp_path: 
     emulated, _ = on_gcp(compares, {}, tmp_path)
     same(emulated, locally(compares, {}))
     assert emulated.output == [{"i": 1, "ok": True}, {"i": 2, "ok": True}]
+
+
+def test_an_http_response_over_2_mb_is_a_resource_limit_error() -> None:
+    from strato.adapters.gcp.interpreter import FunctionTransport, run_workflow
+
+    def big(request: Any) -> Any:
+        return 200, {"Content-Type": "text/plain"}, b"x" * (2 * 1024 * 1024 + 1)
+
+    workflow = {"main": {"steps": [{"get": {"call": "http.get", "args": {"url": "https://big.test/x"},
+                                            "result": "r"}}, {"done": {"return": "${len(r.body)}"}}]}}
+    execution = run_workflow(workflow, None, transport=FunctionTransport(big))
+    assert execution.state == "FAILED" and execution.error["tags"] == ["ResourceLimitError"]
+    assert "over the 2,097,152-byte limit" in execution.error["message"]
+
+
+def test_a_run_input_over_32_kb_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from strato.adapters.gcp import Adapter
+    from strato.errors import UsageError
+    from strato.runtime import resolver_for
+
+    with pytest.raises(UsageError, match="at most 32,768"):
+        Adapter().emulate(many_outputs.ir, {"pad": "x" * 40_000}, resolver_for(many_outputs.ir), work_dir=tmp_path)
+    assert not (tmp_path / "gcp").exists()

@@ -55,6 +55,9 @@ MAX_ARGUMENT_BYTES = 32 * 1024
 # projects.locations.workflows.executions/run).
 CONNECTOR_DEFAULT_TIMEOUT = 1800.0
 CONNECTOR_MAX_TIMEOUT = 31_536_000.0
+# "Response size: 2 MB", the largest HTTP response a call may receive (quotas page, resource limits);
+# saved to a variable it also counts against the 512 KB of memory.
+MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 HTTP_DEFAULT_TIMEOUT = 300.0  # http.request: default 300 s, at most 1800 s
 HTTP_MAX_TIMEOUT = 1800.0
 HTTP_ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
@@ -273,6 +276,11 @@ class Engine:
     def run(self, args: Any = None) -> Execution:
         started = self.clock.now()
         state, result, err = "SUCCEEDED", None, None
+        size = _json_bytes(args)
+        if size > MAX_ARGUMENT_BYTES:  # the Executions API refuses to start it: nothing runs
+            raise ValueError(f"an execution's argument is {size:,} bytes, over the {MAX_ARGUMENT_BYTES:,} bytes "
+                             "Cloud Workflows accepts (https://cloud.google.com/workflows/quotas); pass large data "
+                             "by reference (a gs:// URI)")
         try:
             main = self.program.main
             result = self.invoke(main, [copy_value(args)] if main.params else [], {}, depth=0)
@@ -699,6 +707,10 @@ class Engine:
         except OSError as exc:
             mapped = map_os_error(exc)
             raise error(mapped.tag, f"{method} {url}: {mapped}") from None
+        if len(payload) > MAX_RESPONSE_BYTES:
+            raise error("ResourceLimitError", f"{method} {url}: the response is {len(payload):,} bytes, over the "
+                                              f"{MAX_RESPONSE_BYTES:,}-byte limit of an HTTP response "
+                                              "(https://cloud.google.com/workflows/quotas)")
         decoded = _decode_response_body(response_headers, payload)
         if code >= 400:
             raise WorkflowError({"message": f"HTTP server responded with error code {code}", "code": code,
