@@ -1,4 +1,4 @@
-"""Operating pipelines from the command line: ``runs logs``, ``runs prune``, ``rerun``, ``backfill``.
+"""Operating pipelines from the command line: ``runs logs``, ``runs prune``, ``rerun``, ``backfill``, ``pools``.
 
 Registered on the ``strato`` group by :mod:`strato.cli` (kept apart so the commands that run
 pipelines day to day live together).
@@ -247,3 +247,62 @@ def _interrupted() -> int:
 
 
 __all__ = ["backfill", "parse_age", "parse_since", "rerun", "runs_logs", "runs_prune"]
+
+
+@main.group()
+def pools() -> None:
+    """Shared limits on tasks across local runs: ``@task(pool="warehouse")`` and ``strato pools set``."""
+
+
+def _pool_slots() -> Any:
+    from .runtime import RunStore
+    from .runtime.store import PoolSlots
+
+    return PoolSlots(RunStore())
+
+
+@pools.command("set")
+@click.argument("name")
+@click.argument("slots", type=click.IntRange(1, 100_000))
+@_guard
+def pools_set(name: str, slots: int) -> None:
+    """At most SLOTS attempts of tasks in pool NAME run at once, across every local run and process."""
+    import re
+
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$", name):
+        raise UsageError(f"pool name {name!r}: use letters, digits, '_', '-' or '.' (at most 64)")
+    _pool_slots().set_slots(name, slots, time.time())
+    click.echo(f"pool {name}: {slots} slot(s)")
+
+
+@pools.command("delete")
+@click.argument("name")
+@_guard
+def pools_delete(name: str) -> None:
+    """Remove pool NAME's limit (its tasks then run without one)."""
+    if not _pool_slots().delete(name):
+        raise UsageError(f"no pool {name!r} is set; `strato pools list` shows them")
+    click.echo(f"pool {name}: deleted (no limit)")
+
+
+@pools.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array: pool, slots, in_use, holders.")
+@_guard
+def pools_list(as_json: bool) -> None:
+    """Pools with their slots, and which runs and tasks hold them now."""
+    from .runtime import RunStore
+    from .runtime.store import PoolSlots
+
+    store = RunStore.existing()
+    listing = PoolSlots(store).listing() if store is not None else []
+    if as_json:
+        _echo_json(listing)
+        return
+    if not listing:
+        click.echo("no pools: set one with `strato pools set NAME SLOTS`; a pool that is not set has no limit")
+        return
+    for pool in listing:
+        limit = pool["slots"] if pool["slots"] is not None else "not set (no limit)"
+        click.echo(f"{pool['pool']}: {pool['in_use']} of {limit} in use")
+        for holder in pool["holders"]:
+            click.echo(f"  {holder['run_id']}  {holder['key']}  since {holder['since']}")

@@ -526,6 +526,7 @@ class TaskSpec:
     location: Location | None = field(default=None, compare=False)
     secrets: tuple[str, ...] = ()  # names of the secrets the task is given (strato.secrets), sorted
     checks: tuple[CheckSpec, ...] = ()  # data-quality checks on its result, in order
+    pool: str | None = None  # a shared limit on how many of its attempts run at once (local runner)
 
 
 @dataclass(frozen=True)
@@ -706,6 +707,7 @@ def task_to_dict(spec: TaskSpec, with_locations: bool = True) -> dict:
         **({"secrets": list(spec.secrets)} if spec.secrets else {}),
         **({"checks": [{"name": c.name, "severity": c.severity, "description": c.description}
                        for c in spec.checks]} if spec.checks else {}),
+        **({"pool": spec.pool} if spec.pool else {}),
     }
 
 
@@ -718,6 +720,7 @@ def task_from_dict(d: dict) -> TaskSpec:
         dict(d.get("tags", {})), tuple(d.get("reads", ())), tuple(d.get("writes", ())), d.get("runtime", "function"),
         d.get("doc"), Location.from_dict(d.get("location")), tuple(d.get("secrets", ())),
         tuple(CheckSpec(c["name"], c.get("severity", "error"), c.get("description")) for c in d.get("checks", ())),
+        d.get("pool"),
     )
 
 

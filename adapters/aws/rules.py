@@ -8,6 +8,8 @@ from typing import Any
 from strato import ir
 from strato.errors import Diagnostic
 
+from ..common.pools import pool_warnings
+
 MAX_TAGS, MAX_KEY, MAX_VALUE = 50, 128, 256
 _ALLOWED = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
 
@@ -56,4 +58,6 @@ def check(pipeline: ir.PipelineIR) -> list[Diagnostic]:
     from .triggers import trigger_problems
 
     out.extend(trigger_problems(pipeline))
+    out.extend(pool_warnings(pipeline, "aws", "a map's max_concurrency becomes its MaxConcurrency;"
+                                              " reserved concurrency on the task's Lambda caps it across executions"))
     return out

@@ -12,6 +12,7 @@ from typing import Any
 from strato import ir
 from strato.errors import Diagnostic
 
+from ..common.pools import pool_warnings
 from .triggers import ScheduleError, ncrontab
 
 TAG_NAME_MAX, TAG_VALUE_MAX, TAG_COUNT_MAX = 512, 256, 50
@@ -32,6 +33,8 @@ def check(pipeline: ir.PipelineIR) -> list[Diagnostic]:
         for name in sorted(p.tasks):
             spec = p.tasks[name]
             out.extend(tag_problems(spec.tags, spec.location or p.location, f"task {name!r}"))
+    out.extend(pool_warnings(pipeline, "azure", "a map's max_concurrency bounds its fan-out; the Functions "
+                                                "host's concurrency settings cap activities across instances"))
     return out
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from strato import ir
 from strato.errors import Diagnostic
 
+from ..common.pools import pool_warnings
+
 MAX_LABELS, MAX_LENGTH = 64, 63
 MAX_TASK_TIMEOUT = 1800  # a Workflows HTTP call waits at most 1800 s
 MAX_MEMORY_MB = 32768  # Cloud Functions 2nd gen
@@ -66,4 +68,6 @@ def check(pipeline: ir.PipelineIR) -> list[Diagnostic]:
     from .triggers import trigger_problems
 
     out.extend(trigger_problems(pipeline))
+    out.extend(pool_warnings(pipeline, "gcp", "a map's max_concurrency becomes its concurrency_limit;"
+                                              " a Cloud Function's max instances caps it across executions"))
     return out

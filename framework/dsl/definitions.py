@@ -29,6 +29,7 @@ R = TypeVar("R")
 RESERVED = ("wait_for",)
 RUNTIMES = ("function", "worker")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+_POOL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 
 
 def _annotation(annotation: Any) -> str | None:
@@ -78,13 +79,15 @@ class TaskDefinition(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], *, name: str | None = None, retry: Retry | None = None,
                  timeout: float | None = None, memory: int | None = None, catch: Catch | None = None,
                  tags: dict[str, str] | None = None, reads: Sequence[str] = (), writes: Sequence[str] = (),
-                 runtime: str = "function", checks: Sequence[Any] = (), location: Location | None = None):
+                 runtime: str = "function", checks: Sequence[Any] = (), pool: str | None = None,
+                 location: Location | None = None):
         self.fn: Callable[P, R] = fn
         self.name: str = name if name else getattr(fn, "__name__", "task")
         self.retry, self.timeout, self.memory, self.catch = retry, timeout, memory, catch
         self.tags = tags or {}
         self.reads, self.writes, self.runtime = reads, writes, runtime
         self.checks = checks
+        self.pool = pool
         self.location = location or _definition_location(fn)
         self._parameters, self._returns = _params(fn)
         self._param_specs = tuple(
@@ -239,6 +242,9 @@ class TaskDefinition(Generic[P, R]):
                 out.append(Diagnostic(f"{field} must be a list of dataset names or URIs (strings), got {value!r}",
                                       loc, subject))
         out.extend(Diagnostic(message, loc, subject) for message in self._check_problems())
+        if self.pool is not None and (not isinstance(self.pool, str) or not _POOL.match(self.pool)):
+            out.append(Diagnostic(f"pool must be a name of letters, digits, '_', '-' or '.' (at most 64), got "
+                                  f"{self.pool!r}", loc, subject))
         if self.runtime not in RUNTIMES:
             out.append(Diagnostic(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, got {self.runtime!r}",
                                   loc, subject))
@@ -279,6 +285,7 @@ class TaskDefinition(Generic[P, R]):
                 inspect.getdoc(self.fn), self.location,
                 checks=tuple(ir.CheckSpec(c.name, c.severity, c.describe() or None) for c in self.checks)
                 if not self._check_problems() else (),
+                pool=self.pool if isinstance(self.pool, str) else None,
             )
         return self._spec
 
@@ -321,17 +328,18 @@ def task(fn: Callable[P, R]) -> TaskDefinition[P, R]: ...
 @overload
 def task(*, name: str | None = ..., retry: Retry | None = ..., timeout: float | None = ..., memory: int | None = ...,
          catch: Catch | None = ..., tags: dict[str, str] | None = ..., reads: Sequence[str] = ...,
-         writes: Sequence[str] = ..., runtime: str = ..., checks: Sequence[Any] = ...
+         writes: Sequence[str] = ..., runtime: str = ..., checks: Sequence[Any] = ..., pool: str | None = ...
          ) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
 def task(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Declare a task: a plain function of JSON-serialisable values, run as one step of a pipeline.
 
     Options: ``name``, ``retry=Retry(...)``, ``timeout`` (seconds), ``memory`` (MB), ``catch=Catch(...)``,
     ``tags``, ``reads``/``writes`` (lineage: dataset names or URIs), ``runtime`` ("function" | "worker"),
-    ``checks`` (data-quality checks on the result: :mod:`strato.checks`).
+    ``checks`` (data-quality checks on the result: :mod:`strato.checks`), ``pool`` (a shared limit on how
+    many of its attempts run at once across local runs: ``strato pools set NAME SLOTS``).
     """
     unknown = set(options) - {"name", "retry", "timeout", "memory", "catch", "tags", "reads", "writes", "runtime",
-                              "checks"}
+                              "checks", "pool"}
     if unknown:
         raise StratoError(f"{caller_location()}: @task got unknown option(s) {', '.join(sorted(unknown))}")
     if fn is not None:

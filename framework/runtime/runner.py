@@ -19,6 +19,7 @@ import os
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,7 @@ from . import logs
 from .clock import TICK, SystemClock
 from .invoke import error_of, invoke
 from .results import FAILED, RUNNING, SKIPPED, SUCCEEDED, RunResult, new_run_id
-from .store import RunRecord, RunStore
+from .store import PoolSlots, RunRecord, RunStore
 from .tasks import Resolver, resolver_for
 
 
@@ -89,8 +90,8 @@ _LOG = object()  # first item of an event saying an attempt's log has lines to s
 class _Call:
     """One task invocation with its retries (a task node, a map item or a catch handler)."""
 
-    __slots__ = ("args", "attempt", "checks", "fn", "handler", "key", "log", "on_failure", "on_success", "spec",
-                 "token", "tries")
+    __slots__ = ("args", "attempt", "checks", "fn", "handler", "key", "log", "on_failure", "on_success",
+                 "pool_wait", "spec", "token", "tries")
 
     def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
                  on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False,
@@ -101,6 +102,7 @@ class _Call:
         self.tries, self.token = 0, 0  # the retry budget counts this execution's attempts
         self.log: logs.AttemptLog | None = None
         self.checks: list[dict] = []  # the outcomes of the last attempt's data-quality checks
+        self.pool_wait = 0.0  # seconds before asking its pool for a slot again (doubling, at most 1 s)
 
 
 class _Scope:
@@ -141,6 +143,8 @@ class Execution:
         self._deps: dict[int, dict[str, tuple[str, ...]]] = {}
         self._fns: dict[str, Callable[..., Any]] = {}
         self.lease_lost: threading.Event | None = None
+        self.pools = PoolSlots(store)
+        self._pooled = any(spec.pool for p in (root, *root.subpipelines.values()) for spec in p.tasks.values())
         self.log_limit, self.log_level = logs.DEFAULT_LIMIT, logs.level_from_env()
         overridden = type(hooks).task_output is not RunHooks.task_output
         self.echo: logs.Echo | None = hooks.task_output if overridden else None
@@ -249,6 +253,8 @@ class Execution:
 
     def _finish(self, status: str, output: Any, error: dict | None) -> None:
         if self.result is None:
+            if self._pooled:
+                self.pools.give_back(self.run_id)  # attempts still running hold no slot once the run is over
             self.store.finish_run(self.run_id, status, output, error, self.clock.now())
             self.result = RunResult(self.run_id, status, output, error)
 
@@ -404,6 +410,12 @@ class Execution:
     def _attempt(self, call: _Call) -> None:
         if self.result is not None:
             return
+        pool = call.spec.pool
+        if pool is not None and not self.pools.take(pool, self.run_id, call.key, call.spec.name, time.time()):
+            call.pool_wait = min(max(call.pool_wait * 2, 0.05), 1.0)  # no slot free: ask again later
+            self._timer(call.pool_wait, lambda: self._attempt(call))
+            return
+        call.pool_wait = 0.0
         call.attempt += 1
         call.tries += 1
         call.token += 1
@@ -424,6 +436,8 @@ class Execution:
         if (call, token) not in self.live:
             return  # a late answer from an attempt that already timed out
         self.live.discard((call, token))
+        if call.spec.pool is not None:
+            self.pools.give_back(self.run_id, call.key)
         if call.log is not None:
             self._store_log(call.log)
         now = self.clock.now()
@@ -440,6 +454,8 @@ class Execution:
     def _timed_out(self, call: _Call, token: int) -> None:
         if (call, token) in self.live:
             self.live.discard((call, token))
+            if call.spec.pool is not None:
+                self.pools.give_back(self.run_id, call.key)
             if call.log is not None:
                 call.log.close(f"[strato] timed out after {call.spec.timeout:g}s; what the attempt writes from now "
                                "on is not stored")

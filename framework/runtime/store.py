@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import StratoError
 from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
 version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place.
 
@@ -34,6 +34,9 @@ Tables (read by the web UI and the scheduler too; columns are documented in :dat
   FAILED, SKIPPED (a branch not taken) or CANCELLED (abandoned when its run failed); ``reused_from``
   is the run whose result a rerun reused.
 - ``attempts``: one row per attempt of a task unit, with its error and (failed) ``traceback``.
+- ``pools``: shared limits (``strato pools set``): ``slots`` attempts of tasks in the pool at once, across
+  every local run and process. ``pool_slots``: the slots taken, one row per running attempt; a row
+  whose run is no longer running (or whose owner died: the run's lease) is free again.
 - ``logs``: what each attempt wrote, one row per line, in order of ``id``; ``stream`` is stdout,
   stderr, log (a ``logging`` record), traceback, strato (a note, e.g. a log cut at its size limit) or
   check (a data-quality check's outcome as JSON: name, severity, passed, message).
@@ -67,6 +70,12 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id);
 CREATE INDEX IF NOT EXISTS runs_scheduled ON runs (pipeline, scheduled_at);
+CREATE TABLE IF NOT EXISTS pools (name TEXT PRIMARY KEY, slots INTEGER NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pool_slots (
+    pool TEXT NOT NULL, run_id TEXT NOT NULL, key TEXT NOT NULL, task TEXT, taken_at REAL NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE INDEX IF NOT EXISTS pool_slots_pool ON pool_slots (pool);
 """
 
 # version -> statements that bring a store at version-1 to it (version 1 = the unversioned tables)
@@ -79,6 +88,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         "key TEXT NOT NULL, attempt INTEGER NOT NULL, at REAL NOT NULL, stream TEXT NOT NULL, line TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id)",
         "CREATE INDEX IF NOT EXISTS runs_scheduled ON runs (pipeline, scheduled_at)"],
+    4: [],  # pools and pool_slots: new tables, created whole from _SCHEMA
 }
 
 
@@ -508,6 +518,90 @@ class RunStore:
         rows = self.db.execute("SELECT key, count(*), sum(length(CAST(line AS BLOB)) + 1) FROM logs WHERE run_id=? "
                                "GROUP BY key", (run_id,)).fetchall()
         return {k: {"lines": n, "bytes": b or 0} for k, n, b in rows}
+
+
+class PoolSlots:
+    """Pool limits in the run store: slots taken and given back in ``BEGIN IMMEDIATE`` transactions, so
+    two processes never both see the last free slot; a slot whose run is over, or whose run's owner is
+    gone (its lease: pid on this host, heartbeat), is free again."""
+
+    def __init__(self, store: RunStore):
+        self.store = store
+
+    def set_slots(self, name: str, slots: int, now: float) -> None:
+        db = self.store.db
+        self.store.commit()
+        db.execute("INSERT INTO pools (name, slots, updated_at) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET "
+                   "slots=excluded.slots, updated_at=excluded.updated_at", (name, slots, now))
+
+    def delete(self, name: str) -> bool:
+        self.store.commit()
+        return self.store.db.execute("DELETE FROM pools WHERE name=?", (name,)).rowcount > 0
+
+    def take(self, name: str, run_id: str, key: str, task: str, now: float) -> bool:
+        """Take a slot of pool ``name`` for the attempt ``run_id``/``key``; False when none is free. A pool
+        never set has no limit."""
+        db = self.store.db
+        self.store.commit()  # the runner's pending writes first: this is a transaction of its own
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT slots FROM pools WHERE name=?", (name,)).fetchone()
+            if row is None:
+                db.execute("COMMIT")
+                return True
+            held = self._holders(name)
+            if len(held) >= row[0] and (run_id, key) not in held:
+                db.execute("COMMIT")
+                return False
+            db.execute("INSERT OR REPLACE INTO pool_slots (pool, run_id, key, task, taken_at) VALUES (?,?,?,?,?)",
+                       (name, run_id, key, task, now))
+            db.execute("COMMIT")
+            return True
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _holders(self, name: str) -> set[tuple[str, str]]:
+        """Slots of ``name`` still held; frees (deletes) those of runs that ended or whose owner died."""
+        db = self.store.db
+        rows = db.execute("SELECT s.run_id, s.key, r.status, r.pid, r.host, r.heartbeat FROM pool_slots s LEFT JOIN "
+                          "runs r ON r.run_id = s.run_id WHERE s.pool=?", (name,)).fetchall()
+        held = set()
+        for run_id, key, status, pid, host, heartbeat in rows:
+            if status == RUNNING and lease_alive(pid, host, heartbeat):
+                held.add((run_id, key))
+            else:
+                db.execute("DELETE FROM pool_slots WHERE run_id=? AND key=?", (run_id, key))
+        return held
+
+    def give_back(self, run_id: str, key: str | None = None) -> None:
+        """Free the slot of one attempt (or every slot of the run), committed at once."""
+        self.store.commit()
+        if key is None:
+            self.store.db.execute("DELETE FROM pool_slots WHERE run_id=?", (run_id,))
+        else:
+            self.store.db.execute("DELETE FROM pool_slots WHERE run_id=? AND key=?", (run_id, key))
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every pool that is set or has slots taken: its slots and who holds them."""
+        db = self.store.db
+        names = {n: s for n, s in db.execute("SELECT name, slots FROM pools")}
+        names.update({n: names.get(n) for (n,) in db.execute("SELECT DISTINCT pool FROM pool_slots")})
+        out = []
+        for name in sorted(names):
+            self.store.commit()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                held = self._holders(name)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            rows = db.execute("SELECT run_id, key, task, taken_at FROM pool_slots WHERE pool=? ORDER BY taken_at",
+                              (name,)).fetchall()
+            out.append({"pool": name, "slots": names[name], "in_use": len(held),
+                        "holders": [{"run_id": r, "key": k, "task": t, "since": iso(at)} for r, k, t, at in rows]})
+        return out
 
 
 class Heartbeat:
