@@ -61,10 +61,11 @@ class Compiled:
     machines: dict[str, dict[str, Any]]
     warnings: list[Diagnostic] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
+    root: str = ""  # the root pipeline's name (strato.context().pipeline in every machine)
 
 
 def compile_pipeline(root: ir.PipelineIR) -> Compiled:
-    out = Compiled({})
+    out = Compiled({}, root=root.name)
     for pipeline in (root, *(root.subpipelines[name] for name in sorted(root.subpipelines))):
         builder = _Machine(pipeline, out)
         out.machines[pipeline.name] = builder.build()
@@ -328,6 +329,7 @@ class _Machine(Limits, Choices):
         payload = self._payload(spec, node.args)
         if node.id in self.keep:
             payload["keep"] = self.keep[node.id]
+        payload["context"] = self._context(node)
         state = self._task_state(spec, payload, self._result_path(node.id), node)
         self._with_catch(state, spec, node, states, node.id, f"$.errors.{key}", self._result_path(node.id),
                          next_state, self.keep.get(node.id))
@@ -342,6 +344,7 @@ class _Machine(Limits, Choices):
         selector = self._payload(spec, node.args)
         selector["item_param"] = node.item_param
         selector["item.$"] = "$$.Map.Item.Value"
+        selector["context"] = {**self._context(node), "map_index.$": "$$.Map.Item.Index"}
         if distributed:  # each result carries its index: a map run's result files are in no set order
             selector["index.$"] = "$$.Map.Item.Index"
         inner: dict[str, Any] = {}
@@ -431,6 +434,13 @@ class _Machine(Limits, Choices):
                                     next_state)
         self.events += 12
         return entry
+
+    def _context(self, node: ir.Node) -> dict[str, Any]:
+        """What ``strato.context()`` needs from the execution (its context object:
+        https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html): the execution's
+        name as the run id and the state's retry count (0 on the first attempt)."""
+        return {"run.$": "$$.Execution.Name", "pipeline": self.out.root, "task_id": node.id,
+                "retries.$": "$$.State.RetryCount"}
 
     def _round_warning(self, node: ir.Node, message: str) -> None:
         self.out.warnings.append(Diagnostic(message, node.location, f"pipeline {self.p.name!r} (aws)", "warning"))

@@ -18,8 +18,9 @@ from typing import Any
 from strato import ir
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import AdapterError
-from strato.adapters.common.tasks import granted_secrets, load_task
+from strato.adapters.common.tasks import granted_secrets, load_task, run_context
 from strato.lineage import shim_attempt
+from strato.run_context import RunContext, task_context
 from strato.runtime.invoke import invoke
 
 from .payloads import materialise, offload, read_object, state_threshold, store_items
@@ -27,7 +28,7 @@ from .payloads import materialise, offload, read_object, state_threshold, store_
 # Every field a compiled state machine sends; anything else is refused before anything runs.
 EVENT_FIELDS = frozenset({"op", "task", "args", "args_json", "params", "refs", "keep", "item_param", "item", "error",
                           "handler_param", "value", "value_json", "store_items_for", "inline", "items",
-                          "share", "index", "written", "count"})
+                          "share", "index", "written", "count", "context"})
 ITEM_ERROR = "strato_item_error"  # how a Distributed Map item returns the error its task let escape
 
 
@@ -187,7 +188,19 @@ def handle(event: Any) -> Any:
     args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
     if "item_param" in event:
         args[event["item_param"]] = materialise(event["item"])
-    return _item(event, offload(_call(name, fn, args), keep, limit))
+    with task_context(_run_context(event.get("context"), name)):
+        result = _call(name, fn, args)
+    return _item(event, offload(result, keep, limit))
+
+
+def _run_context(given: Any, task: str) -> RunContext:
+    """``strato.context()`` from the context-object fields the state machine sends (data only)."""
+    fields: dict[str, Any] = given if isinstance(given, dict) else {}
+    retries = fields.get("retries")
+    attempt = retries + 1 if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0 else 1
+    return run_context({"ctx": {"run": fields.get("run"), "pipeline": fields.get("pipeline")},
+                        "task_id": fields.get("task_id"), "attempt": attempt, "map_index": fields.get("map_index")},
+                       task, "aws")
 
 
 def _item(event: dict[str, Any], result: Any) -> Any:

@@ -370,13 +370,16 @@ def _caller(app: App, activity: Activity, block: Block, name: str, catch: ir.Cat
         inner.docstring(f"Task {spec.name!r} as a catch handler: {_describe_options(spec, catch=False)}.")
     else:
         inner.docstring(f"Task {spec.name!r}: {_describe_options(spec)}.")
+    counted = ", attempt" if spec.retry is not None else ""
+    run_context = Raw(f"run.call_context(key, {py_str(app.root.name)}{counted})")  # strato.context() in the task
     if spec.timeout:
         app.use("strato.adapters.azure.orchestration", "activity_with_timeout")
         attempt: Expr = Call("activity_with_timeout", [Raw("context"), Raw(py_str(activity.function)), Raw("args")],
-                             [("task", Raw(py_str(spec.name))), ("seconds", literal(float(spec.timeout)))])
+                             [("task", Raw(py_str(spec.name))), ("seconds", literal(float(spec.timeout))),
+                              ("run_context", run_context)])
     else:
         app.use("strato.adapters.azure.orchestration", "activity")
-        attempt = Call("activity", [Raw("context"), Raw(py_str(activity.function)), Raw("args")])
+        attempt = Call("activity", [Raw("context"), Raw(py_str(activity.function)), Raw("args"), run_context])
     if spec.retry is None and catch is None:
         inner.stmt("return ", attempt)
         return

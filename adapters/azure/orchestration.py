@@ -49,7 +49,7 @@ from strato.ir import RetrySpec, address
 
 from .naming import MAP_ORCHESTRATOR, RESOLVE_ACTIVITY
 from .payloads import contains_ref
-from .shim import ERROR_MARKER
+from .shim import CONTEXT_KEY, ERROR_MARKER
 
 Step = Generator[Any, Any, Any]
 Results = dict[str, Any]
@@ -145,6 +145,10 @@ class Run:
     def is_root(self) -> bool:
         return not self.prefix
 
+    def call_context(self, key: str, pipeline: str, attempt: int = 1) -> dict[str, Any]:
+        """What an activity needs for ``strato.context()``: the run, its unit key and the attempt."""
+        return {"run": self.id, "pipeline": pipeline, "key": f"{self.prefix}{key}", "attempt": attempt}
+
     def envelope(self, **extra: Any) -> dict[str, Any]:
         """The input of a part or chunk of this run: same parameters, run id and key prefix."""
         return {"params": self.params, RUN_KEY: {"id": self.id, "prefix": self.prefix, **extra}}
@@ -195,16 +199,21 @@ def finish(context: Any, run: Run, output: Any) -> Step:
 
 
 # ------------------------------------------------------------------------------------- calling
-def activity(context: Any, name: str, args: dict[str, Any]) -> Step:
+def activity(context: Any, name: str, args: dict[str, Any], run_context: dict[str, Any] | None = None) -> Step:
     """Call an activity once; a failure comes back as the task's own error."""
+    if run_context is not None:
+        args = {**args, CONTEXT_KEY: run_context}
     try:
         return (yield context.call_activity(name, args))
     except Exception as exc:
         raise TaskError.from_failure(exc) from None
 
 
-def activity_with_timeout(context: Any, name: str, args: dict[str, Any], *, task: str, seconds: float) -> Step:
+def activity_with_timeout(context: Any, name: str, args: dict[str, Any], *, task: str, seconds: float,
+                          run_context: dict[str, Any] | None = None) -> Step:
     """Race the activity against a durable timer; losing is ``TaskTimeout`` (the late result is ignored)."""
+    if run_context is not None:
+        args = {**args, CONTEXT_KEY: run_context}
     call = context.call_activity(name, args)
     timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=seconds))
     winner = yield context.task_any([call, timer])

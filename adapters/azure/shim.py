@@ -30,10 +30,13 @@ from typing import Any
 
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import AdapterError
-from strato.adapters.common.tasks import granted_secrets, import_task
+from strato.adapters.common.tasks import granted_secrets, import_task, run_context
 from strato.lineage import shim_attempt
+from strato.run_context import RunContext, task_context
 
 from .payloads import offload, resolve
+
+CONTEXT_KEY = "strato.context"  # an activity input's run context (strato.context()); not an identifier
 
 ERROR_MARKER = "strato-error:"
 
@@ -111,9 +114,13 @@ def run_task(task: TaskRef, args: Any) -> Any:
         fn = load(task)
     except Exception as exc:
         raise TaskFailure({"error": type(exc).__name__, "cause": f"cannot load task {task.name!r}: {exc}"}) from exc
+    called = _run_context(task, args)
+    if isinstance(args, dict):
+        args = {k: v for k, v in args.items() if k != CONTEXT_KEY}
     try:
         checked = check_input(task, fn, args)
-        result = _invoke_with_secrets(task, fn, resolve(checked), invoke)
+        with task_context(called):
+            result = _invoke_with_secrets(task, fn, resolve(checked), invoke)
     except Exception as exc:
         raise TaskFailure(error_of(exc)) from exc
     try:
@@ -121,6 +128,18 @@ def run_task(task: TaskRef, args: Any) -> Any:
     except Exception as exc:
         raise TaskFailure({"error": type(exc).__name__, "cause": f"cannot offload the result of task "
                                                                  f"{task.name!r}: {exc}"}) from exc
+
+
+def _run_context(task: TaskRef, args: Any) -> RunContext:
+    """``strato.context()`` for the call, from the orchestrator's ``strato.context`` field (data only)."""
+    from strato.run_context import split_key
+
+    given = args.get(CONTEXT_KEY) if isinstance(args, dict) else None
+    fields: dict[str, Any] = given if isinstance(given, dict) else {}
+    found = fields.get("key")
+    task_id, index = split_key(found if isinstance(found, str) else task.name)
+    return run_context({"ctx": {"run": fields.get("run"), "pipeline": fields.get("pipeline")}, "task_id": task_id,
+                        "attempt": fields.get("attempt"), "map_index": index}, task.name, "azure")
 
 
 def _invoke_with_secrets(task: TaskRef, fn: Callable[..., Any], args: dict[str, Any],

@@ -25,6 +25,7 @@ from .errors import UnknownTask
 
 if TYPE_CHECKING:
     from strato.ir import PipelineIR
+    from strato.run_context import RunContext
 
 MANIFEST_ENV = "STRATO_TASKS"
 MANIFEST_FILE = "strato_tasks.json"
@@ -144,3 +145,29 @@ def load_task(name: Any) -> Callable[..., Any]:
             raise UnknownTask(f"task {_shown(name)} is not a task name; nothing was run")
         return override(name)
     return deployed_catalog().load(name)
+
+
+def run_context(data: Any, task: str, backend: str) -> RunContext:
+    """``strato.context()`` inside a task shim, from what the compiled state machine sends with the call.
+
+    ``data`` is ``{"ctx": {"run", "pipeline", "prefix"}, "task_id", "attempt", "map_index"}``; it is read
+    as data only (a malformed field falls back to a neutral value, it never fails the task).
+    ``scheduled_at`` is not known to a cloud run: None.
+    """
+    from strato.run_context import RunContext
+
+    fields: dict[str, Any] = data if isinstance(data, dict) else {}
+    found = fields.get("ctx")
+    ctx: dict[str, Any] = found if isinstance(found, dict) else {}
+
+    def text(value: Any, default: str = "") -> str:
+        return value if isinstance(value, str) else default
+
+    def whole(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    attempt = whole(fields.get("attempt"))
+    return RunContext(text(ctx.get("run")), text(ctx.get("pipeline")) or os.environ.get("STRATO_PIPELINE", ""),
+                      text(ctx.get("prefix")) + text(fields.get("task_id"), task), task,
+                      attempt if attempt is not None and attempt >= 1 else 1, whole(fields.get("map_index")),
+                      backend, None)

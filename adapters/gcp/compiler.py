@@ -61,6 +61,9 @@ MAX_BRANCHES = 10
 MAX_CONCURRENCY = 20
 MAX_HTTP_TIMEOUT = 1800
 TIMEOUT_ERROR = "TaskTimeout"
+# strato.context()'s run: the root execution's id (https://cloud.google.com/workflows/docs/reference/
+# environment-variables) and the sub-pipeline call prefix of its task ids
+RUN_CONTEXT = {"run": '${sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")}', "prefix": ""}
 
 
 @dataclass
@@ -535,7 +538,7 @@ def _part_helpers(function: str) -> dict[str, Any]:
     run fails with the task's own error. Over the 32 KB an execution's argument may take, the argument
     goes by reference: a function stores it (``op: stash``) and the part's ``strato_unpack`` reads it back."""
     url = f'${{sys.get_env("{FUNCTIONS_URL_ENV}") + "/{function}"}}'
-    payload = {"params": "${params}", "results": "${results}"}
+    payload = {"params": "${params}", "results": "${results}", "ctx": "${ctx}"}
 
     def run(name: str, argument: Any) -> dict[str, Any]:
         return _step(name, {"call": RUN_EXECUTION, "result": "answer", "args": {
@@ -549,7 +552,7 @@ def _part_helpers(function: str) -> dict[str, Any]:
 
     stashed = ir.value_to_dict(ir.Ref("stashed", ()))
     return {
-        "strato_part": {"params": ["workflow", "params", "results"], "steps": [
+        "strato_part": {"params": ["workflow", "params", "results", "ctx"], "steps": [
             _step("measure", {"assign": [{"size": "${len(json.encode(params)) + len(json.encode(results))}"}]}),
             _step("route", {"switch": [
                 {"condition": f"${{size > {PART_ARGUMENT_BYTES}}}", "steps": [
@@ -661,15 +664,18 @@ class _Subworkflow:
         # maps: https://cloud.google.com/workflows/docs/reference/syntax/maps).
         merge_input = _step(self.steps("input"), {"switch": [{"condition": "${input != null}", "steps": [
             _step(self.steps("merge_input"), {"assign": [{"params": "${map.merge(defaults, input)}"}]})]}]})
+        # the run a task belongs to (strato.context()): the root execution's id, and the call prefix of a
+        # sub-pipeline; a subworkflow and a part receive it from their caller
+        run_context = [{"ctx": {**RUN_CONTEXT, "pipeline": p.name}}] if p is self.root else []
         if triggers:
             steps: list[dict[str, Any]] = [
                 _step(self.steps("init"), {"assign": [{"defaults": literal_data(p.defaults())}]}),
                 *self._event_input(triggers),
-                _step(self.steps("params"), {"assign": [{"params": "${defaults}"}, {"results": {}}]}),
+                _step(self.steps("params"), {"assign": [{"params": "${defaults}"}, {"results": {}}, *run_context]}),
                 merge_input]
         else:
             steps = [_step(self.steps("init"), {"assign": [
-                {"defaults": literal_data(p.defaults())}, {"params": "${defaults}"}, {"results": {}}]}),
+                {"defaults": literal_data(p.defaults())}, {"params": "${defaults}"}, {"results": {}}, *run_context]}),
                 merge_input]
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
@@ -688,7 +694,7 @@ class _Subworkflow:
             steps.extend(self._resolved(p.output, None, "output"))
         else:
             steps.append(_step(self.steps("output"), _ret(value_template(p.output))))
-        return {"params": ["input"], "steps": steps}
+        return {"params": ["input"] if p is self.root else ["input", "ctx"], "steps": steps}
 
     def _event_input(self, triggers: list[ObjectCreatedSpec]) -> list[dict[str, Any]]:
         """Steps turning an Eventarc CloudEvent argument into the run input, as ``triggers.event_input`` does.
@@ -887,7 +893,8 @@ class _Subworkflow:
         """
         index = len(self.parts) + 1
         name = part_name(self.root.name, index)
-        init: list[dict[str, Any]] = [{"params": "${input.params}"}, {"results": "${input.results}"}]
+        init: list[dict[str, Any]] = [{"params": "${input.params}"}, {"results": "${input.results}"},
+                                      {"ctx": "${input.ctx}"}]
         if inner is None:
             inside = set(nodes)
             readers = self._readers()
@@ -908,7 +915,7 @@ class _Subworkflow:
         self.parts[name] = (main, self._called(nodes))
         answer, key = self.vars(f"part{index}"), self.vars(f"k_part{index}")
         calls = [_step(self.steps(f"run_part{index}"), {"call": "strato_part", "result": answer, "args": {
-            "workflow": name, "params": "${params}", "results": "${results}"}})]
+            "workflow": name, "params": "${params}", "results": "${results}", "ctx": "${ctx}"}})]
         puts = []
         if added:
             assign = [{f"results[{key}]": f"${{{answer}[{key}]}}"}]
@@ -965,6 +972,7 @@ class _Subworkflow:
             body = self._payload(spec, node.args)
             if node.id in self.keep:
                 body["keep"] = self.keep[node.id]
+            body["context"] = {"ctx": "${ctx}", "task_id": node.id}
             steps = self._call(spec, body, target, node.id, node)
         elif isinstance(node, ir.MapNode):
             steps = self._map(node, target)
@@ -983,8 +991,11 @@ class _Subworkflow:
                 variable = self.vars(f"in_{node.id}")
                 steps.extend(self._resolved(args, variable, f"input_{node.id}"))
                 child_input = f"${{{variable}}}"
+            child_ctx = {"run": "${ctx.run}", "pipeline": "${ctx.pipeline}",
+                         "prefix": f"${{ctx.prefix + {expr_literal(node.id + '/')}}}"}
             steps += [_step(self.steps(f"run_{node.id}"), {"call": subworkflow_name(node.pipeline),
-                                                           "args": {"input": child_input}, "result": result}),
+                                                           "args": {"input": child_input, "ctx": child_ctx},
+                                                           "result": result}),
                       _step(self.steps(f"save_{node.id}"), {"assign": [{target: f"${{{result}}}"}]})]
         if node.guard is None:
             return steps
@@ -1044,6 +1055,14 @@ class _Subworkflow:
         save = _step(self.steps(f"save_{base}"), {"assign": [{target: f"${{{response}}}"}]})
         attempt: dict[str, Any] = {"try": {"steps": [_step(self.steps(f"call_{base}"), call), save]}}
         retry = spec.retry
+        counted: list[dict[str, Any]] = []
+        if retry is not None and retry.max_retries > 0 and "context" in body:
+            # Workflows retries the try block and does not say which attempt it is: count them
+            count = self.vars(f"n_{base}")
+            body["context"] = {**body["context"], "attempt": f"${{{count}}}"}
+            counted = [_step(self.steps(f"attempts_{base}"), {"assign": [{count: 0}]})]
+            attempt["try"]["steps"].insert(0, _step(self.steps(f"attempt_{base}"), {"assign": [
+                {count: f"${{{count} + 1}}"}]}))
         if retry is not None and retry.max_retries > 0:
             names = error_names(retry.on)
             predicate = "${retry.always}" if names is None else "${" + self.helpers.predicate(names) + "}"
@@ -1062,6 +1081,8 @@ class _Subworkflow:
             handler = self.p.tasks[spec.catch.handler]
             handler_body = {"task": handler.name, "error": f"${{{error}}}", "handler_param": handler.params[0].name,
                             "share": body.get("share", self.share)}
+            if "context" in body:
+                handler_body["context"] = {k: v for k, v in body["context"].items() if k != "attempt"}
             if "keep" in body:  # the handler's result stands in for the task's: the workflow reads the same paths
                 handler_body["keep"] = body["keep"]
             handled = self._call(handler, handler_body, target, f"{base}_catch", node, catch=False)
@@ -1073,7 +1094,7 @@ class _Subworkflow:
             attempt["except"] = {"as": error, "steps": [_step(self.steps(f"catch_{base}"), {"switch": choices})]}
         if len(attempt) == 1:  # no retry, no catch: the call and the save, without a try around them
             return [_step(self.steps(base), call), save]
-        return [_step(self.steps(base), attempt)]
+        return [*counted, _step(self.steps(base), attempt)]
 
     def _map(self, node: ir.MapNode, target: str) -> list[dict[str, Any]]:
         spec = self.p.tasks[node.task]
@@ -1084,6 +1105,7 @@ class _Subworkflow:
             body["share"] = f"${{{self.share} + 2 * len({items})}}"
         body["item_param"] = node.item_param
         body["item"] = f"${{{item}}}"
+        body["context"] = {"ctx": "${ctx}", "task_id": node.id, "map_index": f"${{{index}}}"}
         if node.id in self.keep:
             body["keep"] = self.keep[node.id]
         iteration = self._call(spec, body, f"{collected}[string({index})]", f"{node.id}_item", node)

@@ -26,8 +26,9 @@ from strato import ir
 from strato.adapters.common import offload as common
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import UnknownTask
-from strato.adapters.common.tasks import granted_secrets, load_task
+from strato.adapters.common.tasks import granted_secrets, load_task, run_context
 from strato.lineage import shim_attempt
+from strato.run_context import task_context
 from strato.runtime.invoke import error_of, invoke
 
 from .payloads import ResultTooLarge, materialise, memory_threshold, offload
@@ -36,7 +37,7 @@ __all__ = ["ResultTooLarge", "handle", "handler", "run"]
 
 # Every field a compiled workflow posts; a body with anything else is refused before anything runs.
 BODY_FIELDS = frozenset({"op", "task", "args", "params", "refs", "keep", "item_param", "item", "error", "share",
-                         "output", "handler_param", "value"})
+                         "output", "handler_param", "value", "context"})
 
 
 class RefusedCall(Exception):
@@ -76,15 +77,16 @@ def run(payload: dict[str, Any]) -> Any:
         return resolved
     name = payload["task"]
     fn = load_task(name)  # only a task of this deployment; anything else is refused here
-    if "error" in payload:
-        result = _call(name, fn, {payload["handler_param"]: payload["error"]})
-    else:
-        refs = {k: materialise(v) for k, v in (payload.get("refs") or {}).items()}
-        encoded = payload.get("args") or {}
-        args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
-        if "item_param" in payload:
-            args[payload["item_param"]] = materialise(payload.get("item"))
-        result = _call(name, fn, args)
+    with task_context(run_context(payload.get("context"), name, "gcp")):
+        if "error" in payload:
+            result = _call(name, fn, {payload["handler_param"]: payload["error"]})
+        else:
+            refs = {k: materialise(v) for k, v in (payload.get("refs") or {}).items()}
+            encoded = payload.get("args") or {}
+            args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}
+            if "item_param" in payload:
+                args[payload["item_param"]] = materialise(payload.get("item"))
+            result = _call(name, fn, args)
     share = payload.get("share")
     limit = memory_threshold(share, params) if isinstance(share, int) and not isinstance(share, bool) else None
     return offload(name, result, payload.get("keep"), limit)
