@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,7 +296,8 @@ def spread(values: list[float], scale: float) -> str:
 
 def per_task(samples: Samples, workload: Workload) -> list[float]:
     """(W(n) - W(1)) / (n - 1) for each round."""
-    return [(w - w1) / (workload.calls - 1) for w, w1 in zip(samples.wall[workload.name], samples.wall["one"])]
+    walls = zip(samples.wall[workload.name], samples.wall["one"], strict=True)
+    return [(w - w1) / (workload.calls - 1) for w, w1 in walls]
 
 
 def report(frameworks: list[str], results: dict[str, Samples], workloads: list[Workload], rounds: int,
@@ -326,7 +326,7 @@ def report(frameworks: list[str], results: dict[str, Samples], workloads: list[W
         print(header)
         widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
         for row in [columns, *rows]:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
         print(note)
         return
     console = Console()
