@@ -242,6 +242,8 @@ def command(framework: str, workload: Workload, work: Path, home: Path) -> tuple
     if framework == "prefect":
         env["PREFECT_HOME"] = str(home)
         env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # the server starts in a subprocess of its own; on a busy machine it can need more than the 20 s default
+        env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
         script = work / "bench_prefect.py"
         script.write_text(PREFECT)
         return [sys.executable, str(script), *workload.args], env
