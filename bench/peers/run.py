@@ -357,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--map", dest="width", type=int, default=1000, help="items of the map (default 1000)")
     parser.add_argument("--chains", default="20x50", help="COUNTxLENGTH independent chains (default 20x50)")
     parser.add_argument("--plain", action="store_true", help="plain text instead of a Rich table")
+    parser.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                        help="start no new round after this many minutes; the table says how many rounds ran")
     args = parser.parse_args(argv)
     frameworks = [f.strip() for f in args.only.split(",") if f.strip()]
     unknown = [f for f in frameworks if f not in FRAMEWORKS]
@@ -377,10 +379,15 @@ def main(argv: list[str] | None = None) -> int:
     workloads = [Workload("one", ["one"], 1), Workload(f"map {args.width:,}", ["map", str(args.width)], args.width),
                  Workload(f"chains {count}x{length}", ["chains", str(count), str(length)], count * length)]
     results = {f: Samples({w.name: [] for w in workloads}) for f in frameworks}
+    started = time.monotonic()
+    rounds = 0
     with tempfile.TemporaryDirectory(prefix="strato-peers-") as tmp:
         for framework in frameworks:  # warm-up: bytecode caches, page cache, each home's database; not counted
             timed_run(framework, workloads[0], Path(tmp))
         for r in range(args.rounds):
+            if args.budget is not None and r and time.monotonic() - started > args.budget * 60:
+                print(f"--budget of {args.budget:g} minutes spent: stopping after {r} round(s)", file=sys.stderr)
+                break
             order = frameworks[r % len(frameworks):] + frameworks[:r % len(frameworks)]
             if r % 2:
                 order.reverse()
@@ -388,8 +395,10 @@ def main(argv: list[str] | None = None) -> int:
                 for workload in workloads:
                     seconds = timed_run(framework, workload, Path(tmp))
                     results[framework].wall[workload.name].append(seconds)
-            print(f"round {r + 1}/{args.rounds} done ({', '.join(order)})", file=sys.stderr, flush=True)
-    report(frameworks, results, workloads, args.rounds, args.plain)
+            rounds += 1
+            walls = {f: [round(results[f].wall[w.name][-1], 3) for w in workloads] for f in order}
+            print(f"round {r + 1}/{args.rounds} ({', '.join(order)}) wall s {walls}", file=sys.stderr, flush=True)
+    report(frameworks, results, workloads, rounds, args.plain)
     return 0
 
 
