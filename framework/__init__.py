@@ -14,25 +14,31 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import CheckFailed, DefinitionError, Diagnostic, StratoError, TaskTimeout
-from .governance import CLASSIFICATIONS, AllowedValues, Policy, RequireTags, policy
-from .options import Catch, Http, ObjectCreated, Retry, Schedule
-from .secrets import Secret
 
 if TYPE_CHECKING:
     from .dsl import otherwise, pipeline, task, wait, when
+    from .governance import CLASSIFICATIONS, AllowedValues, Policy, RequireTags, policy
+    from .options import Catch, Http, ObjectCreated, Retry, Schedule
     from .run_context import RunContext, context, scheduled_date, scheduled_time
+    from .secrets import Secret
 
 __version__ = "0.1.0"
 
 _DSL = ("otherwise", "pipeline", "task", "wait", "when")
 _CONTEXT = ("RunContext", "context", "scheduled_date", "scheduled_time")
-_SUBMODULES = ("checks", "cli", "dsl", "errors", "governance", "graph", "ir", "loader", "options", "runtime", "targets",
-               "validate")
+# Loaded on first use too: ``strato --help`` and the cloud shims need none of them (options loads the IR).
+_LAZY = {"CLASSIFICATIONS": ".governance", "AllowedValues": ".governance", "Policy": ".governance",
+         "RequireTags": ".governance", "policy": ".governance", "Catch": ".options", "Http": ".options",
+         "ObjectCreated": ".options", "Retry": ".options", "Schedule": ".options", "Secret": ".secrets"}
+_SUBMODULES = ("checks", "cli", "dsl", "errors", "governance", "graph", "ir", "loader", "options", "runtime",
+               "targets", "validate")
 
 
 def __getattr__(name: str) -> Any:
     if name in _DSL:
         value = getattr(importlib.import_module(".dsl", __name__), name)
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
     elif name in _CONTEXT:
         value = getattr(importlib.import_module(".run_context", __name__), name)
     elif name in _SUBMODULES:
@@ -44,7 +50,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_DSL, *_CONTEXT, *_SUBMODULES})
+    return sorted({*globals(), *_DSL, *_CONTEXT, *_LAZY, *_SUBMODULES})
 
 
 __all__ = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -91,7 +90,10 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             _fail(f"{fn.__name__}: this needs the {extra} extra, which is not installed (no module named "
                   f"{exc.name!r}); install it with: pip install 'strato[{extra}]'", 1)
-        except sqlite3.Error as exc:
+        except Exception as exc:
+            sqlite3 = sys.modules.get("sqlite3")  # not imported by the CLI itself: --help never loads it
+            if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+                raise
             from .runtime.store import _store_error, store_path
 
             _fail(str(_store_error(str(store_path()), exc)), 1)

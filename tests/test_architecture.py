@@ -4,6 +4,7 @@ never back, and everything installs under the one import name ``strato``."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -113,3 +114,25 @@ def test_no_cloud_folder_swaps_task_code_or_stores_its_own_way() -> None:
         text = path.read_text()
         for old in ("$strato.blob", "using_loader", "using_store", "ShimConfig", '"fn"'):
             assert old not in text, f"{path.relative_to(ROOT)} still uses {old}"
+
+
+def test_the_cli_module_stays_light() -> None:
+    """``strato --help`` loads the CLI alone: no IR, DSL, run store, SQLite, pydantic or Rich."""
+    heavy = ("pydantic", "rich", "sqlite3", "croniter", "strato.ir", "strato.options", "strato.dsl",
+             "strato.runtime.store")
+    code = f"import sys, strato.cli, strato.cli_ops; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
+    assert out.strip() == "[]"
+
+
+def test_a_run_of_plainly_typed_tasks_loads_no_pydantic(tmp_path: Path) -> None:
+    """Exact scalars under scalar annotations pass unchanged, so a run of such tasks never loads pydantic."""
+    (tmp_path / "one.py").write_text("from strato import pipeline, task\n\n@task\ndef noop(x: int) -> int:\n"
+                                     "    return x\n\n@pipeline\ndef one(n: int = 1) -> int:\n    return noop(n)\n")
+    code = ("import sys; sys.argv = ['strato', 'run', 'one.py:one', '--input', '{\"n\": 3}', '--json']\n"
+            "from strato.cli import main\ntry:\n    main()\nexcept SystemExit as exc:\n"
+            "    print('pydantic' in sys.modules, exc.code, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "STRATO_HOME": str(tmp_path / "home")})
+    assert done.stderr.strip().splitlines()[-1] == "False 0", done.stderr
+    assert '"output": 3' in done.stdout

@@ -41,7 +41,11 @@ def prepare_input(pipeline: ir.PipelineIR, raw: dict[str, Any] | None,
     from ..run_context import resolve_defaults
 
     values = {**resolve_defaults(pipeline.defaults(), scheduled_at, now), **raw}
-    if fn is not None:
+    if fn is not None and raw:
+        from .invoke import all_plain
+
+        if all_plain(fn, raw):  # exact scalars: what pydantic would return, without loading it
+            return values
         from pydantic import ValidationError
 
         from .invoke import _describe, _type_adapters

@@ -15,6 +15,36 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 _adapters: dict[Callable[..., Any], tuple[dict[str, Any], Any]] = {}
+_hints: dict[Callable[..., Any], dict[str, Any]] = {}
+# A value whose type is exactly one of these, under that same annotation, is what pydantic would return
+# (validated and dumped to JSON alike), so checking it needs neither pydantic nor a TypeAdapter.
+_SCALARS = (int, float, str, bool)
+
+
+def _checked_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The annotations worth checking: each parameter's and ``"return"``'s, ``Any`` and missing ones left out."""
+    cached = _hints.get(fn)
+    if cached is not None:
+        return cached
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: check nothing rather than fail the task
+        hints = {}
+    names = [*inspect.signature(fn).parameters, "return"]
+    checked = {name: hints[name] for name in names if name in hints and hints[name] is not Any}
+    _hints[fn] = checked
+    return checked
+
+
+def _plain(hint: Any, value: Any) -> bool:
+    """``value`` passes ``hint`` unchanged: a scalar of exactly the annotated type (no subclass, no coercion)."""
+    return hint in _SCALARS and type(value) is hint
+
+
+def all_plain(fn: Callable[..., Any], args: dict[str, Any]) -> bool:
+    """Every argument in ``args`` is a scalar of exactly its annotated type (or unannotated)."""
+    hints = _checked_hints(fn)
+    return all(name not in hints or _plain(hints[name], value) for name, value in args.items() if name != "return")
 
 
 def _type_adapters(fn: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
@@ -49,6 +79,8 @@ def _describe(exc: Any) -> str:
 
 def check_arguments(task_name: str, fn: Callable[..., Any], args: dict[str, Any]) -> dict[str, Any]:
     """Validate (and convert) arguments against the parameter annotations."""
+    if all_plain(fn, args):
+        return dict(args)
     from pydantic import ValidationError
 
     adapters, _ = _type_adapters(fn)
@@ -64,6 +96,9 @@ def check_arguments(task_name: str, fn: Callable[..., Any], args: dict[str, Any]
 
 def to_json_result(task_name: str, fn: Callable[..., Any], result: Any) -> Any:
     """Check the result against the return annotation and convert it to plain JSON values."""
+    hint = _checked_hints(fn).get("return")
+    if hint is not None and _plain(hint, result):
+        return _finite(task_name, result)
     from pydantic import ValidationError
     from pydantic_core import PydanticSerializationError, to_jsonable_python
 
