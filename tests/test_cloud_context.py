@@ -70,3 +70,37 @@ def test_a_tasks_context_is_the_same_in_each_clouds_emulation(cli: Cli, tmp_path
     if target == "aws":  # a sub-pipeline is a state machine execution of its own there: see the README
         expected = {**expected, "sub": {**expected["sub"], "task_id": "locate"}}
     assert _without_backend(emulated["output"]) == expected
+
+
+CAUGHT = '''
+import strato
+from strato import Catch, pipeline, task
+
+
+def rescue(error: dict) -> dict:
+    context = strato.context().to_dict()
+    context.pop("run_id")
+    return context
+
+
+@task(catch=Catch(handler=rescue))
+def broken(i: int) -> dict:
+    raise ValueError(f"item {i}")
+
+
+@pipeline
+def caught():
+    return {"one": broken(1), "each": broken.map([1, 2])}
+'''
+
+
+@pytest.mark.parametrize("target", ["gcp", "azure", "aws"])
+def test_a_catch_handler_has_its_context_too(cli: Cli, tmp_path: Path, target: str) -> None:
+    (tmp_path / "caught_pipeline.py").write_text(CAUGHT)
+    ref = f"{tmp_path / 'caught_pipeline.py'}:caught"
+    code, local = cli.json("run", ref, "--json")
+    assert code == 0, local
+    assert local["output"]["one"]["task_id"] == "broken#catch" and local["output"]["each"][1]["map_index"] == 1
+    code, emulated = cli.json("emulate", ref, "--target", target, "--json")
+    assert code == 0, emulated
+    assert _without_backend(emulated["output"]) == local["output"]

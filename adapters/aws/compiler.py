@@ -316,7 +316,10 @@ class _Machine(Limits, Choices):
         name = state_name(f"{base} catch")
         state["Catch"] = [{"ErrorEquals": error_names(spec.catch.on), "ResultPath": error_path, "Next": name}]
         parameters: dict[str, Any] = {"task": handler.name, "error.$": error_path,
-                                      "handler_param": handler.params[0].name, "share": self.share}
+                                      "handler_param": handler.params[0].name, "share": self.share,
+                                      "context": {**self._context(node), "task_id": f"{node.id}#catch"}}
+        if isinstance(node, ir.MapNode):  # a map item's handler: the index from the item's selected payload
+            parameters["context"]["map_index.$"] = "$.context.map_index"
         if keep:
             parameters["keep"] = keep
         if index:  # a Distributed Map item: its result carries its index

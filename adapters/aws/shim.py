@@ -181,8 +181,9 @@ def handle(event: Any) -> Any:
     fn = load_task(name)  # only a task of this deployment; anything else is refused here
     keep = event.get("keep")
     if "error" in event:
-        return _item(event, offload(_call(name, fn, {event["handler_param"]: error_of_states(event["error"])}),
-                                    keep, limit))
+        with task_context(_run_context(event.get("context"), name)):
+            handled = _call(name, fn, {event["handler_param"]: error_of_states(event["error"])})
+        return _item(event, offload(handled, keep, limit))
     refs = {k: materialise(v) for k, v in (event.get("refs") or {}).items()}
     encoded = event["args"] if "args" in event else json.loads(event["args_json"])
     args = {k: ir.resolve_value(ir.value_from_dict(v), refs, params) for k, v in encoded.items()}

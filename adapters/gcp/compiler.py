@@ -1081,8 +1081,9 @@ class _Subworkflow:
             handler = self.p.tasks[spec.catch.handler]
             handler_body = {"task": handler.name, "error": f"${{{error}}}", "handler_param": handler.params[0].name,
                             "share": body.get("share", self.share)}
-            if "context" in body:
-                handler_body["context"] = {k: v for k, v in body["context"].items() if k != "attempt"}
+            if "context" in body:  # the handler's unit, as the local runner keys it: <call>#catch
+                handler_body["context"] = {**{k: v for k, v in body["context"].items() if k != "attempt"},
+                                           "task_id": f"{body['context']['task_id']}#catch"}
             if "keep" in body:  # the handler's result stands in for the task's: the workflow reads the same paths
                 handler_body["keep"] = body["keep"]
             handled = self._call(handler, handler_body, target, f"{base}_catch", node, catch=False)
