@@ -1,0 +1,111 @@
+"""`strato invoke` against deployed pipelines served over real HTTP, and each run kept in the run store.
+
+AWS: the compiled state machines are created in a ThreadedMotoServer in this process (its Lambda calls
+answered by the real shim, as `strato emulate` does); `strato invoke --endpoint URL` runs in a
+subprocess and talks to it over HTTP with boto3, as it would to LocalStack or AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+pytest.importorskip("moto")
+
+from strato.adapters.aws.compiler import compile_pipeline
+from strato.adapters.aws.emulator import Deployment, deployed_on_moto
+from strato.adapters.base import emulated_loader
+from strato.loader import load
+from strato.runtime import RunStore, resolver_for
+
+from .conftest import ROOT, Cli
+
+SALES = "examples/daily_sales.py:daily_sales"
+
+
+@contextmanager
+def served_on_moto(ref: str) -> Iterator[str]:
+    """The pipeline's state machines deployed in a moto server; yields its endpoint URL."""
+    definition = load(str(ROOT / ref.split(":")[0]) + ":" + ref.split(":")[1]).definition
+    ir = definition.ir
+    deployment = Deployment(ir, compile_pipeline(ir).machines,
+                            emulated_loader(ir, resolver_for(definition.trace().ir)))
+    with deployed_on_moto(deployment, "moto-server") as (_, client_args, _sfn):
+        yield client_args["endpoint_url"]
+
+
+def invoke(cli: Cli, ref: str, endpoint: str, payload: dict, *extra: str) -> tuple[int, Any, str]:
+    """`strato invoke --target aws` in a subprocess that knows the endpoint only from ``--endpoint``."""
+    env = {k: v for k, v in cli.env().items() if k not in ("AWS_ENDPOINT_URL", "STRATO_PAYLOAD_BUCKET")}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "strato", "invoke", ref, "--target", "aws", "--endpoint", endpoint,
+                           "--input", json.dumps(payload), "--json", "--poll", "0.2", *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    try:
+        return done.returncode, json.loads(done.stdout), done.stderr
+    except json.JSONDecodeError:
+        raise AssertionError(f"not JSON (exit {done.returncode}):\n{done.stdout}\n{done.stderr}") from None
+
+
+def test_invoke_on_aws_gives_the_output_of_strato_run_and_is_recorded(cli: Cli) -> None:
+    with served_on_moto(SALES) as endpoint:
+        code, invoked, stderr = invoke(cli, SALES, endpoint, {"day": "2024-03-01"})
+    local_code, local = cli.json("run", SALES, "--input", '{"day": "2024-03-01"}', "--json")
+    assert (code, invoked["status"], invoked["output"], invoked["error"]) == (
+        local_code, local["status"], local["output"], local["error"]), stderr
+    assert invoked["run_id"].startswith("strato-") and "started arn:aws:states:" in stderr
+
+    code, runs = cli.json("runs", "list", "--json")
+    assert code == 0 and {r["run_id"] for r in runs} == {invoked["run_id"], local["run_id"]}
+    code, shown = cli.json("runs", "show", invoked["run_id"], "--json")
+    assert (shown["backend"], shown["status"], shown["output"], shown["input"]) == (
+        "aws", "SUCCEEDED", local["output"], {"day": "2024-03-01", "limit": 100, "warehouse": ""})
+    table = cli("runs", "list").stdout
+    row = next(line for line in table.splitlines() if invoked["run_id"] in line)
+    assert " aws " in row and " local " in next(line for line in table.splitlines() if local["run_id"] in line)
+
+
+def test_a_failed_execution_reports_the_task_error_as_strato_run_does(cli: Cli) -> None:
+    ref = "tests/pipelines/failing.py:failing"
+    with served_on_moto(ref) as endpoint:
+        code, invoked, _ = invoke(cli, ref, endpoint, {})
+    local_code, local = cli.json("run", ref, "--json")
+    assert code == local_code == 1
+    assert (invoked["status"], invoked["error"]) == ("FAILED", local["error"])
+    assert invoked["error"]["error"] == "ZeroDivisionError"
+    assert RunStore().get_run(invoked["run_id"]).error == local["error"]  # type: ignore[union-attr]
+
+
+def test_an_offloaded_output_is_read_back_from_the_payload_bucket(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATO_OFFLOAD_BYTES", "10000")  # the shim in this process offloads
+    ref = "tests/aws/pipelines.py:large_payload"
+    with served_on_moto(ref) as endpoint:
+        code, invoked, stderr = invoke(cli, ref, endpoint, {"rows": 3000})
+    assert code == 0, stderr
+    assert invoked["output"]["summary"] == {"count": 3000, "last": 2999}
+    assert len(invoked["output"]["table"]["rows"]) == 3000
+
+
+def test_a_missing_deployment_is_a_clear_error(cli: Cli) -> None:
+    import boto3
+
+    with served_on_moto("tests/pipelines/failing.py:failing") as endpoint:
+        sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name="us-east-1")
+        for machine in sfn.list_state_machines()["stateMachines"]:  # the server outlives one test's deployment
+            if machine["name"] == "daily_sales":
+                sfn.delete_state_machine(stateMachineArn=machine["stateMachineArn"])
+        done = cli("invoke", SALES, "--target", "aws", "--endpoint", endpoint, "--input", '{"day": "2024-03-01"}')
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no state machine named 'daily_sales'" in done.stderr and "--state-machine-arn" in done.stderr
+
+
+def test_aws_options_are_refused_for_another_target(cli: Cli) -> None:
+    done = cli("invoke", SALES, "--target", "gcp", "--region", "eu-west-1", "--input", '{"day": "2024-03-01"}')
+    assert done.returncode == 2 and "--region do not apply to --target gcp" in done.stderr
