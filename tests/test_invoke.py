@@ -109,3 +109,112 @@ def test_a_missing_deployment_is_a_clear_error(cli: Cli) -> None:
 def test_aws_options_are_refused_for_another_target(cli: Cli) -> None:
     done = cli("invoke", SALES, "--target", "gcp", "--region", "eu-west-1", "--input", '{"day": "2024-03-01"}')
     assert done.returncode == 2 and "--region do not apply to --target gcp" in done.stderr
+
+
+# Azure -------------------------------------------------------------------------------------------------
+# The Functions host cannot run here and the replay host answers no HTTP, so the app is served by a
+# local HTTP server speaking the documented Durable Functions HTTP API
+# (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api): a POST runs
+# the generated app's real HTTP starter (its `create_check_status_response` answer included) against
+# the replay host, and the instance's statusQueryGetUri answers 202 while it runs, then 200 (Completed)
+# or 500 (Failed) with the status body.
+
+KEY = "function-key-1"
+
+
+@contextmanager
+def served_on_azure(ref: str, work_dir: Any) -> Iterator[str]:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import azure.functions as func
+
+    from strato.adapters.azure.naming import start_function
+    from strato.adapters.azure.replay.app import emulation
+    from strato.adapters.azure.replay.client import trigger
+
+    definition = load(str(ROOT / ref.split(":")[0]) + ":" + ref.split(":")[1]).definition
+    em = emulation(definition.ir, resolver_for(definition.trace().ir), work_dir)
+    starter = f"/api/pipelines/{definition.ir.name}"
+    runs: list[threading.Thread] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for name, value in (headers or {"Content-Type": "application/json"}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            if self.path != starter:
+                return self.answer(404, b"{}")
+            if self.headers.get("x-functions-key") != KEY:  # AuthLevel.FUNCTION, as the Functions host checks
+                return self.answer(401, b"")
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            request = func.HttpRequest("POST", f"http://127.0.0.1:{self.server.server_port}{self.path}",
+                                       headers=dict(self.headers), body=body)
+            response = trigger(em.host, start_function(definition.ir.name, 0), request)
+            if response.status_code == 202:
+                instance = em.host.instances[json.loads(response.get_body())["id"]]
+
+                def run() -> None:
+                    with em.activate():
+                        em.host.run(instance)
+
+                runs.append(threading.Thread(target=run))
+                runs[-1].start()
+            self.answer(response.status_code, response.get_body(), dict(response.headers))
+
+        def do_GET(self) -> None:
+            prefix = "/runtime/webhooks/durabletask/instances/"
+            instance = em.host.instances.get(self.path.split("?")[0].removeprefix(prefix))
+            if not self.path.startswith(prefix) or instance is None:
+                return self.answer(404, b"")
+            done = not runs[-1].is_alive()
+            runtime_status = instance.status if done else "Running"
+            body = {"name": instance.name, "instanceId": instance.id, "runtimeStatus": runtime_status,
+                    "input": json.loads(instance.input or "null"), "customStatus": None,
+                    "output": instance.output if runtime_status == "Completed" else instance.error}
+            code = {"Completed": 200, "Failed": 500}.get(runtime_status, 202)
+            self.answer(code, json.dumps(body).encode())
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        for thread in runs:
+            thread.join()
+
+
+FAILING = "tests/pipelines/failing.py:failing"
+
+
+@pytest.mark.parametrize(("ref", "payload"), [(SALES, {"day": "2024-03-02"}), (FAILING, {})])
+def test_invoke_on_azure_follows_the_status_endpoint_to_the_output_of_strato_run(
+        cli: Cli, tmp_path: Any, ref: str, payload: dict) -> None:
+    pytest.importorskip("azure.durable_functions")
+    with served_on_azure(ref, tmp_path / "app") as endpoint:
+        code, invoked = cli.json("invoke", ref, "--target", "azure", "--endpoint", endpoint, "--key", KEY,
+                                 "--input", json.dumps(payload), "--json", "--poll", "0.1")
+        refused = cli("invoke", ref, "--target", "azure", "--endpoint", endpoint, "--input", json.dumps(payload),
+                      STRATO_AZURE_FUNCTION_KEY="")
+    local_code, local = cli.json("run", ref, "--input", json.dumps(payload), "--json")
+    assert (code, invoked["status"], invoked["output"], invoked["error"]) == (
+        local_code, local["status"], local["output"], local["error"])
+    _, shown = cli.json("runs", "show", invoked["run_id"], "--json")
+    assert (shown["backend"], shown["status"]) == ("azure", local["status"])
+    assert refused.returncode == 2 and "pass the function's key with --key" in refused.stderr
+
+
+def test_azure_needs_the_app_endpoint(cli: Cli) -> None:
+    done = cli("invoke", SALES, "--target", "azure", "--input", '{"day": "2024-03-01"}')
+    assert done.returncode == 2 and "azure needs --endpoint" in done.stderr
