@@ -218,3 +218,11 @@ def test_invoke_on_azure_follows_the_status_endpoint_to_the_output_of_strato_run
 def test_azure_needs_the_app_endpoint(cli: Cli) -> None:
     done = cli("invoke", SALES, "--target", "azure", "--input", '{"day": "2024-03-01"}')
     assert done.returncode == 2 and "azure needs --endpoint" in done.stderr
+
+
+def test_an_emulated_run_is_recorded_with_its_emulator(cli: Cli) -> None:
+    code, emulated = cli.json("emulate", SALES, "--target", "aws", "--input", '{"day": "2024-03-01"}', "--json")
+    assert code == 0
+    _, shown = cli.json("runs", "show", emulated["run_id"], "--json")
+    assert (shown["backend"], shown["status"], shown["output"]) == ("aws:moto", "SUCCEEDED", emulated["output"])
+    assert "aws:moto" in next(line for line in cli("runs", "list").stdout.splitlines() if emulated["run_id"] in line)
