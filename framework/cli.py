@@ -537,6 +537,9 @@ def resume(run_id: str, as_json: bool, workers: int | None) -> None:
         raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
     if record.status == RUNNING and record.display_status != INTERRUPTED:
         raise RunLocked(run_id, record.pid, record.host, resuming=record.resumes > 0)
+    if record.backend:  # recorded by invoke/emulate: its tasks' results are in the cloud, not here
+        raise UsageError(f"run {run_id} ran on {record.backend}, not on the local runner; it cannot be resumed here: "
+                         "start a new run with `strato invoke` (or `strato rerun` to run it locally)")
     if not record.ref:
         raise UsageError(f"run {run_id} was started from Python, not from a pipeline reference; it cannot be resumed "
                          "from the command line")

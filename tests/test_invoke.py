@@ -81,6 +81,8 @@ def test_a_failed_execution_reports_the_task_error_as_strato_run_does(cli: Cli) 
     assert (invoked["status"], invoked["error"]) == ("FAILED", local["error"])
     assert invoked["error"]["error"] == "ZeroDivisionError"
     assert RunStore().get_run(invoked["run_id"]).error == local["error"]  # type: ignore[union-attr]
+    resumed = cli("resume", invoked["run_id"])
+    assert resumed.returncode == 2 and "ran on aws, not on the local runner" in resumed.stderr
 
 
 def test_an_offloaded_output_is_read_back_from_the_payload_bucket(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
