@@ -655,7 +655,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
     console.print(f"[bold]{record.pipeline}[/] run {record.run_id}: [bold]{data['status']}[/]")
     console.print(f"started {data['started_at']}  ended {data['ended_at'] or '-'}  resumes {record.resumes}")
     if record.backend:
-        console.print(f"ran on {record.backend} as execution {record.run_id}; units are kept by the cloud",
+        console.print(f"ran on {record.backend} as execution {record.run_id}; its task history is not recorded here",
                       markup=False)
     if record.scheduled_at is not None:
         console.print(f"scheduled for {data['scheduled_at']}")
