@@ -316,9 +316,12 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
     passes_target_rules(checked.ir, adapter)
     params = prepare_input(checked.ir, data, loaded.definition.fn)
     with tempfile.TemporaryDirectory(prefix="strato-emulate-") as tmp:
+        started_at = time.time()
         result = adapter.emulate(checked.ir, params, resolver_for(checked.ir), backend=backend,
                                  endpoint=endpoint, work_dir=Path(work_dir) if work_dir else Path(tmp))
-    _report(result, as_json, started)
+    _record_external(checked.ir, ref, params, result, f"{target}:{backend or adapter.backends[0]}",
+                     started_at)
+    _report(result, as_json, started, resumable=False)
 
 
 @main.command()
@@ -343,17 +346,24 @@ def worker(ref: str, target: str, endpoint: str | None, threads: int) -> None:
 
 @main.command()
 @click.argument("ref")
-@click.option("--target", required=True, type=_TARGETS, help="A target that can start deployed runs (gcp).")
+@click.option("--target", required=True, type=_TARGETS, help="A target that can start deployed runs.")
 @click.option("--project", envvar="GOOGLE_CLOUD_PROJECT", help="gcp: the project [$GOOGLE_CLOUD_PROJECT]")
 @click.option("--location", envvar="STRATO_GCP_LOCATION", help="gcp: the region [$STRATO_GCP_LOCATION]")
+@click.option("--endpoint", metavar="URL", help="aws: the API endpoint (LocalStack, a moto server); azure: the "
+                                                "function app's URL, e.g. https://APP.azurewebsites.net")
+@click.option("--region", help="aws: the region (default: the AWS configuration's)")
+@click.option("--state-machine-arn", metavar="ARN", help="aws: the root state machine (default: found by name)")
+@click.option("--key", envvar="STRATO_AZURE_FUNCTION_KEY", help="azure: the starter's function key "
+                                                               "[$STRATO_AZURE_FUNCTION_KEY]")
 @click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
 @click.option("--timeout", type=float, help="Stop waiting after this many seconds (the run goes on).")
 @click.option("--poll", "poll_seconds", default=2.0, show_default=True, type=float)
 @_guard
-def invoke(ref: str, target: str, project: str | None, location: str | None, input_: str | None, as_json: bool,
+def invoke(ref: str, target: str, project: str | None, location: str | None, endpoint: str | None,
+           region: str | None, state_machine_arn: str | None, key: str | None, input_: str | None, as_json: bool,
            timeout: float | None, poll_seconds: float) -> None:
-    """Start a run of the deployed pipeline in the cloud and follow it to its end."""
+    """Start a run of the deployed pipeline in the cloud, follow it to its end and record it in the run store."""
     from .loader import load
     from .runtime import prepare_input
     from .targets import capable, get_adapter
@@ -361,18 +371,45 @@ def invoke(ref: str, target: str, project: str | None, location: str | None, inp
 
     started = time.monotonic()
     adapter = capable(get_adapter(target), target, "invoke")
+    given = {"project": project, "location": location, "endpoint": endpoint, "region": region,
+             "state_machine_arn": state_machine_arn, "key": key}
+    accepted = {"gcp": {"project", "location"}, "aws": {"endpoint", "region", "state_machine_arn"},
+                "azure": {"endpoint", "key"}}.get(target, set(given))
+    stray = [n for n in ("endpoint", "region", "state_machine_arn") if given[n] is not None and n not in accepted]
+    if stray:  # --project, --location and --key may come from the environment: ignored where they do not apply
+        flags = ", ".join("--" + name.replace("_", "-") for name in stray)
+        raise UsageError(f"{flags} do not apply to --target {target}")
     data = _read_input(input_)
     loaded = load(ref)
     checked = validated(loaded.definition)
     params = prepare_input(checked.ir, data, loaded.definition.fn)
-    options = {k: v for k, v in (("project", project), ("location", location)) if v is not None}
+    options = {k: v for k, v in given.items() if v is not None and k in accepted}
+    started_at = time.time()
     try:
         result = adapter.invoke(checked.ir, params, **options,
                                             timeout=timeout, poll_seconds=poll_seconds,
                                             on_start=lambda name: click.echo(f"started {name}", err=True))
     except TimeoutError as exc:  # stopped waiting; the run goes on in the cloud
         raise StratoError(str(exc)) from None
-    _report(result, as_json, started)
+    _record_external(checked.ir, ref, params, result, target, started_at)
+    _report(result, as_json, started, resumable=False)
+
+
+def _record_external(pipeline: Any, ref: str, params: dict[str, Any], result: Any, backend: str,
+                     started_at: float) -> None:
+    """Keep a cloud or emulated run in the local run store under its execution id (``runs list/show``)."""
+    from .runtime import RunStore
+
+    try:
+        store = RunStore()
+        try:
+            store.record_external_run(result.run_id, pipeline.name, ref, pipeline.to_json(), pipeline.hash, params,
+                                      backend=backend, status=result.status, output=result.output,
+                                      error=result.error, started_at=started_at, ended_at=time.time())
+        finally:
+            store.close()
+    except (StratoError, sqlite3.Error) as exc:  # the run itself is done: report it, warn about the store
+        click.echo(f"warning: run {result.run_id} was not recorded in the run store: {exc}", err=True)
 
 
 class _Progress:
@@ -440,7 +477,7 @@ def _run_with_display(fn: Callable[[Any], Any], echo: bool = False) -> Any:
               f"`strato resume {hooks.run_id}` (finished tasks are not run again)", 130)
 
 
-def _report(result: Any, as_json: bool, started: float) -> None:
+def _report(result: Any, as_json: bool, started: float, resumable: bool = True) -> None:
     if as_json:
         _echo_json(result.to_dict())
     else:
@@ -450,8 +487,8 @@ def _report(result: Any, as_json: bool, started: float) -> None:
         else:
             error = result.error or {}
             click.echo(f"FAILED run {result.run_id}: {error.get('error')}: {error.get('cause')}", err=True)
-            click.echo(f"inspect it with `strato runs show {result.run_id}`; continue it with "
-                       f"`strato resume {result.run_id}`", err=True)
+            click.echo(f"inspect it with `strato runs show {result.run_id}`" + (
+                f"; continue it with `strato resume {result.run_id}`" if resumable else ""), err=True)
     sys.exit(0 if result.succeeded else 1)
 
 
@@ -502,6 +539,9 @@ def resume(run_id: str, as_json: bool, workers: int | None) -> None:
         raise UsageError(f"no run {run_id!r} in {store.path}; list runs with `strato runs list`")
     if record.status == RUNNING and record.display_status != INTERRUPTED:
         raise RunLocked(run_id, record.pid, record.host, resuming=record.resumes > 0)
+    if record.backend:  # recorded by invoke/emulate: its tasks' results are in the cloud, not here
+        raise UsageError(f"run {run_id} ran on {record.backend}, not on the local runner; it cannot be resumed here: "
+                         "start a new run with `strato invoke` (or `strato rerun` to run it locally)")
     if not record.ref:
         raise UsageError(f"run {run_id} was started from Python, not from a pipeline reference; it cannot be resumed "
                          "from the command line")
@@ -569,11 +609,11 @@ def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = Non
         return
     from rich.table import Table
 
-    table = Table("run_id", "pipeline", "status", "started_at", "duration", "scheduled_at", box=None)
+    table = Table("run_id", "pipeline", "status", "backend", "started_at", "duration", "scheduled_at", box=None)
     for r in records:
         s = r.details()
-        table.add_row(s["run_id"], s["pipeline"], s["status"], s["started_at"] or "", _duration(s["duration"]),
-                      s["scheduled_at"] or "")
+        table.add_row(s["run_id"], s["pipeline"], s["status"], s["backend"], s["started_at"] or "",
+                      _duration(s["duration"]), s["scheduled_at"] or "")
     _console().print(table)
 
 
@@ -616,6 +656,9 @@ def runs_show(run_id: str, as_json: bool) -> None:
     console = _console()
     console.print(f"[bold]{record.pipeline}[/] run {record.run_id}: [bold]{data['status']}[/]")
     console.print(f"started {data['started_at']}  ended {data['ended_at'] or '-'}  resumes {record.resumes}")
+    if record.backend:
+        console.print(f"ran on {record.backend} as execution {record.run_id}; its task history is not recorded here",
+                      markup=False)
     if record.scheduled_at is not None:
         console.print(f"scheduled for {data['scheduled_at']}")
     if record.rerun_of:

@@ -63,6 +63,15 @@ class Adapter:
 
         return build_package(pipeline, project, out_dir, python_version=python_version, via_s3=via_s3)
 
+    def invoke(self, pipeline: ir.PipelineIR, params: dict[str, Any], *, endpoint: str | None = None,
+               region: str | None = None, state_machine_arn: str | None = None, timeout: float | None = None,
+               poll_seconds: float = 2.0, on_start: Callable[[str], None] | None = None) -> RunResult:
+        """Start the deployed root state machine (StartExecution) and follow it to its end."""
+        from .invoke import invoke
+
+        return invoke(pipeline.name, params, endpoint=endpoint, region=region, state_machine_arn=state_machine_arn,
+                      timeout=timeout, poll_seconds=poll_seconds, on_start=on_start)
+
     def serve_worker(self, pipeline: ir.PipelineIR, resolver: Callable[..., Any], *, endpoint: str | None = None,
                      threads: int = 2) -> None:
         """Serve the pipeline's ``runtime="worker"`` tasks as Activities until interrupted."""

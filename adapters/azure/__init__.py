@@ -8,11 +8,13 @@ cheap: the Azure SDKs are imported only by the modules that need them.
 The modules: ``compiler.py`` (IR -> ``function_app.py``, through ``codegen.py``), ``naming.py`` (function
 and Python names), ``orchestration.py`` (the generated orchestrators' helpers), ``shim.py`` (what an
 activity runs), ``payloads.py`` (Blob Storage and offloading), ``triggers.py`` (schedules, HTTP and
-blob-event starters), ``rules.py`` (Azure's checks, tags), ``emulator.py`` + ``replay/``.
+blob-event starters), ``rules.py`` (Azure's checks, tags), ``emulator.py`` + ``replay/``,
+``invoke.py`` (``strato invoke``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,19 @@ class Adapter:
         from .emulator import emulate
 
         return emulate(pipeline, params, resolver, endpoint=endpoint, work_dir=work_dir)
+
+    def invoke(self, pipeline: PipelineIR, params: dict[str, Any], *, endpoint: str | None = None,
+               key: str | None = None, timeout: float | None = None, poll_seconds: float = 2.0,
+               on_start: Callable[[str], None] | None = None) -> RunResult:
+        """POST to the deployed app's HTTP starter and follow the Durable status endpoint to the run's end."""
+        from strato.errors import UsageError
+
+        from .invoke import invoke
+
+        if not endpoint:
+            raise UsageError("azure needs --endpoint, the function app's URL (e.g. https://APP.azurewebsites.net)")
+        return invoke(pipeline, params, endpoint=endpoint, key=key, timeout=timeout, poll_seconds=poll_seconds,
+                      on_start=on_start)
 
     def package(self, pipeline: PipelineIR, project: Path, out_dir: Path, *, python_version: str = "3.12",
                 via_s3: bool = False) -> PackageResult:

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import StratoError
 from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
 version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place.
 
@@ -28,7 +28,9 @@ Tables (read by the web UI and the scheduler too; columns are documented in :dat
 - ``runs``: one row per run. ``status`` is RUNNING, SUCCEEDED or FAILED as written; a RUNNING run
   whose owner (``pid``/``host``/``heartbeat``, the lease) is gone is *shown* as INTERRUPTED
   (:attr:`RunRecord.display_status`). ``scheduled_at`` is the tick a scheduled or backfilled run is
-  for (NULL for a manual run); ``rerun_of``/``rerun_from`` name the run (and task) a rerun came from.
+  for (NULL for a manual run); ``rerun_of``/``rerun_from`` name the run (and task) a rerun came from;
+  ``backend`` is where the run ran: NULL for the local runner, else the cloud or emulator of a run
+  recorded by ``strato invoke``/``strato emulate`` under its cloud execution id (e.g. ``aws``, ``aws:moto``).
 - ``units``: one row per unit of work of a run, keyed ``node``, ``node[3]`` (map item), ``node#catch``
   (catch handler), ``sub/node`` (inside sub-pipeline call ``sub``). ``status`` is RUNNING, SUCCEEDED,
   FAILED, SKIPPED (a branch not taken) or CANCELLED (abandoned when its run failed); ``reused_from``
@@ -52,7 +54,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, ref TEXT, sys_path TEXT, ir TEXT NOT NULL,
     ir_hash TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, output TEXT, error TEXT,
     started_at REAL NOT NULL, ended_at REAL, pid INTEGER, host TEXT, resumes INTEGER NOT NULL DEFAULT 0,
-    heartbeat REAL, scheduled_at REAL, rerun_of TEXT, rerun_from TEXT
+    heartbeat REAL, scheduled_at REAL, rerun_of TEXT, rerun_from TEXT, backend TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE TABLE IF NOT EXISTS units (
@@ -89,6 +91,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id)",
         "CREATE INDEX IF NOT EXISTS runs_scheduled ON runs (pipeline, scheduled_at)"],
     4: [],  # pools and pool_slots: new tables, created whole from _SCHEMA
+    5: ["ALTER TABLE runs ADD COLUMN backend TEXT"],
 }
 
 
@@ -142,6 +145,7 @@ class RunRecord:
     scheduled_at: float | None = None
     rerun_of: str | None = None
     rerun_from: str | None = None
+    backend: str | None = None
 
     @property
     def display_status(self) -> str:
@@ -165,7 +169,7 @@ class RunRecord:
     def details(self) -> dict:
         """:meth:`summary` and what ``runs show`` adds: duration, the tick, where a rerun came from."""
         return {**self.summary(), "duration": self.duration, "scheduled_at": iso(self.scheduled_at),
-                "rerun_of": self.rerun_of, "rerun_from": self.rerun_from}
+                "rerun_of": self.rerun_of, "rerun_from": self.rerun_from, "backend": self.backend or "local"}
 
 
 def lease_alive(pid: int | None, host: str | None, heartbeat: float | None, now: float | None = None) -> bool:
@@ -366,6 +370,19 @@ class RunStore:
                            (CANCELLED, ended_at, run_id, RUNNING))
         self.commit()
 
+    def record_external_run(self, run_id: str, pipeline: str, ref: str | None, ir_json: str, ir_hash: str,
+                            input: dict, *, backend: str, status: str, output: Any, error: dict | None,
+                            started_at: float, ended_at: float) -> None:
+        """Record a finished run that ran elsewhere (a cloud execution, an emulated one) under its own id, so
+        ``runs list/show`` show it beside local runs; recording the same id again replaces it. No lease:
+        nothing here can resume it."""
+        self._tx().execute(
+            "INSERT OR REPLACE INTO runs (run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, output, "
+            "error, started_at, ended_at, backend) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, pipeline, ref, "[]", ir_json, ir_hash, _dumps(input), status, _dumps(output),
+             _dumps(error) if error else None, started_at, ended_at, backend))
+        self.commit()
+
     def start_unit(self, run_id: str, key: str, kind: str, task: str | None, started_at: float) -> None:
         self._tx().execute(
             "INSERT INTO units (run_id, key, kind, task, status, started_at) VALUES (?,?,?,?,?,?) "
@@ -425,13 +442,14 @@ class RunStore:
     # reads -------------------------------------------------------------------------------------
     def _record(self, row: tuple) -> RunRecord:
         (run_id, pipeline, ref, sys_path, ir_json, ir_hash, input_, status, output, error, started, ended, pid,
-         host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from) = row
+         host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from, backend) = row
         return RunRecord(run_id, pipeline, ref, json.loads(sys_path or "[]"), ir_json, ir_hash, json.loads(input_),
                          status, json.loads(output) if output else None, json.loads(error) if error else None,
-                         started, ended, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from)
+                         started, ended, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from,
+                         backend)
 
     _RUN_COLUMNS = ("run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, output, error, started_at, "
-                    "ended_at, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from")
+                    "ended_at, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from, backend")
 
     def get_run(self, run_id: str) -> RunRecord | None:
         row = self.db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,)).fetchone()
