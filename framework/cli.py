@@ -398,6 +398,8 @@ def invoke(ref: str, target: str, project: str | None, location: str | None, end
 def _record_external(pipeline: Any, ref: str, params: dict[str, Any], result: Any, backend: str,
                      started_at: float) -> None:
     """Keep a cloud or emulated run in the local run store under its execution id (``runs list/show``)."""
+    import sqlite3
+
     from .runtime import RunStore
 
     try:
