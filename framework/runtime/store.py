@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import StratoError
 from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
 version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place.
 
@@ -36,6 +36,9 @@ Tables (read by the web UI and the scheduler too; columns are documented in :dat
 - ``attempts``: one row per attempt of a task unit, with its error and (failed) ``traceback``.
 - ``logs``: what each attempt wrote, one row per line, in order of ``id``; ``stream`` is stdout,
   stderr, log (a ``logging`` record), traceback or strato (a note, e.g. a log cut at its size limit).
+- ``fired``: what ``strato serve`` has fired, so a restart neither repeats nor forgets it: ``kind``
+  "tick" with ``key`` "" holds a pipeline's last fired schedule tick in ``at``; ``kind`` "file" with
+  ``key`` "bucket/object-key" marks a file whose ``ObjectCreated`` run was started.
 """
 
 LEASE_TIMEOUT = float(os.environ.get("STRATO_LEASE_TIMEOUT") or 60.0)
@@ -66,6 +69,10 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id);
 CREATE INDEX IF NOT EXISTS runs_scheduled ON runs (pipeline, scheduled_at);
+CREATE TABLE IF NOT EXISTS fired (
+    pipeline TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, at REAL, run_id TEXT,
+    PRIMARY KEY (pipeline, kind, key)
+);
 """
 
 # version -> statements that bring a store at version-1 to it (version 1 = the unversioned tables)
@@ -78,6 +85,8 @@ _MIGRATIONS: dict[int, list[str]] = {
         "key TEXT NOT NULL, attempt INTEGER NOT NULL, at REAL NOT NULL, stream TEXT NOT NULL, line TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id)",
         "CREATE INDEX IF NOT EXISTS runs_scheduled ON runs (pipeline, scheduled_at)"],
+    4: ["CREATE TABLE IF NOT EXISTS fired (pipeline TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, "
+        "at REAL, run_id TEXT, PRIMARY KEY (pipeline, kind, key))"],
 }
 
 
@@ -455,6 +464,21 @@ class RunStore:
             assert record.scheduled_at is not None
             found.setdefault(record.scheduled_at, []).append(record)
         return found
+
+    # what `strato serve` fired ------------------------------------------------------------------
+    def mark_fired(self, pipeline: str, kind: str, key: str, at: float | None, run_id: str | None) -> None:
+        """Record a fired schedule tick (``kind`` "tick", ``key`` "") or file (``kind`` "file")."""
+        self._tx().execute("INSERT OR REPLACE INTO fired (pipeline, kind, key, at, run_id) VALUES (?,?,?,?,?)",
+                           (pipeline, kind, key, at, run_id))
+        self.commit()
+
+    def last_fired(self, pipeline: str, kind: str, key: str) -> float | None:
+        row = self.db.execute("SELECT at FROM fired WHERE pipeline=? AND kind=? AND key=?",
+                              (pipeline, kind, key)).fetchone()
+        return None if row is None else row[0]
+
+    def fired_keys(self, pipeline: str, kind: str) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT key FROM fired WHERE pipeline=? AND kind=?", (pipeline, kind))}
 
     def completed_units(self, run_id: str) -> dict[str, Any]:
         """Results of units that finished (succeeded or skipped): what a resumed run does not redo."""
