@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +18,8 @@ import pytest
 from strato.loader import load
 from strato.runtime.scheduler import Scheduler, Served
 from strato.runtime.store import RunStore
+
+from .conftest import ROOT, Cli
 
 DAILY = "tests/pipelines/daily.py:daily"
 INGEST = "tests/pipelines/served.py:ingest"
@@ -117,3 +127,89 @@ def test_at_most_one_run_per_pipeline_at_a_time(db: Path, tmp_path: Path, monkey
     later = sched.tick(minute + 200)  # the missed ticks collapse into the latest
     assert [f.scheduled_at.timestamp() for f in later] == [minute + 180]  # type: ignore[union-attr]
     assert sched.wait(30)
+
+
+def start_service(cli: Cli, *args: str, **env: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`strato serve` in a subprocess; returns it and the URL of each Http path it announced."""
+    proc = subprocess.Popen([sys.executable, "-m", "strato", "serve", *args, "--http-port", "0", "--poll", "0.1"],
+                            cwd=ROOT, env=cli.env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert line.startswith("serving"), line + proc.stderr.read()
+    return proc, {m.group(2): m.group(1) + m.group(2) for m in re.finditer(r"POST (http://[^/]+)(/\w+)", line)}
+
+
+def post(url: str, body: object) -> tuple[int, dict]:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_an_http_trigger_starts_a_run_over_real_http(cli: Cli) -> None:
+    proc, urls = start_service(cli, "tests/pipelines/served.py:greet", "--json")
+    try:
+        code, answer = post(urls["/greet"], {"name": "ada"})
+        assert code == 202 and answer["pipeline"] == "greet" and answer["run_id"]
+        assert post(urls["/greet"], [1, 2])[0] == 400
+        assert post(urls["/greet"].replace("/greet", "/nope"), {})[0] == 404
+        assert proc.stdout is not None
+        events = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        assert [e["event"] for e in events] == ["fired", "ended"]
+        assert events[1]["run_id"] == answer["run_id"] and events[1]["status"] == "SUCCEEDED"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert proc.returncode == 0
+    code, shown = cli.json("runs", "show", answer["run_id"], "--json")
+    assert shown["status"] == "SUCCEEDED" and shown["output"] == "hello ada"
+
+
+def test_sigterm_waits_for_the_grace_period_then_leaves_the_run_resumable(cli: Cli, tmp_path: Path) -> None:
+    release, started = tmp_path / "release", tmp_path / "started"
+    env = {"STRATO_TEST_RELEASE": str(release), "STRATO_TEST_STARTED": str(started)}
+    proc, urls = start_service(cli, "tests/pipelines/served.py:held", "--grace", "0.5", **env)
+    try:
+        code, answer = post(urls["/hold"], {})
+        assert code == 202
+        assert post(urls["/hold"], {})[0] == 429  # one active run per pipeline
+        for _ in range(300):
+            if started.exists():
+                break
+            time.sleep(0.05)  # waiting for another process to write a file: no clock to inject
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 1 and "INTERRUPTED" in err and answer["run_id"] in err and "strato resume" in err
+    _, shown = cli.json("runs", "show", answer["run_id"], "--json")
+    assert shown["status"] == "INTERRUPTED"
+    release.write_text("go")
+    resumed = cli("resume", answer["run_id"], "--json", **env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["output"] == "released"
+
+
+def test_bad_bucket_mappings_are_usage_errors(cli: Cli, tmp_path: Path) -> None:
+    bad = cli("serve", INGEST, "--bucket", "landing")
+    assert bad.returncode == 2 and "NAME=DIR" in bad.stderr and "Traceback" not in bad.stderr
+    missing = cli("serve", INGEST, "--bucket", f"landing={tmp_path / 'nope'}")
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
+
+
+def test_the_service_fires_a_folder_trigger_and_prints_one_line_per_run(cli: Cli, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    (landing / "incoming").mkdir(parents=True)
+    (landing / "incoming" / "orders.csv").write_text("a,b\n")
+    proc, _ = start_service(cli, INGEST, "--bucket", f"landing={landing}")
+    try:
+        assert proc.stdout is not None
+        fired, ended = proc.stdout.readline(), proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    assert re.fullmatch(r"fired ingest \(file landing/incoming/orders.csv\) run \S+\n", fired), fired
+    assert ended.startswith("ended ingest run ") and ended.rstrip().endswith("SUCCEEDED")
+    assert proc.returncode == 0

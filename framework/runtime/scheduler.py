@@ -25,7 +25,7 @@ Policies:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,9 +75,10 @@ class Scheduler:
     """Decides what is due at an instant and starts it; see the module docstring for the policies."""
 
     def __init__(self, pipelines: list[Served], *, store_factory: Callable[[], Any] | None = None,
-                 buckets: dict[str, str | Path] | None = None, catchup: bool = False, max_active: int = 1,
+                 buckets: Mapping[str, str | Path] | None = None, catchup: bool = False, max_active: int = 1,
                  workers: int | None = None, run_clock: Any = None,
-                 on_fire: Callable[[Fired], None] | None = None, on_end: Callable[[Fired], None] | None = None):
+                 on_fire: Callable[[Fired], None] | None = None, on_end: Callable[[Fired], None] | None = None,
+                 on_error: Callable[[Exception], None] | None = None):
         from ..validate import validated
         from .store import RunStore
 
@@ -87,12 +88,13 @@ class Scheduler:
         self.store = self.make_store()
         self.buckets = {name: Path(path) for name, path in (buckets or {}).items()}
         self.catchup, self.max_active, self.workers, self.run_clock = catchup, max_active, workers, run_clock
-        self.on_fire, self.on_end = on_fire, on_end
+        self.on_fire, self.on_end, self.on_error = on_fire, on_end, on_error
         self.active: dict[str, list[Fired]] = {p.name: [] for p in pipelines}
         self.fired: list[Fired] = []
         self.threads: list[threading.Thread] = []
         self.stopping = False
         self._lock = threading.Lock()
+        self._firing = threading.Lock()  # one decision at a time: the loop's tick or an HTTP request
 
     # decisions ------------------------------------------------------------------------------------
     def _free(self, name: str) -> int:
@@ -105,6 +107,11 @@ class Scheduler:
         started: list[Fired] = []
         if self.stopping:
             return started
+        with self._firing:
+            return self._tick(now)
+
+    def _tick(self, now: float) -> list[Fired]:
+        started: list[Fired] = []
         for served in self.pipelines:
             pipeline = self.irs[served.name]
             if pipeline.schedule is not None:
@@ -134,7 +141,7 @@ class Scheduler:
         for moment in due:
             if self._free(name) <= 0:
                 break
-            fired = Fired(name, "schedule", iso_utc(moment), scheduled_at=moment)
+            fired = Fired(name, "schedule", iso_utc(moment) or "", scheduled_at=moment)
             self._start(served, {**(schedule.input or {})}, fired)
             self.store.mark_fired(name, "tick", "", moment.timestamp(), fired.run_id)
             started.append(fired)
@@ -166,13 +173,32 @@ class Scheduler:
             started.append(fired)
         return started
 
+    def http_routes(self) -> dict[str, Served]:
+        """Request path -> pipeline, for each ``Http`` trigger (``/pipelines/NAME`` unless it names a path)."""
+        routes = {}
+        for served in self.pipelines:
+            for trigger in self.irs[served.name].triggers:
+                if isinstance(trigger, ir.HttpSpec):
+                    path = trigger.path or f"/pipelines/{served.name}"
+                    routes[path if path.startswith("/") else "/" + path] = served
+        return routes
+
+    def fire_http(self, served: Served, path: str, data: dict[str, Any]) -> Fired | None:
+        """Start a run for an HTTP request (its JSON body is the input); None when the pipeline is busy."""
+        with self._firing:
+            if self.stopping or self._free(served.name) <= 0:
+                return None
+            fired = Fired(served.name, "http", path)
+            self._start(served, data, fired)
+            return fired
+
     # runs -----------------------------------------------------------------------------------------
     def _start(self, served: Served, data: dict[str, Any], fired: Fired) -> None:
         """Start a run on a daemon thread and return once it has its run id (or failed to start)."""
         from . import run_pipeline
         from .runner import RunHooks
 
-        have_id = threading.Event()
+        have_id, announced = threading.Event(), threading.Event()
 
         class Hooks(RunHooks):
             def run_started(self, run_id: str, pipeline: str) -> None:
@@ -195,6 +221,7 @@ class Scheduler:
                 fired.error = {"error": type(exc).__name__, "cause": str(exc)}
             finally:
                 have_id.set()
+                announced.wait()  # "fired" is reported before "ended", however fast the run
                 fired.done.set()
                 if self.on_end:
                     self.on_end(fired)
@@ -206,8 +233,11 @@ class Scheduler:
         self.threads.append(thread)
         thread.start()
         have_id.wait()
-        if self.on_fire:
-            self.on_fire(fired)
+        try:
+            if self.on_fire:
+                self.on_fire(fired)
+        finally:
+            announced.set()
 
     def running(self) -> list[Fired]:
         return [f for f in self.fired if not f.done.is_set()]
@@ -228,4 +258,91 @@ class Scheduler:
             self.store.close()
 
 
-__all__ = ["Fired", "Scheduler", "Served"]
+class HttpTriggers:
+    """The ``Http`` triggers on one local port (stdlib ``http.server`` on a thread: the core needs no web
+    framework, and one request starts one run, so a threading server is plenty).
+
+    ``POST PATH`` with a JSON object body (or none) starts a run and answers 202 with its run id (and
+    status FAILED with the error when the input was refused); 404 for an unknown path, 400 for a body
+    that is not a JSON object, 429 while the pipeline has its maximum of active runs, 503 when stopping.
+    """
+
+    def __init__(self, scheduler: Scheduler, port: int, host: str = "127.0.0.1"):
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        routes = scheduler.http_routes()
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                path = self.path.split("?", 1)[0]
+                served = routes.get(path)
+                if served is None:
+                    self._answer(404, {"error": f"no Http trigger at {path}; served: {sorted(routes)}"})
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    data = json.loads(raw) if raw.strip() else {}
+                except ValueError:
+                    data = None
+                if not isinstance(data, dict):
+                    self._answer(400, {"error": "the body must be a JSON object: the run's input"})
+                    return
+                if scheduler.stopping:
+                    self._answer(503, {"error": "the service is stopping"})
+                    return
+                fired = scheduler.fire_http(served, path, data)
+                if fired is None:
+                    self._answer(429, {"error": f"pipeline {served.name} has {scheduler.max_active} active run(s); "
+                                                "try again when one ends"})
+                    return
+                self._answer(202, {"run_id": fired.run_id, "pipeline": served.name, "status": fired.status,
+                                   "error": fired.error})
+
+            def log_message(self, format: str, *args: Any) -> None:  # the service prints its own lines
+                return
+
+        self.routes = routes
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="strato-serve-http")
+
+    def start(self) -> HttpTriggers:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve_forever(scheduler: Scheduler, stop: threading.Event, *, clock: Any = None, poll: float = 1.0,
+                  grace: float = 30.0) -> bool:
+    """The service loop: ``tick`` every ``poll`` seconds until ``stop`` is set, then wait up to ``grace``
+    seconds for the runs in progress. Returns whether they all ended (the others are left to their
+    daemon threads: once the process exits they show as INTERRUPTED, for ``strato resume``)."""
+    from .clock import SystemClock
+
+    clock = clock or SystemClock()
+    while not stop.is_set():
+        try:
+            scheduler.tick(clock.now())
+        except Exception as exc:  # a folder or store hiccup: reported through on_fire's caller, retried next poll
+            if scheduler.on_error:
+                scheduler.on_error(exc)
+        stop.wait(poll)
+    scheduler.stopping = True
+    return scheduler.wait(grace)
+
+
+__all__ = ["Fired", "HttpTriggers", "Scheduler", "Served", "serve_forever"]

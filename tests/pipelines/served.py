@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from strato import ObjectCreated, Schedule, pipeline, task
+from strato import Http, ObjectCreated, Schedule, pipeline, task
 
 
 @task
@@ -36,3 +36,18 @@ def block() -> str:
 @pipeline(schedule=Schedule(every="1m"))
 def blocking():
     return block()
+
+
+@pipeline(triggers=[Http(path="/hold")])
+def held():
+    return block()
+
+
+@task
+def hello(name: str) -> str:
+    return f"hello {name}"
+
+
+@pipeline(triggers=[Http(path="/greet")])
+def greet(name: str):
+    return hello(name)
