@@ -298,9 +298,12 @@ def serve(refs: tuple[str, ...], buckets: tuple[str, ...], http_port: int, grace
         with lock:
             if as_json:
                 click.echo(json.dumps({"event": event, **fired.to_dict()}), nl=True)
+            elif event == "fired" and fired.run_id is None:
+                click.echo(f"not started {fired.pipeline} ({fired.reason} {fired.detail}): "
+                           f"{(fired.error or {}).get('cause')}")
             elif event == "fired":
                 click.echo(f"fired {fired.pipeline} ({fired.reason} {fired.detail}) run {fired.run_id}")
-            else:
+            elif fired.run_id is not None:
                 why = f": {fired.error.get('error')}: {fired.error.get('cause')}" if fired.error else ""
                 click.echo(f"ended {fired.pipeline} run {fired.run_id} {fired.status}{why}")
 

@@ -159,6 +159,10 @@ def test_an_http_trigger_starts_a_run_over_real_http(cli: Cli) -> None:
         events = [json.loads(proc.stdout.readline()) for _ in range(2)]
         assert [e["event"] for e in events] == ["fired", "ended"]
         assert events[1]["run_id"] == answer["run_id"] and events[1]["status"] == "SUCCEEDED"
+        code, refused = post(urls["/greet"], {})  # a refused input is answered, and the service goes on
+        assert code == 202 and refused["run_id"] is None and refused["status"] == "FAILED"
+        assert "name" in refused["error"]["cause"]
+        assert post(urls["/greet"], {"name": "bo"})[1]["run_id"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

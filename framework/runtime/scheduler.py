@@ -170,6 +170,7 @@ class Scheduler:
             fired = Fired(served.name, "file", f"{trigger.bucket}/{key}")
             self.store.mark_fired(served.name, "file", f"{trigger.bucket}/{key}", path.stat().st_mtime, None)
             self._start(served, data, fired)
+            self.store.mark_fired(served.name, "file", f"{trigger.bucket}/{key}", path.stat().st_mtime, fired.run_id)
             started.append(fired)
         return started
 
