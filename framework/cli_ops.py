@@ -239,6 +239,117 @@ def backfill(ref: str, start: str, end: str, input_: str | None, max_active: int
     raise SystemExit(1 if result.failed else 0)
 
 
+def _parse_buckets(values: tuple[str, ...]) -> dict[str, str]:
+    """``--bucket NAME=DIR`` (repeatable) -> {name: dir}; a usage error naming the bad value otherwise."""
+    import os
+
+    buckets: dict[str, str] = {}
+    for value in values:
+        name, sep, folder = value.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise UsageError(f"--bucket {value!r}: write NAME=DIR, e.g. --bucket landing=./data/landing")
+        if not os.path.isdir(folder):
+            raise UsageError(f"--bucket {value!r}: {folder} is not a directory; create it or map another folder")
+        buckets[name.strip()] = os.path.abspath(folder)
+    return buckets
+
+
+@main.command()
+@click.argument("refs", nargs=-1, required=True, metavar="REF...")
+@click.option("--bucket", "buckets", multiple=True, metavar="NAME=DIR",
+              help="Fire ObjectCreated triggers on bucket NAME for new files in DIR (repeatable).")
+@click.option("--http-port", default=8787, show_default=True, type=click.IntRange(0, 65535),
+              help="Port for the pipelines' Http triggers (0: any free port), on 127.0.0.1.")
+@click.option("--grace", default=30.0, show_default=True, type=click.FloatRange(0, None),
+              help="Seconds to wait for running runs when stopping; the rest are left INTERRUPTED.")
+@click.option("--catchup", is_flag=True, help="After a restart, run every missed schedule tick, not only the latest.")
+@click.option("--max-active", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Runs of one pipeline at a time; a due tick or file waits for a free slot.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads per run (default 16, or $STRATO_WORKERS).")
+@click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
+              help="Seconds between looks at the clock and the folders.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line for each run fired and ended.")
+@_guard
+def serve(refs: tuple[str, ...], buckets: tuple[str, ...], http_port: int, grace: float, catchup: bool,
+          max_active: int, workers: int | None, poll: float, as_json: bool) -> None:
+    """Serve pipelines locally: fire their schedules, folder triggers and Http triggers until stopped.
+
+    Schedules start from now the first time a pipeline is served (use `strato backfill` for the past);
+    after a restart only the latest missed tick runs unless --catchup. A file fires once, ever. State
+    lives in the run store. SIGTERM or Ctrl-C stops firing and waits --grace seconds for running runs.
+    """
+    import json
+    import signal
+    import threading
+
+    from .loader import load
+    from .runtime.scheduler import Fired, HttpTriggers, Scheduler, Served, serve_forever
+
+    mapped = _parse_buckets(buckets)
+    served: list[Served] = []
+    for ref in refs:
+        loaded = load(ref)
+        if any(s.name == loaded.definition.name for s in served):
+            raise UsageError(f"{ref}: pipeline {loaded.definition.name!r} is given twice; serve each pipeline once")
+        served.append(Served(loaded.definition, loaded.ref, loaded.sys_path))
+    lock = threading.Lock()
+
+    def say(event: str, fired: Fired) -> None:
+        with lock:
+            if as_json:
+                click.echo(json.dumps({"event": event, **fired.to_dict()}), nl=True)
+            elif event == "fired" and fired.run_id is None:
+                click.echo(f"not started {fired.pipeline} ({fired.reason} {fired.detail}): "
+                           f"{(fired.error or {}).get('cause')}")
+            elif event == "fired":
+                click.echo(f"fired {fired.pipeline} ({fired.reason} {fired.detail}) run {fired.run_id}")
+            elif fired.run_id is not None:
+                why = f": {fired.error.get('error')}: {fired.error.get('cause')}" if fired.error else ""
+                click.echo(f"ended {fired.pipeline} run {fired.run_id} {fired.status}{why}")
+
+    def failed(exc: Exception) -> None:
+        click.echo(f"error: {exc} (the service goes on)", err=True)
+
+    scheduler = Scheduler(served, buckets=mapped, catchup=catchup, max_active=max_active, workers=workers,
+                          on_fire=lambda f: say("fired", f), on_end=lambda f: say("ended", f), on_error=failed)
+    used = {t.bucket for p in scheduler.irs.values() for t in p.triggers if hasattr(t, "bucket")}
+    for name in sorted(set(mapped) - used):
+        click.echo(f"warning: --bucket {name}: no served pipeline has an ObjectCreated trigger on it", err=True)
+    http = None
+    if scheduler.http_routes():
+        try:
+            http = HttpTriggers(scheduler, http_port).start()
+        except OSError as exc:
+            raise UsageError(f"--http-port {http_port}: cannot listen ({exc.strerror}); pick another port") from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    what = []
+    for item in served:
+        pipeline = scheduler.irs[item.name]
+        if pipeline.schedule is not None:
+            what.append(f"{item.name}: schedule")
+        for trigger in pipeline.triggers:
+            if http is not None and not hasattr(trigger, "bucket"):
+                path = next(p for p, s in http.routes.items() if s is item)
+                what.append(f"{item.name}: POST http://127.0.0.1:{http.port}{path}")
+            elif hasattr(trigger, "bucket"):
+                folder = mapped.get(trigger.bucket)
+                what.append(f"{item.name}: files in {folder}" if folder else
+                            f"{item.name}: bucket {trigger.bucket} not mapped (give --bucket {trigger.bucket}=DIR)")
+    click.echo(f"serving {len(served)} pipeline(s) ({'; '.join(what) or 'nothing to fire'}); "
+               "stop with Ctrl-C or SIGTERM", err=True)
+    ended = serve_forever(scheduler, stop, poll=poll, grace=grace)
+    if http is not None:
+        http.stop()
+    left = [f.run_id for f in scheduler.running()]
+    if not ended and left:
+        click.echo(f"stopped; {len(left)} run(s) did not end within --grace {grace:g}s and are INTERRUPTED: "
+                   f"continue each with `strato resume RUN_ID` ({', '.join(str(r) for r in left)})", err=True)
+        raise SystemExit(1)
+    click.echo("stopped", err=True)
+
+
 def _interrupted() -> int:
     click.echo("error: interrupted: runs in progress are INTERRUPTED (`strato runs list --status INTERRUPTED`); "
                "continue each with `strato resume RUN_ID`, or run the backfill again: ticks that succeeded are "
@@ -246,7 +357,7 @@ def _interrupted() -> int:
     return 130
 
 
-__all__ = ["backfill", "parse_age", "parse_since", "rerun", "runs_logs", "runs_prune"]
+__all__ = ["backfill", "parse_age", "parse_since", "pools", "rerun", "runs_logs", "runs_prune", "serve"]
 
 
 @main.group()

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import StratoError
 from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
 version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place.
 
@@ -42,6 +42,9 @@ Tables (read by the web UI and the scheduler too; columns are documented in :dat
 - ``logs``: what each attempt wrote, one row per line, in order of ``id``; ``stream`` is stdout,
   stderr, log (a ``logging`` record), traceback, strato (a note, e.g. a log cut at its size limit) or
   check (a data-quality check's outcome as JSON: name, severity, passed, message).
+- ``fired``: what ``strato serve`` has fired, so a restart neither repeats nor forgets it: ``kind``
+  "tick" with ``key`` "" holds a pipeline's last fired schedule tick in ``at``; ``kind`` "file" with
+  ``key`` "bucket/object-key" marks a file whose ``ObjectCreated`` run was started.
 """
 
 LEASE_TIMEOUT = float(os.environ.get("STRATO_LEASE_TIMEOUT") or 60.0)
@@ -78,6 +81,10 @@ CREATE TABLE IF NOT EXISTS pool_slots (
     PRIMARY KEY (run_id, key)
 );
 CREATE INDEX IF NOT EXISTS pool_slots_pool ON pool_slots (pool);
+CREATE TABLE IF NOT EXISTS fired (
+    pipeline TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, at REAL, run_id TEXT,
+    PRIMARY KEY (pipeline, kind, key)
+);
 """
 
 # version -> statements that bring a store at version-1 to it (version 1 = the unversioned tables)
@@ -92,6 +99,8 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS runs_scheduled ON runs (pipeline, scheduled_at)"],
     4: [],  # pools and pool_slots: new tables, created whole from _SCHEMA
     5: ["ALTER TABLE runs ADD COLUMN backend TEXT"],
+    6: ["CREATE TABLE IF NOT EXISTS fired (pipeline TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, "
+         "at REAL, run_id TEXT, PRIMARY KEY (pipeline, kind, key))"],
 }
 
 
@@ -484,6 +493,21 @@ class RunStore:
             assert record.scheduled_at is not None
             found.setdefault(record.scheduled_at, []).append(record)
         return found
+
+    # what `strato serve` fired ------------------------------------------------------------------
+    def mark_fired(self, pipeline: str, kind: str, key: str, at: float | None, run_id: str | None) -> None:
+        """Record a fired schedule tick (``kind`` "tick", ``key`` "") or file (``kind`` "file")."""
+        self._tx().execute("INSERT OR REPLACE INTO fired (pipeline, kind, key, at, run_id) VALUES (?,?,?,?,?)",
+                           (pipeline, kind, key, at, run_id))
+        self.commit()
+
+    def last_fired(self, pipeline: str, kind: str, key: str) -> float | None:
+        row = self.db.execute("SELECT at FROM fired WHERE pipeline=? AND kind=? AND key=?",
+                              (pipeline, kind, key)).fetchone()
+        return None if row is None else row[0]
+
+    def fired_keys(self, pipeline: str, kind: str) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT key FROM fired WHERE pipeline=? AND kind=?", (pipeline, kind))}
 
     def completed_units(self, run_id: str) -> dict[str, Any]:
         """Results of units that finished (succeeded or skipped): what a resumed run does not redo."""
