@@ -39,6 +39,7 @@ MAX_VARIABLE_BYTES = 512 * 1024
 MAX_BRANCHES = 10
 MAX_CONCURRENCY = 20
 MAX_HTTP_TIMEOUT = 1800
+MAX_EXPRESSION_CHARS = 400  # quotas page, "Expression length" (strato.adapters.gcp.conformance)
 TIMEOUT_ERROR = "TaskTimeout"
 
 
@@ -341,6 +342,17 @@ def _offloaded_helper() -> dict[str, Any]:
         _step("inline", _ret(False))]}
 
 
+def _or_chunks(terms: list[str], limit: int) -> list[str]:
+    """``terms`` joined by ``or`` into as few chunks of at most ``limit`` characters as they fit in."""
+    chunks: list[str] = []
+    for term in terms:
+        if chunks and len(chunks[-1]) + len(" or ") + len(term) <= limit:
+            chunks[-1] += " or " + term
+        else:
+            chunks.append(term)
+    return chunks
+
+
 def _re2_escape(text: str) -> str:
     """Literal text inside an RE2 pattern (``text.match_regex``)."""
     return "".join("\\" + c if c in "\\.^$|?*+()[]{}" else c for c in text)
@@ -394,12 +406,21 @@ class _Subworkflow:
         call = {"call": "http.post", "args": {"url": function_url_expression(self.root.name, spec.name),
                                               "auth": {"type": "OIDC"}, "timeout": MAX_HTTP_TIMEOUT, "body": body},
                 "result": response}
-        probe = " or ".join(f"strato_offloaded(results[{expr_literal(ref)}])" for ref in offloadable)
+        terms = [f"strato_offloaded(results[{expr_literal(ref)}])" for ref in offloadable]
+        chunks = _or_chunks(terms, MAX_EXPRESSION_CHARS - len("${}"))
+        probe = chunks[0]
+        probes: list[dict[str, Any]] = []
+        if len(chunks) > 1:  # one expression is at most 400 characters: OR the chunks into a variable
+            flag = self.vars(f"o_{hint}")
+            chunks = _or_chunks(terms, MAX_EXPRESSION_CHARS - len("${} or " + flag))
+            probes = [_step(self.steps(f"{hint}_probe"), {"assign": [
+                {flag: "${" + chunk + ("" if i == 0 else f" or {flag}") + "}"} for i, chunk in enumerate(chunks)]})]
+            probe = flag
         resolve = [_step(self.steps(f"{hint}_resolve"), {"try": {"steps": [_step(self.steps(f"{hint}_call"), call)]},
                                                        "retry": "${http.default_retry}"}),
                    _step(self.steps(f"{hint}_resolved"), _ret(f"${{{response}.body}}") if target is None
                          else {"assign": [{target: f"${{{response}.body}}"}]})]
-        return [_step(self.steps(f"{hint}_offloaded"), {"switch": [
+        return [*probes, _step(self.steps(f"{hint}_offloaded"), {"switch": [
             {"condition": "${" + probe + "}", "steps": resolve},
             {"condition": True, "steps": inline}]})]
 
