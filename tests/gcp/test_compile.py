@@ -217,7 +217,8 @@ def test_addressing_is_null_safe_like_framework_ir_address() -> None:
                                     ("n", "x"), ("missing", "x"), ("a", "b"), ()]
     document = {"main": {"params": ["input"], "steps": [
         {"init": {"assign": [{"results": {"r": value}}]}},
-        {"done": {"return": "${[" + ", ".join(value_expr(ir.Ref("r", p)) for p in paths) + "]}"}}]},
+        {"read": {"assign": [{f"v{i}": "${" + value_expr(ir.Ref("r", p)) + "}"} for i, p in enumerate(paths)]}},
+        {"done": {"return": "${[" + ", ".join(f"v{i}" for i in range(len(paths))) + "]}"}}]},
         **_Helpers().document()}
     execution = run_workflow(document, {})
     assert execution.state == "SUCCEEDED", execution.error

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import conformance
 from .expressions import (
     Call,
     ExpressionSyntaxError,
@@ -28,9 +29,14 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED_NEXT = ("end", "break", "continue")
 STEP_ACTIONS = ("assign", "call", "switch", "for", "parallel", "raise", "return", "try", "steps")
 STEP_KEYS = {*STEP_ACTIONS, "args", "result", "next", "retry", "except"}
-MAX_ASSIGNMENTS = 50  # per assign step (reference: "Variables" limits)
-MAX_BRANCHES = 10  # per parallel step (reference: "Parallel steps")
-MAX_CONDITIONS = 50  # per switch (schema)
+# Deploy-time limits of the quotas page (https://cloud.google.com/workflows/quotas), kept in one place
+# with the check that finds every one of them (strato.adapters.gcp.conformance).
+MAX_ASSIGNMENTS = conformance.MAX_ASSIGNMENTS  # per assign step
+MAX_BRANCHES = conformance.MAX_BRANCHES  # per parallel step
+MAX_CONDITIONS = conformance.MAX_CONDITIONS  # per switch
+MAX_EXPRESSION_CHARS = conformance.MAX_EXPRESSION_CHARS  # per ${} expression
+MAX_PARALLEL_DEPTH = conformance.MAX_PARALLEL_DEPTH  # parallel steps inside parallel steps
+MAX_SOURCE_BYTES = conformance.MAX_SOURCE_BYTES  # the definition as deployed
 HTTP_CALLS = ("http.get", "http.post", "http.put", "http.patch", "http.delete", "http.request")
 UNSUPPORTED_HTTP_ARGS = ("private_service_name", "ca_certificate")
 
@@ -646,5 +652,19 @@ class Compiler:
 
 
 def compile_program(source: str | bytes | dict | list) -> Program:
-    """Parse and check a workflow definition; raises :class:`WorkflowSyntaxError`."""
-    return Compiler(load_source(source)).compile()
+    """Parse and check a workflow definition; raises :class:`WorkflowSyntaxError`.
+
+    After the syntax, the quotas page's deploy-time limits (:func:`conformance.check_workflow`): the
+    first one passed is the error, as the service refuses the deployment.
+    """
+    document = load_source(source)
+    program = Compiler(document).compile()
+    violations = conformance.check_workflow(source if isinstance(source, str | bytes) else document)
+    if violations:
+        first = violations[0]
+        sub, _, path = first.where.partition(".")
+        detail = f"{first.detail} (quotas page, {first.limit.replace('_', ' ')} limit)"
+        if first.where == "workflow":
+            raise WorkflowSyntaxError(detail)
+        raise WorkflowSyntaxError(detail, subworkflow=sub, step=path.rpartition(".")[2] or None)
+    return program
