@@ -431,12 +431,12 @@ class _Subworkflow:
             steps: list[dict[str, Any]] = [
                 _step(self.steps("init"), {"assign": [{"defaults": literal_data(p.defaults())}]}),
                 *self._event_input(triggers),
-                _step(self.steps("params"), {"assign": [{"params": "${map.merge(defaults, default(input, {}))}"},
+                _step(self.steps("params"), {"assign": [{"params": "${if(input == null, defaults, map.merge(defaults, input))}"},
                                                         {"results": {}}]})]
         else:
             steps = [_step(self.steps("init"), {"assign": [
                 {"defaults": literal_data(p.defaults())},
-                {"params": "${map.merge(defaults, default(input, {}))}"},
+                {"params": "${if(input == null, defaults, map.merge(defaults, input))}"},
                 {"results": {}}]})]
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
@@ -462,7 +462,8 @@ class _Subworkflow:
         event, name, size = self.vars("event"), self.vars("object_name"), self.vars("object_size")
         read: list[dict[str, Any]] = [{event: "${input.data}"}, {name: f'${{default(map.get({event}, "name"), "")}}'}]
         fields = {"bucket": f'map.get({event}, "bucket")', "key": f'map.get({event}, "name")', "size": size}
-        mapping = "{" + ", ".join(f'"{k}": {v}' for k, v in fields.items() if k in names) + "}"
+        # Built by assignments, not a map literal inside ${}: the expressions reference lists no map literals.
+        mapping = [{f"input.{k}": f"${{{v}}}"} for k, v in fields.items() if k in names]
         body: list[dict[str, Any]] = [_step(self.steps("event_data"), {"assign": read})]
         if "size" in names:
             body.append(_step(self.steps("event_size"), {"assign": [{size: f'${{map.get({event}, "size")}}'}]}))
@@ -476,9 +477,9 @@ class _Subworkflow:
                 tests.append(f"text.match_regex({name}, {expr_literal('^' + _re2_escape(trigger.prefix))})")
             if trigger.suffix:
                 tests.append(f"text.match_regex({name}, {expr_literal(_re2_escape(trigger.suffix) + '$')})")
-            merged = f"${{map.merge({expr_literal(trigger.input or {})}, {mapping})}}"
+            merged = [{"input": literal_data(trigger.input or {})}, *mapping]
             choices.append({"condition": "${" + " and ".join(tests) + "}",
-                            "steps": [_step(self.steps(f"event_trigger_{i}"), {"assign": [{"input": merged}]})]})
+                            "steps": [_step(self.steps(f"event_trigger_{i}"), {"assign": merged})]})
         cause = f"{FINALIZED} event for an object no ObjectCreated trigger of pipeline {self.p.name!r} matches"
         choices.append({"condition": True, "steps": [_step(self.steps("event_unmatched"), {"raise": {
             "error": "ValueError", "cause": cause}})]})
