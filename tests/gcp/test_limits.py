@@ -142,10 +142,11 @@ def test_execution_argument_size() -> None:
 
 def _string_of(size: int) -> dict[str, Any]:
     """A string of ``size`` bytes built by doubling 8 KB five times (256 KB) and trimming or padding."""
+    pad = "y" * (size - MAX_STRING_BYTES)
+    twice = {"twice": {"assign": [{"s": "${s + s}"}]}}
     return _main({"seed": {"assign": [{"s": "x" * 8192}]}},
-                 {"grow": {"for": {"value": "i", "range": [1, 5], "steps": [{"twice": {"assign": [{"s": "${s + s}"}]}}]}}},
-                 {"fit": {"assign": [{"s": f"${{s + \"{'y' * (size - MAX_STRING_BYTES)}\"}}" if size > MAX_STRING_BYTES
-                                            else "${s}"}]}},
+                 {"grow": {"for": {"value": "i", "range": [1, 5], "steps": [twice]}}},
+                 {"fit": {"assign": [{"s": '${s + "' + pad + '"}'}]}},
                  {"done": {"return": "${len(s)}"}})
 
 
@@ -245,3 +246,28 @@ def test_every_example_and_test_pipeline_compiles_within_every_limit() -> None:
                     pipelines.nested, pipelines.large_payload, pipelines.exploding):
         assert check_workflow(compile_pipeline(feature.ir).source) == [], feature
     assert checked >= 30
+
+
+def test_compiled_expressions_hold_no_map_literal() -> None:
+    """The expressions reference (https://cloud.google.com/workflows/docs/reference/syntax/expressions)
+    lists no map literal among an expression's elements; maps are built by assign steps (the maps page)."""
+    from strato.adapters.gcp.compiler import compile_pipeline
+    from strato.adapters.gcp.interpreter.expressions import MapLit, parse_expression, walk
+    from strato.errors import DefinitionError
+    from strato.loader import load
+
+    def literals(value: Any) -> list[str]:
+        if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+            return [value] if any(isinstance(n, MapLit) for n in walk(parse_expression(value[2:-1]))) else []
+        if isinstance(value, dict):
+            return [found for item in value.values() for found in literals(item)]
+        if isinstance(value, list):
+            return [found for item in value for found in literals(item)]
+        return []
+
+    for ref in _pipeline_refs():
+        try:
+            ir = load(ref).definition.ir
+        except DefinitionError:
+            continue
+        assert literals(compile_pipeline(ir).document) == [], ref
