@@ -271,3 +271,32 @@ def test_compiled_expressions_hold_no_map_literal() -> None:
         except DefinitionError:
             continue
         assert literals(compile_pipeline(ir).document) == [], ref
+
+
+# ------------------------------------------------------------------------------------------- semantics
+
+
+def test_retry_backoff_follows_the_retrying_pages_example() -> None:
+    """Retry steps page (https://cloud.google.com/workflows/docs/reference/syntax/retrying): a custom
+    predicate, at most eight retries, initial 1 s, multiplier 2, at most 60 s: waits 1, 2, 4, 8, 16, 32,
+    60 and 60 seconds, then the error goes on."""
+    document = {
+        "main": {"steps": [{"attempt": {
+            "try": {"raise": {"code": 503}},
+            "retry": {"predicate": "${always}", "max_retries": 8,
+                      "backoff": {"initial_delay": 1, "max_delay": 60, "multiplier": 2}}}}]},
+        "always": {"params": ["e"], "steps": [{"yes": {"return": True}}]}}
+    execution = run(document)
+    assert execution.state == "FAILED" and execution.error == {"code": 503}
+    assert execution.sleeps == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+def test_a_predicate_answering_false_ends_the_retries_at_once() -> None:
+    document = {
+        "main": {"steps": [{"attempt": {
+            "try": {"raise": "no"},
+            "retry": {"predicate": "${never}", "max_retries": 3,
+                      "backoff": {"initial_delay": 1, "max_delay": 10, "multiplier": 2}}}}]},
+        "never": {"params": ["e"], "steps": [{"no": {"return": False}}]}}
+    execution = run(document)
+    assert execution.error == "no" and execution.sleeps == []
