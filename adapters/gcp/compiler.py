@@ -41,6 +41,8 @@ MAX_CONCURRENCY = 20
 MAX_HTTP_TIMEOUT = 1800
 MAX_EXPRESSION_CHARS = 400  # quotas page, "Expression length" (strato.adapters.gcp.conformance)
 TIMEOUT_ERROR = "TaskTimeout"
+# The run's parameters: the defaults, overridden by the input when there is one (no map literal in ${}).
+PARAMS_EXPRESSION = "${if(input == null, defaults, map.merge(defaults, input))}"
 
 
 @dataclass
@@ -431,12 +433,12 @@ class _Subworkflow:
             steps: list[dict[str, Any]] = [
                 _step(self.steps("init"), {"assign": [{"defaults": literal_data(p.defaults())}]}),
                 *self._event_input(triggers),
-                _step(self.steps("params"), {"assign": [{"params": "${if(input == null, defaults, map.merge(defaults, input))}"},
+                _step(self.steps("params"), {"assign": [{"params": PARAMS_EXPRESSION},
                                                         {"results": {}}]})]
         else:
             steps = [_step(self.steps("init"), {"assign": [
                 {"defaults": literal_data(p.defaults())},
-                {"params": "${if(input == null, defaults, map.merge(defaults, input))}"},
+                {"params": PARAMS_EXPRESSION},
                 {"results": {}}]})]
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
