@@ -53,7 +53,7 @@ PAR_INDENT = 10  # columns a parallel branch indents its steps by
 # Parallel steps nest at most two deep (https://cloud.google.com/workflows/quotas, parallel steps); a
 # ``parallel for`` (a map) counts as one. Deeper parallel blocks run their branches in sequence.
 MAX_PARALLEL_DEPTH = 2
-MAX_EXPRESSION_LENGTH = 400  # characters of one ${} expression (quotas page, resource limits)
+MAX_EXPRESSION_LENGTH = 400  # characters of one ${...} string (quotas page, resource limits; see conformance.py)
 MAX_ASSIGNMENTS = 50  # assignments in one assign step (quotas page)
 PART_CALL_BYTES = 700  # what calling a part takes in its caller (the call, the merge, the release)
 MAX_VARIABLE_BYTES = 512 * 1024
@@ -194,7 +194,7 @@ def _check_sizes(root: ir.PipelineIR, out: Compiled) -> None:
                 root.location, f"pipeline {root.name!r} (gcp)"))
     for name, document in [("main", out.document), *out.parts.items()]:
         longest = _longest_expression(document)
-        if len(longest) > MAX_EXPRESSION_LENGTH:
+        if len(longest) + 3 > MAX_EXPRESSION_LENGTH:  # counted as the whole ${...} string (conformance.py)
             where = "" if name == "main" else f" (part {name})"
             out.errors.append(Diagnostic(
                 f"an expression of the workflow{where} is {len(longest):,} characters, over the "
@@ -1016,7 +1016,7 @@ class _Subworkflow:
         characters an expression may have, else folded into a variable part by part (assign steps of at
         most 50 assignments), each expression short."""
         joined = f" {joiner} ".join(parts)
-        if len(joined) <= MAX_EXPRESSION_LENGTH:
+        if len(joined) + 3 <= MAX_EXPRESSION_LENGTH:  # the whole ${...} string counts
             return [], "${" + joined + "}"
         flag = self.vars(hint)
         assigns: list[dict[str, Any]] = [{flag: joiner == "and"}]

@@ -27,9 +27,9 @@ def _filling(chunks: int) -> dict:
 
 
 def test_variables_over_512_kb_fail_the_execution() -> None:
-    chunk = {"chunk": "x" * 100_000}
-    assert result(_filling(4), chunk) == 4  # the argument and four copies: 500 KB, within
-    error = failure(_filling(6), chunk)  # 700 KB
+    chunk = {"chunk": "x" * 30_000}  # an execution argument is at most 32 KB
+    assert result(_filling(16), chunk) == 16  # the argument and sixteen copies: 510 KB, within
+    error = failure(_filling(18), chunk)  # 570 KB
     assert "ResourceLimitError" in error["tags"] and "Memory usage limit exceeded" in error["message"]
 
 

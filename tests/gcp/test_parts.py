@@ -168,10 +168,14 @@ def test_an_unknown_workflow_and_an_oversized_argument_are_http_errors() -> None
     deployed = {"child": load_workflow(CHILD)}
     missing = failure(_parent({"n": 1}, workflow="nowhere"), None, deployed=deployed)
     assert missing["tags"] == ["HttpError"] and missing["code"] == 404
-    big = failure(_parent({"n": 1, "pad": "${input}"}), "x" * (32 * 1024), deployed=deployed)
+    def padded(size: int) -> dict:  # the parent builds the large argument itself (its own input stays small)
+        workflow = _parent({"n": 1, "pad": "${pad}"})
+        workflow["main"]["steps"].insert(0, {"pad": {"assign": [{"pad": "x" * size}]}})
+        return workflow
+
+    big = failure(padded(32 * 1024), None, deployed=deployed)
     assert big["tags"] == ["HttpError"] and big["code"] == 400 and "32,768" in big["message"]
-    fits = result(_parent({"n": 1, "pad": "${input}"}), "x" * (32 * 1024 - 100), deployed=deployed)
-    assert fits == 2
+    assert result(padded(32 * 1024 - 100), None, deployed=deployed) == 2
 
 
 def test_the_connector_timeout_is_checked() -> None:

@@ -3,7 +3,8 @@
 Semantics follow the Workflows syntax reference; the notable choices are documented where they are
 made. Parallel branches and iterations run one after another in this thread, each started on the
 virtual clock at the instant a real execution would start it: with ``concurrency_limit: n`` a branch
-waits for the earliest of ``n`` slots to free, without a limit all start together. The step takes
+waits for the earliest of ``n`` slots to free (at most 20, the service's concurrent branches), so without
+a limit the first 20 start together. The step takes
 as long as its slowest branch. That keeps runs deterministic while the timing (``sys.now``, recorded
 sleeps, the total duration) is what the concurrent execution would show. Shared variables are
 written straight through to the parent scope; other variables a branch assigns stay in the branch.
@@ -58,6 +59,21 @@ CONNECTOR_MAX_TIMEOUT = 31_536_000.0
 # "Response size: 2 MB", the largest HTTP response a call may receive (quotas page, resource limits);
 # saved to a variable it also counts against the 512 KB of memory.
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+# Run-time limits of the quotas page's "Resource limits" table (https://cloud.google.com/workflows/quotas).
+# A string is at most 256 KB ("Maximum string length"); the page does not say whether characters or
+# bytes, so its UTF-8 bytes are counted, the stricter reading. Checked for every variable a step writes.
+MAX_STRING_BYTES = 256 * 1024
+# The quotas page gives the result of an execution no number of its own: the result is a value the
+# workflow holds when it returns, so it is held to the variable memory of MAX_MEMORY_BYTES.
+MAX_RESULT_BYTES = MAX_MEMORY_BYTES
+# "Parallel nesting depth: 2" and "Concurrent branches and iterations: 20" (quotas page; the parallel
+# steps reference, https://cloud.google.com/workflows/docs/reference/syntax/parallel-steps, says further
+# branches and iterations are queued). A third level raises ParallelNestingError, which the reference's
+# error list (https://cloud.google.com/workflows/docs/reference/errors) names for exactly this. Only 100
+# unhandled branch errors are kept ("Unhandled exceptions per execution: 100"), then `truncated` is true.
+MAX_PARALLEL_DEPTH = 2
+MAX_CONCURRENT_BRANCHES = 20
+MAX_UNHANDLED_BRANCH_ERRORS = 100
 HTTP_DEFAULT_TIMEOUT = 300.0  # http.request: default 300 s, at most 1800 s
 HTTP_MAX_TIMEOUT = 1800.0
 HTTP_ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
@@ -198,6 +214,21 @@ class Scope:
         return total
 
 
+def _limit(message: str) -> dict[str, Any]:
+    return {"message": f"ResourceLimitError: {message}", "tags": ["ResourceLimitError"]}
+
+
+def _longest_string(value: Any) -> int:
+    """UTF-8 bytes of the longest string in ``value`` (map keys included)."""
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, dict):
+        return max([0, *(max(len(k.encode()), _longest_string(v)) for k, v in value.items())])
+    if isinstance(value, list):
+        return max([0, *(_longest_string(v) for v in value)])
+    return 0
+
+
 def _json_bytes(value: Any) -> int:
     try:
         return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
@@ -266,6 +297,7 @@ class Engine:
         self.max_steps = max_steps
         self.max_memory = MAX_MEMORY_BYTES
         self.max_depth = max_depth
+        self.parallel_depth = 0  # parallel steps running around the current step (branches run inline)
         self.runtime = _Runtime(self)
         self.steps_executed = 0
         self.waits: list[Sleep] = []
@@ -276,15 +308,18 @@ class Engine:
     def run(self, args: Any = None) -> Execution:
         started = self.clock.now()
         state, result, err = "SUCCEEDED", None, None
-        size = _json_bytes(args)
-        if size > MAX_ARGUMENT_BYTES:  # the Executions API refuses to start it: nothing runs
-            raise ValueError(f"an execution's argument is {size:,} bytes, over the {MAX_ARGUMENT_BYTES:,} bytes "
-                             "Cloud Workflows accepts (https://cloud.google.com/workflows/quotas); pass large data "
-                             "by reference (a gs:// URI)")
         try:
+            size = _json_bytes(args) if args is not None else 0
+            if size > MAX_ARGUMENT_BYTES:  # the service refuses to create it; here it fails before any step
+                raise _Fatal(_limit(f"the execution argument is {size:,} bytes, over the {MAX_ARGUMENT_BYTES:,} "
+                                    f"an execution accepts"))
             main = self.program.main
             result = self.invoke(main, [copy_value(args)] if main.params else [], {}, depth=0)
             check_json_value(result, "the workflow's result")
+            size = _json_bytes(result)
+            if size > MAX_RESULT_BYTES:
+                raise _Fatal(_limit(f"the result is {size:,} bytes, over the {MAX_RESULT_BYTES:,} an execution "
+                                    f"may return"))
         except WorkflowError as exc:
             state, result, err = "FAILED", None, exc.value
         except _Fatal as exc:
@@ -365,6 +400,12 @@ class Engine:
         """Fail the execution as the service does when its variables pass MAX_MEMORY_BYTES."""
         for name in dict.fromkeys(written):
             scope.measure(name)
+            holder = scope.find(name)
+            if holder is not None and holder.sizes.get(name, 0) > MAX_STRING_BYTES:
+                longest = _longest_string(holder.vars[name])
+                if longest > MAX_STRING_BYTES:
+                    raise _Fatal(_limit(f"variable {name!r} holds a string of {longest:,} bytes, over the "
+                                        f"{MAX_STRING_BYTES:,} a string may hold"))
         used = scope.memory()
         if used > self.max_memory:
             raise _Fatal({"message": f"ResourceLimitError: Memory usage limit exceeded: variables hold {used:,} "
@@ -512,27 +553,36 @@ class Engine:
                     iteration.vars[par.loop.index] = i
                 yield str(i), iteration, par.loop.steps
 
+        if self.parallel_depth >= MAX_PARALLEL_DEPTH:
+            raise error("ParallelNestingError", f"parallel steps nest more than {MAX_PARALLEL_DEPTH} deep (a parallel "
+                                                f"step runs inside {self.parallel_depth} others)")
+        limit = min(limit or MAX_CONCURRENT_BRANCHES, MAX_CONCURRENT_BRANCHES)  # the rest queue
         start = self.clock.now()
-        slots: list[float] = [start] * limit if limit else []
+        slots: list[float] = [start] * limit
         ends: list[float] = []
         failures: list[dict[str, Any]] = []
-        for branch_id, branch_scope, steps in branches():
-            begin = heapq.heappop(slots) if limit else start
-            self.clock.set_time(begin)
-            try:
-                self.run_steps(steps, branch_scope, frame)
-            except _Continue:
-                pass  # `next: continue` ends this iteration of a parallel for
-            except WorkflowError as exc:  # continueAll: the other branches still run
-                failures.append({"id": branch_id, "error": exc.value})
-            finish = self.clock.now()
-            ends.append(finish)
-            if limit:
+        unhandled = 0
+        self.parallel_depth += 1
+        try:
+            for branch_id, branch_scope, steps in branches():
+                self.clock.set_time(heapq.heappop(slots))
+                try:
+                    self.run_steps(steps, branch_scope, frame)
+                except _Continue:
+                    pass  # `next: continue` ends this iteration of a parallel for
+                except WorkflowError as exc:  # continueAll: the other branches still run
+                    unhandled += 1
+                    if len(failures) < MAX_UNHANDLED_BRANCH_ERRORS:
+                        failures.append({"id": branch_id, "error": exc.value})
+                finish = self.clock.now()
+                ends.append(finish)
                 heapq.heappush(slots, finish)
+        finally:
+            self.parallel_depth -= 1
         self.clock.set_time(max(ends, default=start))
         if failures:
             raise WorkflowError({"message": UNHANDLED_BRANCH_MESSAGE, "tags": ["UnhandledBranchError"],
-                                 "branches": failures, "truncated": False})
+                                 "branches": failures, "truncated": unhandled > len(failures)})
 
     # -------------------------------------------------------------------------------- try / retry
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import conformance
 from .expressions import (
     Call,
     ExpressionSyntaxError,
@@ -28,14 +29,14 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED_NEXT = ("end", "break", "continue")
 STEP_ACTIONS = ("assign", "call", "switch", "for", "parallel", "raise", "return", "try", "steps")
 STEP_KEYS = {*STEP_ACTIONS, "args", "result", "next", "retry", "except"}
-MAX_ASSIGNMENTS = 50  # per assign step (reference: "Variables" limits)
-MAX_BRANCHES = 10  # per parallel step (reference: "Parallel steps")
-# Resource limits on https://cloud.google.com/workflows/quotas: an expression is at most 400 characters
-# (counted here as the text between ``${`` and ``}``), and parallel steps nest at most two deep (a
-# ``parallel for`` is a parallel step). Both are deploy-time errors on the service.
-MAX_EXPRESSION_LENGTH = 400
-MAX_PARALLEL_DEPTH = 2
-MAX_CONDITIONS = 50  # per switch (schema)
+# Deploy-time limits of the quotas page (https://cloud.google.com/workflows/quotas), kept in one place
+# with the check that finds every one of them (strato.adapters.gcp.conformance).
+MAX_ASSIGNMENTS = conformance.MAX_ASSIGNMENTS  # per assign step
+MAX_BRANCHES = conformance.MAX_BRANCHES  # per parallel step
+MAX_CONDITIONS = conformance.MAX_CONDITIONS  # per switch
+MAX_EXPRESSION_CHARS = conformance.MAX_EXPRESSION_CHARS  # per ${} expression
+MAX_PARALLEL_DEPTH = conformance.MAX_PARALLEL_DEPTH  # parallel steps inside parallel steps
+MAX_SOURCE_BYTES = conformance.MAX_SOURCE_BYTES  # the definition as deployed
 HTTP_CALLS = ("http.get", "http.post", "http.put", "http.patch", "http.delete", "http.request")
 UNSUPPORTED_HTTP_ARGS = ("private_service_name", "ca_certificate")
 
@@ -527,10 +528,7 @@ class Compiler:
             raise fail("'concurrency_limit' must be a positive integer or an expression")
         if ("branches" in raw) == ("for" in raw):
             raise fail("'parallel' needs exactly one of 'branches' and 'for'")
-        depth = ctx.parallel_depth + 1
-        if depth > MAX_PARALLEL_DEPTH:
-            raise fail(f"parallel steps nest at most {MAX_PARALLEL_DEPTH} deep; this one is at depth {depth} "
-                       "(https://cloud.google.com/workflows/quotas)")
+        depth = ctx.parallel_depth + 1  # the limit is checked by conformance.check_workflow after the syntax
         guard = _Guard(frozenset(ctx.defined), frozenset(shared))
         parallel = Parallel(list(shared), self.template(limit, ctx, fail) if limit is not None else None, None, None)
         if "for" in raw:
@@ -614,9 +612,6 @@ class Compiler:
         """A value with its ``${}`` strings parsed (checked now, evaluated at run time)."""
         text = expression_text(value)
         if text is not None:
-            if len(text) > MAX_EXPRESSION_LENGTH:
-                raise fail(f"an expression is {len(text):,} characters, over the {MAX_EXPRESSION_LENGTH} an expression "
-                           f"may have (https://cloud.google.com/workflows/quotas): {text[:60]}...")
             try:
                 node = parse_expression(text)
             except ExpressionSyntaxError as exc:
@@ -660,5 +655,19 @@ class Compiler:
 
 
 def compile_program(source: str | bytes | dict | list) -> Program:
-    """Parse and check a workflow definition; raises :class:`WorkflowSyntaxError`."""
-    return Compiler(load_source(source)).compile()
+    """Parse and check a workflow definition; raises :class:`WorkflowSyntaxError`.
+
+    After the syntax, the quotas page's deploy-time limits (:func:`conformance.check_workflow`): the
+    first one passed is the error, as the service refuses the deployment.
+    """
+    document = load_source(source)
+    program = Compiler(document).compile()
+    violations = conformance.check_workflow(source if isinstance(source, str | bytes) else document)
+    if violations:
+        first = violations[0]
+        sub, _, path = first.where.partition(".")
+        detail = f"{first.detail} (quotas page, {first.limit.replace('_', ' ')} limit)"
+        if first.where == "workflow":
+            raise WorkflowSyntaxError(detail)
+        raise WorkflowSyntaxError(detail, subworkflow=sub, step=path.rpartition(".")[2] or None)
+    return program

@@ -98,17 +98,24 @@ def strato_resolve_activity(payload: dict[str, Any]) -> Any:
 
 def call_alert(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'alert': no retry, timeout or catch."""
-    return activity(context, "alert", args)
+    return activity(context, "alert", args, run.call_context(key, "daily_sales"))
 
 
 def call_clean(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'clean': a timeout of 60s."""
-    return activity_with_timeout(context, "clean", args, task="clean", seconds=60.0)
+    return activity_with_timeout(
+        context,
+        "clean",
+        args,
+        task="clean",
+        seconds=60.0,
+        run_context=run.call_context(key, "daily_sales"),
+    )
 
 
 def call_extract(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'extract': no retry, timeout or catch."""
-    return activity(context, "extract", args)
+    return activity(context, "extract", args, run.call_context(key, "daily_sales"))
 
 
 def call_load(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
@@ -116,7 +123,7 @@ def call_load(context: df.DurableOrchestrationContext, run: Run, key: str, args:
     attempt = 1
     while True:
         try:
-            return (yield from activity(context, "load", args))
+            return (yield from activity(context, "load", args, run.call_context(key, "daily_sales", attempt)))
         except TaskError as error:
             if attempt > LOAD_RETRY.max_retries or not error_matches(error.name, LOAD_RETRY.on):
                 raise
@@ -126,7 +133,7 @@ def call_load(context: df.DurableOrchestrationContext, run: Run, key: str, args:
 
 def call_summarize(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'summarize': no retry, timeout or catch."""
-    return activity(context, "summarize", args)
+    return activity(context, "summarize", args, run.call_context(key, "daily_sales"))
 
 
 # ---------------------------------------------------------------------------------------------- pipeline daily_sales

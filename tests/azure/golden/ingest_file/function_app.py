@@ -107,33 +107,33 @@ def strato_resolve_activity(payload: dict[str, Any]) -> Any:
 
 def call_normalise_orders(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'normalise_orders': no retry, timeout or catch."""
-    return activity(context, "normalise_orders", args)
+    return activity(context, "normalise_orders", args, run.call_context(key, "ingest_file"))
 
 
 def call_quarantine(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'quarantine': no retry, timeout or catch."""
-    return activity(context, "quarantine", args)
+    return activity(context, "quarantine", args, run.call_context(key, "ingest_file"))
 
 
 def call_quarantine_file(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'quarantine_file': no retry, timeout or catch."""
-    return activity(context, "quarantine_file", args)
+    return activity(context, "quarantine_file", args, run.call_context(key, "ingest_file"))
 
 
 def call_read_csv(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'read_csv': no retry, timeout or catch."""
-    return activity(context, "read_csv", args)
+    return activity(context, "read_csv", args, run.call_context(key, "ingest_file"))
 
 
 def call_summarize(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'summarize': no retry, timeout or catch."""
-    return activity(context, "summarize", args)
+    return activity(context, "summarize", args, run.call_context(key, "ingest_file"))
 
 
 def call_validate_orders(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'validate_orders': catch ValueError with quarantine."""
     try:
-        return (yield from activity(context, "validate_orders", args))
+        return (yield from activity(context, "validate_orders", args, run.call_context(key, "ingest_file")))
     except TaskError as error:
         if not error_matches(error.name, ("ValueError",)):
             raise
@@ -142,7 +142,7 @@ def call_validate_orders(context: df.DurableOrchestrationContext, run: Run, key:
 
 def call_write_jsonl(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'write_jsonl': no retry, timeout or catch."""
-    return activity(context, "write_jsonl", args)
+    return activity(context, "write_jsonl", args, run.call_context(key, "ingest_file"))
 
 
 # ---------------------------------------------------------------------------------------------- pipeline ingest_file

@@ -106,22 +106,22 @@ def strato_resolve_activity(payload: dict[str, Any]) -> Any:
 
 def call_build_report(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'build_report': no retry, timeout or catch."""
-    return activity(context, "build_report", args)
+    return activity(context, "build_report", args, run.call_context(key, "revenue_report"))
 
 
 def call_read_sales(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'read_sales': no retry, timeout or catch."""
-    return activity(context, "read_sales", args)
+    return activity(context, "read_sales", args, run.call_context(key, "revenue_report"))
 
 
 def call_session_tag(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'session_tag': no retry, timeout or catch."""
-    return activity(context, "session_tag", args)
+    return activity(context, "session_tag", args, run.call_context(key, "revenue_report"))
 
 
 def call_check_rates(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
     """Task 'check_rates': no retry, timeout or catch."""
-    return activity(context, "check_rates", args)
+    return activity(context, "check_rates", args, run.call_context(key, "revenue_report"))
 
 
 def call_fetch_rates(context: df.DurableOrchestrationContext, run: Run, key: str, args: dict[str, Any]) -> Step:
@@ -129,7 +129,14 @@ def call_fetch_rates(context: df.DurableOrchestrationContext, run: Run, key: str
     attempt = 1
     while True:
         try:
-            return (yield from activity_with_timeout(context, "fetch_rates", args, task="fetch_rates", seconds=30.0))
+            return (yield from activity_with_timeout(
+                context,
+                "fetch_rates",
+                args,
+                task="fetch_rates",
+                seconds=30.0,
+                run_context=run.call_context(key, "revenue_report", attempt),
+            ))
         except TaskError as error:
             if attempt > FETCH_RATES_RETRY.max_retries or not error_matches(error.name, FETCH_RATES_RETRY.on):
                 raise
