@@ -20,10 +20,12 @@ from strato.adapters.gcp.conformance import (
 from strato.adapters.gcp.interpreter import FunctionTransport, WorkflowSyntaxError, load_workflow
 from strato.adapters.gcp.interpreter.engine import (
     MAX_ARGUMENT_BYTES,
-    MAX_RESPONSE_BYTES as MAX_HTTP_RESPONSE_BYTES,
     MAX_RESULT_BYTES,
     MAX_STRING_BYTES,
     Engine,
+)
+from strato.adapters.gcp.interpreter.engine import (
+    MAX_RESPONSE_BYTES as MAX_HTTP_RESPONSE_BYTES,
 )
 from strato.adapters.gcp.interpreter.syntax import Compiler
 
