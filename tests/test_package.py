@@ -159,7 +159,7 @@ def test_lambda_refuses_a_package_over_50_mb_zipped_and_over_250_mb_unzipped(
     (project / "blob.bin").unlink()
     with open(project / "huge.bin", "wb") as sparse:  # 251 MB without writing them
         sparse.truncate(251 * packaging.MB)
-    with pytest.raises(StratoError, match=r"would be 251\.\d MB unzipped; Lambda takes at most 250\.0 MB"):
+    with pytest.raises(StratoError, match=r"would be 25[12]\.\d MB unzipped; Lambda takes at most 250\.0 MB"):
         build_package(pipeline, project, tmp_path / "out2", python_version=HERE, via_s3=True)
     assert not (tmp_path / "out2").exists() or not list((tmp_path / "out2").iterdir())
 

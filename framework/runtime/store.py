@@ -539,9 +539,12 @@ class RunStore:
         rows = self.db.execute("SELECT key, attempt, status, started_at, ended_at, error, traceback FROM attempts "
                                "WHERE run_id=? ORDER BY started_at, key, attempt", (run_id,)).fetchall()
         checks: dict[tuple[str, int], list[dict]] = {}
-        for k, a, line in self.db.execute("SELECT key, attempt, line FROM logs WHERE run_id=? AND stream='check' "
-                                          "ORDER BY id", (run_id,)):
-            checks.setdefault((k, a), []).append(json.loads(line))
+        try:
+            for k, a, line in self.db.execute("SELECT key, attempt, line FROM logs WHERE run_id=? AND stream='check' "
+                                              "ORDER BY id", (run_id,)):
+                checks.setdefault((k, a), []).append(json.loads(line))
+        except (sqlite3.OperationalError, json.JSONDecodeError):  # a logs table of another shape: no outcomes
+            checks = {}
         return [{"key": k, "attempt": a, "status": st, "started_at": iso(s), "ended_at": iso(e),
                  "duration": round(e - s, 6) if s is not None and e is not None else None,
                  "error": json.loads(err) if err else None, "traceback": tb, "checks": checks.get((k, a), [])}

@@ -190,7 +190,8 @@ def test_a_large_map_runs_in_chunks_with_the_local_output(emulated: Any) -> None
     for instance in em.host.instances.values():
         assert scheduled(instance.history) <= orchestration.MAP_CHUNK
     inputs = [json.loads(e["Input"]) for e in em.history("run-1:square.200") if e["EventType"] == TASK_SCHEDULED]
-    assert inputs[0] == {"x": 200, "offset": 2} and len(inputs) == 50
+    context = {"run": "run-1", "pipeline": "wide", "key": "square[200]", "attempt": 1}  # strato.context()
+    assert inputs[0] == {"x": 200, "offset": 2, "strato.context": context} and len(inputs) == 50
 
 
 def test_a_chunked_map_keeps_max_concurrency_across_chunks(emulated: Any, monkeypatch: pytest.MonkeyPatch) -> None:
