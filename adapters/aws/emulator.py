@@ -35,7 +35,7 @@ from .compiler import to_compact_json
 from .conformance import check_definition, violation
 from .naming import function_name, machine_name, substitute
 from .payloads import materialise
-from .result_files import writing_result_files
+from .result_files import remembering_map_runs, writing_result_files
 from .shim import error_of_states, handle
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -260,12 +260,16 @@ def _s3_puts_one_at_a_time() -> Iterator[None]:
 def _map_result_files() -> Iterator[None]:
     """Write a Distributed Map's results as AWS's ``ResultWriter`` does: moto (5.2) writes only the
     manifest, listing no result files (:mod:`.result_files`)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record import (
+        MapRunRecordPoolManager,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
         resource_eval_s3,
     )
 
     evaluator = resource_eval_s3.ResourceEvalS3
-    with mock.patch.object(evaluator, "_handle_put_object", staticmethod(writing_result_files(evaluator))):
+    with mock.patch.object(evaluator, "_handle_put_object", staticmethod(writing_result_files(evaluator))), \
+            mock.patch.object(MapRunRecordPoolManager, "add", remembering_map_runs(MapRunRecordPoolManager)):
         yield
 
 

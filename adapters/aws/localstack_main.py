@@ -26,12 +26,16 @@ def main() -> None:
     result_files = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(result_files)  # by path: LocalStack's virtualenv has no strato
 
+    from localstack.services.stepfunctions.asl.component.state.state_execution.state_map.iteration.itemprocessor.map_run_record import (  # noqa: E501
+        MapRunRecordPoolManager,
+    )
     from localstack.services.stepfunctions.asl.component.state.state_execution.state_map.result_writer.resource_eval import (  # noqa: E501
         resource_eval_s3,
     )
 
     evaluator = resource_eval_s3.ResourceEvalS3
     evaluator._handle_put_object = staticmethod(result_files.writing_result_files(evaluator))
+    MapRunRecordPoolManager.add = result_files.remembering_map_runs(MapRunRecordPoolManager)
     runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
 
 

@@ -14,8 +14,11 @@ Imports nothing but the standard library: LocalStack's own interpreter loads it 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
+
+_started = threading.local()  # the map run each thread started last: the one its ResultWriter writes
 
 
 def writing_result_files(evaluator: Any) -> Callable[[Any, Any, Any], None]:
@@ -26,7 +29,10 @@ def writing_result_files(evaluator: Any) -> Callable[[Any, Any, Any], None]:
         results = env.stack.pop()
         s3 = evaluator._get_s3_client(resource_runtime_part=resource_runtime_part,
                                       state_credentials=state_credentials)
-        record = env.map_run_record_pool_manager.get_all().pop()
+        # the emulators take the execution's newest map run, another map's when two ran (in parallel
+        # branches, or one after the other); AWS writes each map run under its own id
+        record = getattr(_started, "record", None) or env.map_run_record_pool_manager.get_all().pop()
+        _started.record = None
         prefix = parameters.get("Prefix", "")
         prefix = f"{prefix}/" if prefix and not prefix.endswith("/") else prefix
         run = f"{prefix}{record.map_run_arn.split(':')[-1]}/"
@@ -45,3 +51,16 @@ def writing_result_files(evaluator: Any) -> Callable[[Any, Any, Any], None]:
                           "ResultWriterDetails": {"Bucket": parameters["Bucket"], "Key": f"{run}manifest.json"}})
 
     return put_object
+
+
+def remembering_map_runs(pool_manager: Any) -> Callable[[Any, Any], None]:
+    """``add`` for the emulator's ``MapRunRecordPoolManager`` that also notes, per thread, the map run
+    just started: a Map state starts its run, waits for its items and evaluates its ResultWriter on
+    one thread, so the ResultWriter finds its own run (:func:`writing_result_files`)."""
+    original = pool_manager.add
+
+    def add(self: Any, record: Any) -> None:
+        original(self, record)
+        _started.record = record
+
+    return add
