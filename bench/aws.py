@@ -78,21 +78,13 @@ def emulated_rows(repeat: int) -> list[tuple[str, ...]]:
     return rows
 
 
-def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print(title)
-    for row in [header, *rows]:
-        print("  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
-    print()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repetition")
     repeat = 1 if parser.parse_args().quick else 3
-    table("A. IR -> ASL compile time (median)", ("pipeline", "compile", "per task", "state machines",
+    bench_run.table("A. IR -> ASL compile time (median)", ("pipeline", "compile", "per task", "state machines",
                                                    "definitions", "largest", "limits"), compile_rows(repeat))
-    table("B. Emulated execution on moto, tasks through the Lambda shim (median)",
+    bench_run.table("B. Emulated execution on moto, tasks through the Lambda shim (median)",
           ("pipeline", "wall", "history events", "per event"), emulated_rows(repeat))
 
 

@@ -108,14 +108,6 @@ def wide(size: int) -> tuple[PipelineDefinition, dict[str, Any]]:
     return bench_run.wide, {"items": list(range(size))}
 
 
-def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print(title)
-    for row in [header, *rows]:
-        print("  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
-    print()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one repetition")
@@ -132,14 +124,14 @@ def main() -> int:
         return 0
     repeat = 1 if args.quick else 3
     dags = (100, 200, 500) if args.quick else (100, 200, 500, 1_000, 2_000)
-    table("A. IR -> function_app.py (median)", ("tasks", "compile", "per task", "top parts", "orchestrators",
+    bench_run.table("A. IR -> function_app.py (median)", ("tasks", "compile", "per task", "top parts", "orchestrators",
                                                 "source"),
           compile_rows((1_000, 2_000) if args.quick else (1_000, 10_000, 20_000), repeat))
     more = 2 if args.quick else 3
     cases = [*(("DAG", dag, n) for n in dags), *(("chain", chain, n) for n in (100, 500, 1_000)[:more]),
              *(("map", wide, n) for n in (100, 1_000, 2_000)[:more])]
     rows = emulation_rows(cases)
-    table("B. Emulation in the replay host, measured durations" + (" (baseline)" if args.baseline else ""),
+    bench_run.table("B. Emulation in the replay host, measured durations" + (" (baseline)" if args.baseline else ""),
           ("pipeline", "tasks", "wall", "per task", "instances", "episodes", "most calls/orch.", "longest history",
            "= local"), rows)
     per_task = {int(r[1].replace(",", "")): float(r[3].split()[0]) for r in rows if r[0] == "DAG"}

@@ -74,14 +74,6 @@ def emulation_row(size: int) -> tuple[str, ...]:
             f"{execution.steps_executed:,}", "yes" if same else "NO")
 
 
-def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print(title)
-    for row in [header, *rows]:
-        print("  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
-    print()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one repetition")
@@ -95,10 +87,10 @@ def main() -> int:
         return 0
     repeat = 1 if args.quick else 3
     compiled = compile_rows((100, 1_000, 2_000) if args.quick else (100, 1_000, 10_000, 20_000), repeat)
-    table("A. IR -> Cloud Workflows YAML (median)", ("tasks", "compile", "per task", "workflows", "largest",
+    bench_run.table("A. IR -> Cloud Workflows YAML (median)", ("tasks", "compile", "per task", "workflows", "largest",
                                                     "all sources", "each <= 128 KB"), compiled)
     rows = [emulation_row(n) for n in ((100, 500) if args.quick else (100, 500, 2_000))]
-    table("B. Emulation in the Workflows interpreter (parts through the Executions connector)",
+    bench_run.table("B. Emulation in the Workflows interpreter (parts through the Executions connector)",
           ("tasks", "workflows", "wall", "per task", "root steps", "= local"), rows)
     ten_k = [r for r in compiled if r[0] == "10,000"]
     if ten_k:

@@ -133,6 +133,15 @@ class GCMeter:
 GC_METER = GCMeter()
 
 
+def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A plain right-aligned table (the cloud benchmarks print theirs with it)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(title)
+    for row in [header, *rows]:
+        print("  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
+    print()
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     """Wall seconds of ``fn()``, the part of them spent in garbage collection, and its value."""
     gc_before = GC_METER.seconds
