@@ -53,16 +53,9 @@ def _type_adapters(fn: Callable[..., Any]) -> tuple[dict[str, Any], Any]:
         return cached
     from pydantic import TypeAdapter
 
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # unresolvable annotations: check nothing rather than fail the task
-        hints = {}
-    params = {}
-    for name in inspect.signature(fn).parameters:
-        if name in hints and hints[name] is not Any:
-            params[name] = TypeAdapter(hints[name])
-    returns = hints.get("return", inspect.Signature.empty)
-    ret_adapter = None if returns in (inspect.Signature.empty, Any) else TypeAdapter(returns)
+    hints = _checked_hints(fn)
+    params = {name: TypeAdapter(hint) for name, hint in hints.items() if name != "return"}
+    ret_adapter = TypeAdapter(hints["return"]) if "return" in hints else None
     _adapters[fn] = (params, ret_adapter)
     return params, ret_adapter
 
