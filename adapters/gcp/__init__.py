@@ -18,8 +18,6 @@ from ..common.errors import UnknownBackend, check_backend
 if TYPE_CHECKING:
     from ..common.packaging import PackageResult
 
-MAX_ARGUMENT_BYTES = 32 * 1024  # an execution's argument (https://cloud.google.com/workflows/quotas)
-
 class Adapter:
     target = "gcp"
     backends = ("wsgi", "http")  # the shim in-process through WSGI, or over real HTTP on 127.0.0.1
@@ -54,6 +52,8 @@ class Adapter:
         if endpoint is not None:
             raise UnknownBackend("--endpoint is not supported for gcp: the Workflows emulator runs in-process "
                                  "(use --backend wsgi or http)")
+        from .interpreter.engine import MAX_ARGUMENT_BYTES  # an execution's argument (quotas page)
+
         compiled = self.build(pipeline)
         size = len(json.dumps(params, separators=(",", ":")).encode())
         if size > MAX_ARGUMENT_BYTES:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from strato.ir import ObjectCreatedSpec, expand_error_names
 from ..common.reads import read_inline
 from ..structure import Block, Par, Seq, Step, extra_wait_warnings, structure
 from .concurrency import ConcurrencyError, Planner, call_order
+from .conformance import MAX_ASSIGNMENTS, MAX_BRANCHES, MAX_EXPRESSION_CHARS, MAX_PARALLEL_DEPTH, MAX_SOURCE_BYTES
 from .naming import (
     FUNCTIONS_URL_ENV,
     Names,
@@ -43,21 +45,19 @@ from .naming import (
 from .payloads import REF
 from .triggers import FINALIZED
 
-MAX_SOURCE_BYTES = 128 * 1024  # https://cloud.google.com/workflows/quotas: source code, 128 KB
+# The deploy-time limits of the quotas page (https://cloud.google.com/workflows/quotas) live in
+# .conformance, which also checks a definition against them; the compiler builds within them.
+MAX_EXPRESSION_LENGTH = MAX_EXPRESSION_CHARS  # one ${...} string, counted whole
 # The estimated size of a part's own steps: the helpers (about 8 KB) and the sub-pipelines it calls
 # come on top, and the rendered sources are checked against MAX_SOURCE_BYTES.
 PART_BYTES = 80 * 1024
 PART_ARGUMENT_BYTES = 30 * 1024  # under the 32 KB execution argument (quotas page), leaving room for framing
 CONNECTOR_TIMEOUT = 31_536_000  # a part may run as long as an execution may (one year)
 PAR_INDENT = 10  # columns a parallel branch indents its steps by
-# Parallel steps nest at most two deep (https://cloud.google.com/workflows/quotas, parallel steps); a
-# ``parallel for`` (a map) counts as one. Deeper parallel blocks run their branches in sequence.
-MAX_PARALLEL_DEPTH = 2
-MAX_EXPRESSION_LENGTH = 400  # characters of one ${...} string (quotas page, resource limits; see conformance.py)
-MAX_ASSIGNMENTS = 50  # assignments in one assign step (quotas page)
+# Parallel steps nest at most MAX_PARALLEL_DEPTH deep; a ``parallel for`` (a map) counts as one. Deeper
+# parallel blocks run their branches in sequence.
 PART_CALL_BYTES = 700  # what calling a part takes in its caller (the call, the merge, the release)
 MAX_VARIABLE_BYTES = 512 * 1024
-MAX_BRANCHES = 10
 MAX_CONCURRENCY = 20
 MAX_HTTP_TIMEOUT = 1800
 TIMEOUT_ERROR = "TaskTimeout"
@@ -802,57 +802,51 @@ class _Subworkflow:
             return [self._part(self._block(block), _nodes(block))]
         if isinstance(block, Seq):
             units: list[_Unit] = []
-            group: list[Block] = []
-            used = 0
-
-            def flush() -> None:
-                nonlocal group, used
-                if group:
+            for oversize, group in self._grouped(block.items, lambda item: self._size(item)[0]):
+                if oversize:
+                    units.extend(self._units(group[0]))
+                else:
                     units.append(self._part([step for item in group for step in self._block(item)],
                                             [n for item in group for n in _nodes(item)]))
-                group, used = [], 0
-
-            for item in block.items:
-                size = self._size(item)[0]
-                if size > budget:
-                    flush()
-                    units.extend(self._units(item))
-                    continue
-                if used + size > budget:
-                    flush()
-                group.append(item)
-                used += size
-            flush()
             return self._fold(units)
         branches: list[_Unit] = []
-        pending: list[Block] = []
-        used = 0
-
-        def close() -> None:
-            nonlocal pending, used
-            if len(pending) == 1:
-                branches.append(self._part(self._block(pending[0]), _nodes(pending[0])))
-            elif pending:
-                inner = self._parallel([self._block(b) for b in pending], Par(tuple(pending)))
-                branches.append(self._part([inner], [n for b in pending for n in _nodes(b)]))
-            pending, used = [], 0
-
-        for branch in block.branches:
-            bytes_, lines = self._size(branch)
-            size = bytes_ + lines * PAR_INDENT + 40
-            if size > budget:
-                close()
-                branches.append(self._one(self._units(branch)))
-                continue
-            if used + size > budget:
-                close()
-            pending.append(branch)
-            used += size
-        close()
+        for oversize, group in self._grouped(block.branches, self._branch_size):
+            if oversize:
+                branches.append(self._one(self._units(group[0])))
+            elif len(group) == 1:
+                branches.append(self._part(self._block(group[0]), _nodes(group[0])))
+            else:
+                inner = self._parallel([self._block(b) for b in group], Par(tuple(group)))
+                branches.append(self._part([inner], [n for b in group for n in _nodes(b)]))
         while len(branches) > MAX_BRANCHES:  # a part of at most ten branches, each one part call
             branches = [chunk[0] if len(chunk) == 1 else self._one([self._parallel_unit(chunk)])
                         for chunk in (branches[i:i + MAX_BRANCHES] for i in range(0, len(branches), MAX_BRANCHES))]
         return branches if len(branches) == 1 else [self._parallel_unit(branches)]
+
+    def _grouped(self, blocks: Sequence[Block], size_of: Callable[[Block], int]) -> Iterator[tuple[bool, list[Block]]]:
+        """``blocks`` in order as runs whose sizes add up to within the part budget, each ``(False, run)``;
+        a block over the budget on its own comes as ``(True, [block])``, to be split further."""
+        budget = self.part_bytes or MAX_SOURCE_BYTES
+        group: list[Block] = []
+        used = 0
+        for block in blocks:
+            size = size_of(block)
+            if size > budget or (group and used + size > budget):
+                if group:
+                    yield False, group
+                group, used = [], 0
+            if size > budget:
+                yield True, [block]
+                continue
+            group.append(block)
+            used += size
+        if group:
+            yield False, group
+
+    def _branch_size(self, branch: Block) -> int:
+        """A block's size as a branch of a parallel step: indented one level more, under a branch name."""
+        bytes_, lines = self._size(branch)
+        return bytes_ + lines * PAR_INDENT + 40
 
     def _parallel_unit(self, branches: list[_Unit]) -> _Unit:
         step = self._parallel_step([unit.steps for unit in branches])
