@@ -50,6 +50,17 @@ def contexts(x: int = 1):
 '''
 
 
+def _run_and_emulate(cli: Cli, tmp_path: Path, source: str, name: str, target: str) -> tuple[dict, dict]:
+    """``strato run`` and ``strato emulate --target`` of pipeline ``name`` in ``source``, both succeeded."""
+    (tmp_path / f"{name}_pipeline.py").write_text(source)
+    ref = f"{tmp_path / f'{name}_pipeline.py'}:{name}"
+    code, local = cli.json("run", ref, "--json")
+    assert code == 0, local
+    code, emulated = cli.json("emulate", ref, "--target", target, "--json")
+    assert code == 0, emulated
+    return local, emulated
+
+
 def _without_backend(output: dict) -> dict:
     return json.loads(json.dumps(output).replace('"backend": "aws"', '"backend": "local"')
                       .replace('"backend": "gcp"', '"backend": "local"').replace('"backend": "azure"',
@@ -58,12 +69,7 @@ def _without_backend(output: dict) -> dict:
 
 @pytest.mark.parametrize("target", ["gcp", "azure", "aws"])
 def test_a_tasks_context_is_the_same_in_each_clouds_emulation(cli: Cli, tmp_path: Path, target: str) -> None:
-    (tmp_path / "contexts_pipeline.py").write_text(PIPELINE)
-    ref = f"{tmp_path / 'contexts_pipeline.py'}:contexts"
-    code, local = cli.json("run", ref, "--json")
-    assert code == 0, local
-    code, emulated = cli.json("emulate", ref, "--target", target, "--json")
-    assert code == 0, emulated
+    local, emulated = _run_and_emulate(cli, tmp_path, PIPELINE, "contexts", target)
     assert {item["backend"] for item in [emulated["output"]["plain"], *emulated["output"]["mapped"]]} == {target}
     assert local["output"]["retried"]["attempt"] == 2 and local["output"]["mapped"][1]["map_index"] == 1
     expected = local["output"]
@@ -96,11 +102,6 @@ def caught():
 
 @pytest.mark.parametrize("target", ["gcp", "azure", "aws"])
 def test_a_catch_handler_has_its_context_too(cli: Cli, tmp_path: Path, target: str) -> None:
-    (tmp_path / "caught_pipeline.py").write_text(CAUGHT)
-    ref = f"{tmp_path / 'caught_pipeline.py'}:caught"
-    code, local = cli.json("run", ref, "--json")
-    assert code == 0, local
+    local, emulated = _run_and_emulate(cli, tmp_path, CAUGHT, "caught", target)
     assert local["output"]["one"]["task_id"] == "broken#catch" and local["output"]["each"][1]["map_index"] == 1
-    code, emulated = cli.json("emulate", ref, "--target", target, "--json")
-    assert code == 0, emulated
     assert _without_backend(emulated["output"]) == local["output"]
