@@ -172,7 +172,7 @@ class StratoPipeline(pulumi.ComponentResource):
         function_arns = [f.arn for f in functions.values()]
         executions = [pulumi.Output.concat("arn:aws:states:", region_name, ":", account, ":execution:", m, ":*")
                       for m in names.values()]
-        aws.iam.RolePolicy(f"{name}-states", role=states_role.id, opts=child, policy=pulumi.Output.all(
+        states_policy = aws.iam.RolePolicy(f"{name}-states", role=states_role.id, opts=child, policy=pulumi.Output.all(
             function_arns, list(machine_arns.values()), executions, bucket.arn, account, region_name).apply(
             lambda v: _policy(
                 {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": sorted(v[0])},
@@ -196,7 +196,9 @@ class StratoPipeline(pulumi.ComponentResource):
             machines[pipeline_name] = aws.sfn.StateMachine(
                 f"{name}-{pipeline_name}", name=names[pipeline_name], role_arn=states_role.arn,
                 definition=definition, type="STANDARD", tags=base_tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(machines.values())))
+                # after its role's policy: an execution started the moment a machine exists (a schedule's
+                # first tick) would otherwise be refused Lambda and S3 access
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[states_policy, *machines.values()]))
         root = machines[ir.name]
 
         # -------------------------------------------------------------------------- triggers
