@@ -30,7 +30,7 @@ _CONTEXT = ("RunContext", "context", "scheduled_date", "scheduled_time")
 _LAZY = {"CLASSIFICATIONS": ".governance", "AllowedValues": ".governance", "Policy": ".governance",
          "RequireTags": ".governance", "policy": ".governance", "Catch": ".options", "Http": ".options",
          "ObjectCreated": ".options", "Retry": ".options", "Schedule": ".options", "Secret": ".secrets"}
-_SUBMODULES = ("checks", "cli", "dsl", "errors", "governance", "graph", "ir", "loader", "options", "runtime",
+_SUBMODULES = ("checks", "cli", "dsl", "errors", "governance", "graph", "hooks", "ir", "loader", "options", "runtime",
                "targets", "validate")
 
 

@@ -348,6 +348,27 @@ class CatchSpec:
     on: tuple[str, ...] | None = None
 
 
+HOOK_KINDS = ("on_failure", "on_success")
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """A task called once a root run has ended (``@pipeline(on_failure=..., on_success=...)``).
+
+    The task's first parameter receives the run's outcome (:func:`strato.hooks.outcome`); ``args``
+    are literal values for its other parameters (a webhook's URL as a secret reference, say).
+    """
+
+    task: str  # name of a task in PipelineIR.tasks
+    args: dict[str, Value] = field(default_factory=dict)
+    param: str = "run"  # the parameter that receives the outcome
+
+
+def hook_key(kind: str) -> str:
+    """The run-store unit of a hook: ``#on_failure`` or ``#on_success`` (no node id starts with ``#``)."""
+    return f"#{kind}"
+
+
 def expand_error_names(on: tuple[str, ...]) -> tuple[str, ...]:
     """The names an ``on=`` filter matches: each name plus its built-in subclasses.
 
@@ -546,6 +567,7 @@ class PipelineIR:
     doc: str | None = None
     location: Location | None = field(default=None, compare=False)
     schema_version: int = SCHEMA_VERSION
+    hooks: dict[str, HookSpec] = field(default_factory=dict)  # "on_failure"/"on_success": the root run's hooks
 
     @cached_property
     def node_by_id(self) -> dict[str, Node]:
@@ -739,6 +761,9 @@ def to_dict(ir: PipelineIR, with_locations: bool = True) -> dict:
         "triggers": [t.to_dict() for t in ir.triggers],
         "tags": dict(sorted(ir.tags.items())),
         **_loc(ir.location, with_locations),
+        **({"hooks": {kind: {"task": h.task, "param": h.param,
+                             "args": {k: value_to_dict(v) for k, v in sorted(h.args.items())}}
+                      for kind, h in sorted(ir.hooks.items())}} if ir.hooks else {}),
     }
 
 
@@ -759,6 +784,9 @@ def from_dict(d: dict) -> PipelineIR:
         triggers=tuple(trigger_from_dict(t) for t in d.get("triggers", ())),
         tags=dict(d.get("tags", {})), doc=d.get("doc"), location=Location.from_dict(d.get("location")),
         schema_version=version,
+        hooks={kind: HookSpec(h["task"], {k: value_from_dict(v) for k, v in h.get("args", {}).items()},
+                              h.get("param", "run"))
+               for kind, h in d.get("hooks", {}).items()},
     )
 
 

@@ -245,6 +245,10 @@ def with_grants(root: PipelineIR) -> PipelineIR:
                 found = set().union(*(_value_secrets(v, params) for v in values)) if values else set()
                 grants[name].setdefault(node.task, set()).update(found)
 
+    for hook in root.hooks.values():  # a hook's literal arguments (a webhook's URL) are granted to it
+        grants[root.name].setdefault(hook.task, set()).update(
+            set().union(*(_value_secrets(v, {}) for v in hook.args.values())) if hook.args else set())
+
     def granted(p: PipelineIR) -> PipelineIR:
         tasks = {}
         for task_name, spec in p.tasks.items():

@@ -64,6 +64,9 @@ class Compiled:
     root: str = ""  # the root pipeline's name (strato.context().pipeline in every machine)
 
 
+FAILURE_KEY = "strato_failure"  # where a failure caught for the on_failure hook is kept in the state
+
+
 def compile_pipeline(root: ir.PipelineIR) -> Compiled:
     out = Compiled({}, root=root.name)
     for pipeline in (root, *(root.subpipelines[name] for name in sorted(root.subpipelines))):
@@ -130,10 +133,52 @@ class _Machine(Limits, Choices):
         states["Output"] = {"Type": "Task", "Comment": "the pipeline's output, resolved from results",
                             "Resource": RUNTIME_FUNCTION, "Parameters": self._resolve_payload(p.output),
                             "Retry": [LAMBDA_SERVICE_RETRY], "End": True}
+        if p.hooks:
+            self._hooks(states)
         definition = {"Comment": f"Strato pipeline {p.name} (IR {p.hash[:12]})", "StartAt": "Start",
                       "States": in_run_order(states, "Start")}
         self._check_limits(definition)
         return definition
+
+    def _hooks(self, states: dict[str, Any]) -> None:
+        """The run's hooks. ``on_failure``: every top-level state that can fail (a task, map, parallel or
+        part) gets a last catcher of ``States.ALL`` leading to the hook, then to a Fail state that fails
+        the execution with the original error again (``ErrorPath``/``CausePath``:
+        https://docs.aws.amazon.com/step-functions/latest/dg/state-fail.html). ``on_success`` follows
+        the output. A hook's own failure is caught and leaves the outcome as it was."""
+        failure, success = self.p.hooks.get("on_failure"), self.p.hooks.get("on_success")
+        if failure is not None:
+            named, hook, failed = state_name("Failure"), state_name("On failure"), state_name("Failed")
+            for state in states.values():
+                if state["Type"] in ("Task", "Map", "Parallel"):
+                    state.setdefault("Catch", []).append(
+                        {"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{FAILURE_KEY}", "Next": named})
+            states[named] = {"Type": "Task", "Comment": "the caught error as the task's own, for the Fail state",
+                             "Resource": RUNTIME_FUNCTION,
+                             "Parameters": {"op": "failure", "error.$": f"$.{FAILURE_KEY}"},
+                             "ResultPath": f"$.{FAILURE_KEY}", "Retry": [LAMBDA_SERVICE_RETRY], "Next": hook}
+            states[hook] = self._hook_state("on_failure", failure, failed)
+            states[failed] = {"Type": "Fail", "Comment": "the run fails with its own error, after its hook",
+                              "ErrorPath": f"$.{FAILURE_KEY}.Error", "CausePath": f"$.{FAILURE_KEY}.Cause"}
+        if success is not None:
+            hook, succeeded = state_name("On success"), state_name("Succeeded")
+            del states["Output"]["End"]
+            states["Output"]["Next"] = hook
+            states[hook] = self._hook_state("on_success", success, succeeded)
+            states[succeeded] = {"Type": "Succeed"}
+
+    def _hook_state(self, kind: str, hook: ir.HookSpec, then: str) -> dict[str, Any]:
+        spec, key = self.p.tasks[hook.task], ir.hook_key(kind)
+        node = ir.TaskNode(key, spec.name, {}, location=self.p.location)
+        status: dict[str, Any] = {"status": "SUCCEEDED", "param": hook.param}
+        if kind == "on_failure":
+            status = {"status": "FAILED", "param": hook.param, "error.$": f"$.{FAILURE_KEY}"}
+        parameters = {"task": spec.name, "args": {k: ir.value_to_dict(v) for k, v in sorted(hook.args.items())},
+                      "hook": status, "context": {**self._context(node), "task_id": key}}
+        state = self._task_state(spec, parameters, None, node)  # the state passes through: ResultPath null
+        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": then}]
+        state["Next"] = then
+        return state
 
     # ------------------------------------------------------------------------------- blocks
     def _emit(self, block: Block, states: dict[str, Any], next_state: str | None) -> str:

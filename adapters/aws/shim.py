@@ -28,7 +28,7 @@ from .payloads import materialise, offload, read_object, state_threshold, store_
 # Every field a compiled state machine sends; anything else is refused before anything runs.
 EVENT_FIELDS = frozenset({"op", "task", "args", "args_json", "params", "refs", "keep", "item_param", "item", "error",
                           "handler_param", "value", "value_json", "store_items_for", "inline", "items",
-                          "share", "index", "written", "count", "context"})
+                          "share", "index", "written", "count", "context", "hook"})
 ITEM_ERROR = "strato_item_error"  # how a Distributed Map item returns the error its task let escape
 
 
@@ -60,6 +60,17 @@ def error_of_states(error: dict[str, Any]) -> dict[str, str]:
     return {"error": name, "cause": cause}
 
 
+def failure_for_fail_state(error: Any) -> dict[str, str]:
+    """A caught ``{"Error", "Cause"}`` as the task's own error, for a Fail state's ``ErrorPath`` and
+    ``CausePath`` to fail the run with after its ``on_failure`` hook: a sub-pipeline's
+    ``States.TaskFailed`` becomes the child's error, ``States.Timeout`` ``TaskTimeout``, and any other
+    ``States.`` name loses the prefix, which a Fail state may not raise ("Error names beginning with
+    States. are reserved": https://states-language.net/spec.html#error-names)."""
+    named = error_of_states(error if isinstance(error, dict) else {})
+    name = named["error"]
+    return {"Error": name.removeprefix("States.") or "Error", "Cause": named["cause"]}
+
+
 def _checked(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise EventError(f"a Strato task event is a JSON object, got {type(event).__name__}; nothing was run")
@@ -67,7 +78,7 @@ def _checked(event: Any) -> dict[str, Any]:
     if unknown:
         raise EventError(f"the event has fields no Strato state machine sends ({', '.join(unknown[:5])}); "
                          "nothing was run")
-    if event.get("op") not in ("resolve", "collect_items") and not isinstance(event.get("task"), str):
+    if event.get("op") not in ("resolve", "collect_items", "failure") and not isinstance(event.get("task"), str):
         raise EventError("the event names no task (\"task\": \"<task id>\"); nothing was run")
     return event
 
@@ -165,6 +176,8 @@ def handle(event: Any) -> Any:
     share = event.get("share")
     params = event.get("params") or {}
     limit = state_threshold(share, params) if isinstance(share, int) and not isinstance(share, bool) else None
+    if event.get("op") == "failure":
+        return failure_for_fail_state(event.get("error"))
     if event.get("op") == "collect_items":
         return _collect_items(event.get("written"), event.get("count"), event.get("keep"), limit)
     if event.get("op") == "resolve":
@@ -180,6 +193,9 @@ def handle(event: Any) -> Any:
     name = event["task"]
     fn = load_task(name)  # only a task of this deployment; anything else is refused here
     keep = event.get("keep")
+    if "hook" in event:
+        _run_hook(name, fn, event)
+        return None
     if "error" in event:
         with task_context(_run_context(event.get("context"), name)):
             handled = _call(name, fn, {event["handler_param"]: error_of_states(event["error"])})
@@ -192,6 +208,23 @@ def handle(event: Any) -> Any:
     with task_context(_run_context(event.get("context"), name)):
         result = _call(name, fn, args)
     return _item(event, offload(result, keep, limit))
+
+
+def _run_hook(name: str, fn: Callable[..., Any], event: dict[str, Any]) -> None:
+    """The run's ``on_failure``/``on_success`` hook: its outcome built from the execution's context and the
+    error caught for it; its other arguments are the literals the state machine holds."""
+    from strato.hooks import FAILED, SUCCEEDED, outcome
+
+    hook = event["hook"]
+    if not isinstance(hook, dict) or hook.get("status") not in (FAILED, SUCCEEDED) or not isinstance(
+            hook.get("param"), str):
+        raise EventError("a hook event needs its status (FAILED or SUCCEEDED) and parameter; nothing was run")
+    ctx = _run_context(event.get("context"), name)
+    args = {k: ir.resolve_value(ir.value_from_dict(v), {}, {}) for k, v in (event.get("args") or {}).items()}
+    error = error_of_states(hook.get("error") or {}) if hook["status"] == FAILED else None
+    args[hook["param"]] = outcome(ctx.run_id, ctx.pipeline, hook["status"], error, "aws")
+    with task_context(ctx):
+        _call(name, fn, args)
 
 
 def _run_context(given: Any, task: str) -> RunContext:

@@ -17,7 +17,7 @@ is unordered.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -489,8 +489,9 @@ def _orchestrator(app: App, pipeline: ir.PipelineIR, block: Block) -> None:
                         f"(sub-orchestrations of at most {PART_NODES} nodes or parts each, so that no history "
                         "grows with the pipeline); each part starts when the parts it reads from are done.")
         inner.line(f"run = Run.start(context, {const['defaults']})")
-        inner.stmt("results = yield from run_parts(context, run, ", _parts_expr(pipeline, parts, deps), ")")
-        inner.stmt("return (yield from finish(context, run, ", values.value(pipeline.output), "))")
+        _run_and_finish(app, pipeline, inner, lambda body: body.stmt(
+            "results = yield from run_parts(context, run, ", _parts_expr(pipeline, parts, deps), ")"),
+            values.value(pipeline.output))
         users = _users(pipeline)
         for part in _walk(parts):
             _part_orchestrator(app, pipeline, part, block, users)
@@ -502,10 +503,47 @@ def _orchestrator(app: App, pipeline: ir.PipelineIR, block: Block) -> None:
     header_at = len(inner.lines)
     step_fns = _steps(app, pipeline, pipeline.nodes, inner, values)
     inner.line()
-    inner.stmt("results = yield from run_dag(context, ", _nodes_expr(pipeline.nodes, deps, step_fns), ")")
-    inner.stmt("return (yield from finish(context, run, ", values.value(pipeline.output), "))")
+    _run_and_finish(app, pipeline, inner, lambda body: body.stmt(
+        "results = yield from run_dag(context, ", _nodes_expr(pipeline.nodes, deps, step_fns), ")"),
+        values.value(pipeline.output))
     if any("params[" in line for line in inner.lines[header_at:]):  # only when a node reads a parameter
         inner.lines.insert(header_at, f"{inner.indent}params = run.params")
+
+
+def _run_and_finish(app: App, pipeline: ir.PipelineIR, inner: Block, run: Callable[[Block], Any],
+                    output: Expr) -> None:
+    """The orchestrator's end: run the nodes (``run`` writes that line), return the output. The root
+    pipeline's hooks go around it: ``on_failure`` in an ``except`` that raises the run's error again,
+    ``on_success`` before the output is returned (``run_hook`` ignores a hook's own failure)."""
+    hooks = pipeline.hooks if pipeline is app.root else {}
+    if not hooks:
+        run(inner)
+        inner.stmt("return (yield from finish(context, run, ", output, "))")
+        return
+    app.use("strato.adapters.azure.orchestration", "run_hook")
+
+    def call_hook(block: Block, kind: str, error: str) -> None:
+        hook = hooks[kind]
+        spec = pipeline.tasks[hook.task]
+        caller = app.activities[(spec.module, spec.qualname)].caller
+        args = dict_expr((literal(k), literal(ir.value_to_dict(v)["literal"])) for k, v in sorted(hook.args.items()))
+        block.stmt("yield from ", Call("run_hook", [Raw("context"), Raw("run"), Raw(caller), literal(kind),
+                                                    literal(app.root.name), literal(hook.param), args, Raw(error)]))
+
+    body = inner
+    if "on_failure" in hooks:
+        inner.line("try:")
+        body = inner.nested()
+    run(body)
+    body.stmt("output = yield from finish(context, run, ", output, ")")
+    if "on_failure" in hooks:
+        inner.line("except Exception as failure:")
+        handler = inner.nested()
+        call_hook(handler, "on_failure", "failure")
+        handler.line("raise")
+    if "on_success" in hooks:
+        call_hook(inner, "on_success", "None")
+    inner.line("return output")
 
 
 def _steps(app: App, pipeline: ir.PipelineIR, nodes: Sequence[ir.Node], inner: Block,

@@ -226,6 +226,21 @@ def activity_with_timeout(context: Any, name: str, args: dict[str, Any], *, task
     return call.result
 
 
+def run_hook(context: Any, run: Run, caller: Caller, kind: str, pipeline: str, param: str, args: dict[str, Any],
+             failure: BaseException | None) -> Step:
+    """The run's ``on_failure`` (``failure`` is what ended the run) or ``on_success`` hook, as the unit
+    ``#<kind>``. The hook's own failure is ignored: it stays in the history, the run's outcome is kept."""
+    from strato.hooks import FAILED, SUCCEEDED, outcome
+
+    error = None if failure is None else TaskError.from_failure(failure).error
+    status = SUCCEEDED if failure is None else FAILED
+    try:
+        yield from caller(context, run, ir.hook_key(kind), {**args, param: outcome(run.id, pipeline, status, error,
+                                                                                   "azure")})
+    except TaskError:
+        pass
+
+
 def sub_pipeline(context: Any, run: Run, name: str, key: str, params: dict[str, Any]) -> Step:
     """Run a sub-pipeline as a sub-orchestration with a deterministic instance id."""
     envelope = {"params": params, RUN_KEY: {"id": run.id, "prefix": f"{run.prefix}{key}/"}}

@@ -43,7 +43,7 @@ def _output(value: Any) -> Any:
 
 
 def _error(execution: Any) -> dict[str, str]:
-    from .emulator import workflow_error
+    from .errors import workflow_error
 
     error = execution.error
     payload = getattr(error, "payload", "") or ""

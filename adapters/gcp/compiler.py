@@ -622,7 +622,7 @@ class _Subworkflow:
                 out.append(ref)
         return out
 
-    def _resolved(self, value: ir.Value, target: str | None, hint: str) -> list[dict[str, Any]]:
+    def _resolved(self, value: ir.Value, target: str | None, hint: str, output: bool = False) -> list[dict[str, Any]]:
         """Steps that assign ``value`` to the variable ``target`` whole (or return it, when ``target`` is
         None): written inline when every result it references is inline, resolved by the shim (envelopes
         materialised) when one was offloaded. Returned straight from the response, a large output is
@@ -640,7 +640,7 @@ class _Subworkflow:
         refs = sorted(set(ir.value_refs(value)))
         body = {"op": "resolve", "value": literal_data(ir.value_to_dict(value)),
                 "refs": {ref: f"${{results[{expr_literal(ref)}]}}" for ref in refs}, "params": "${params}"}
-        if target is None:  # the run's output: offloaded itself when over what the workflow may hold
+        if output:  # the run's output: offloaded itself when over what the workflow may hold
             body["output"] = True
         response = self.vars(f"r_{hint}")
         call = {"call": "http.post", "args": {"url": function_url_expression(self.root.name, spec.name),
@@ -677,6 +677,7 @@ class _Subworkflow:
             steps = [_step(self.steps("init"), {"assign": [
                 {"defaults": literal_data(p.defaults())}, {"params": "${defaults}"}, {"results": {}}, *run_context]}),
                 merge_input]
+        body: list[dict[str, Any]] = []
         if p.nodes:
             block, extra = structure([n.id for n in p.nodes], dependencies(p))
             block = self._flatten(block, self.base_depth)
@@ -687,14 +688,54 @@ class _Subworkflow:
             for node_id, message in extra_wait_warnings(extra, joins):
                 self.out.warnings.append(Diagnostic(message, p.node_by_id[node_id].location, self.subject, "warning"))
             if self.part_bytes is not None and self._size(block)[0] > self.part_bytes:
-                steps.extend(self._split(block))
+                body.extend(self._split(block))
             else:
-                steps.extend(self._block(block))
-        if self._offloadable(p.output):
-            steps.extend(self._resolved(p.output, None, "output"))
+                body.extend(self._block(block))
+        if p is self.root and p.hooks:
+            steps.extend(self._with_hooks(body))
         else:
-            steps.append(_step(self.steps("output"), _ret(value_template(p.output))))
+            steps.extend(body)
+            steps.extend(self._output(None))
         return {"params": ["input"] if p is self.root else ["input", "ctx"], "steps": steps}
+
+    def _output(self, target: str | None) -> list[dict[str, Any]]:
+        """Steps returning the pipeline's output (``target`` None) or assigning it to ``target``."""
+        p = self.p
+        if self._offloadable(p.output):
+            return self._resolved(p.output, target, "output", output=True)
+        if target is None:
+            return [_step(self.steps("output"), _ret(value_template(p.output)))]
+        return [_step(self.steps("output"), {"assign": [{target: value_template(p.output)}]})]
+
+    def _with_hooks(self, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The run's hooks around its steps: a try whose except calls ``on_failure`` and raises the
+        original error again, then ``on_success`` before the output is returned
+        (https://cloud.google.com/workflows/docs/reference/syntax/catching-errors). A hook's own
+        failure is caught and leaves the outcome as it was."""
+        failure, success = self.p.hooks.get("on_failure"), self.p.hooks.get("on_success")
+        output = self.vars("output") if success is not None else None
+        steps = [*body, *self._output(output)]
+        if failure is not None:
+            error = self.vars("failure")
+            steps = [_step(self.steps("run"), {"try": {"steps": steps}, "except": {"as": error, "steps": [
+                *self._hook("on_failure", failure, error),
+                _step(self.steps("failed"), {"raise": f"${{{error}}}"})]}})]
+        if success is not None:
+            steps += [*self._hook("on_success", success, None), _step(self.steps("result"), _ret(f"${{{output}}}"))]
+        return steps
+
+    def _hook(self, kind: str, hook: ir.HookSpec, error: str | None) -> list[dict[str, Any]]:
+        spec, key = self.p.tasks[hook.task], ir.hook_key(kind)
+        node = ir.TaskNode(key, spec.name, {}, location=self.p.location)
+        status: dict[str, Any] = {"status": "SUCCEEDED", "param": hook.param}
+        if error is not None:
+            status = {"status": "FAILED", "param": hook.param, "error": f"${{{error}}}"}
+        body = {"task": spec.name, "args": literal_data({k: ir.value_to_dict(v) for k, v in sorted(hook.args.items())}),
+                "hook": status, "context": {"ctx": "${ctx}", "task_id": key}}
+        result, ignored = self.vars(f"{kind}_result"), self.vars(f"{kind}_error")
+        return [_step(self.steps(kind), {"try": {"steps": self._call(spec, body, result, kind, node, catch=False)},
+                                         "except": {"as": ignored, "steps": [
+                                             _step(self.steps(f"{kind}_failed"), {"assign": [{result: None}]})]}})]
 
     def _event_input(self, triggers: list[ObjectCreatedSpec]) -> list[dict[str, Any]]:
         """Steps turning an Eventarc CloudEvent argument into the run input, as ``triggers.event_input`` does.

@@ -28,7 +28,7 @@ from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import UnknownTask
 from strato.adapters.common.tasks import granted_secrets, load_task, run_context
 from strato.lineage import shim_attempt
-from strato.run_context import task_context
+from strato.run_context import RunContext, task_context
 from strato.runtime.invoke import error_of, invoke
 
 from .payloads import ResultTooLarge, materialise, memory_threshold, offload
@@ -37,7 +37,7 @@ __all__ = ["ResultTooLarge", "handle", "handler", "run"]
 
 # Every field a compiled workflow posts; a body with anything else is refused before anything runs.
 BODY_FIELDS = frozenset({"op", "task", "args", "params", "refs", "keep", "item_param", "item", "error", "share",
-                         "output", "handler_param", "value", "context"})
+                         "output", "handler_param", "value", "context", "hook"})
 
 
 class RefusedCall(Exception):
@@ -77,7 +77,11 @@ def run(payload: dict[str, Any]) -> Any:
         return resolved
     name = payload["task"]
     fn = load_task(name)  # only a task of this deployment; anything else is refused here
-    with task_context(run_context(payload.get("context"), name, "gcp")):
+    ctx = run_context(payload.get("context"), name, "gcp")
+    if "hook" in payload:
+        _run_hook(name, fn, payload, ctx)
+        return None
+    with task_context(ctx):
         if "error" in payload:
             result = _call(name, fn, {payload["handler_param"]: payload["error"]})
         else:
@@ -92,6 +96,21 @@ def run(payload: dict[str, Any]) -> Any:
     return offload(name, result, payload.get("keep"), limit)
 
 
+def _run_hook(name: str, fn: Callable[..., Any], payload: dict[str, Any], ctx: RunContext) -> None:
+    """The run's ``on_failure``/``on_success`` hook: its outcome from the run's context and the error the
+    workflow caught; its other arguments are the literals the workflow holds."""
+    from strato.hooks import FAILED, outcome
+
+    from .errors import workflow_error
+
+    hook = payload["hook"]  # its form is checked by _refusal
+    args = {k: ir.resolve_value(ir.value_from_dict(v), {}, {}) for k, v in (payload.get("args") or {}).items()}
+    error = workflow_error(hook.get("error")) if hook["status"] == FAILED else None
+    args[hook["param"]] = outcome(ctx.run_id, ctx.pipeline, hook["status"], error, "gcp")
+    with task_context(ctx):
+        _call(name, fn, args)
+
+
 def _refusal(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return "the request body must be a JSON object: a Strato task call (task, args)"
@@ -102,6 +121,10 @@ def _refusal(payload: Any) -> str | None:
         return None if "value" in payload else f"a {payload['op']} request needs a value; nothing was run"
     if not isinstance(payload.get("task"), str):
         return "the request names no task (\"task\": \"<task id>\"); nothing was run"
+    hook = payload.get("hook", {"status": "FAILED", "param": "run"})
+    if not isinstance(hook, dict) or hook.get("status") not in ("FAILED", "SUCCEEDED") or not isinstance(
+            hook.get("param"), str):
+        return "a hook call needs its status (FAILED or SUCCEEDED) and parameter; nothing was run"
     return None
 
 

@@ -353,7 +353,7 @@ class PipelineDefinition(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], *, name: str | None = None,
                  schedule: Schedule | str | None = None, triggers: Iterable[ObjectCreated | Http] = (),
                  tags: dict[str, str] | None = None, policies: Iterable[Policy] = (),
-                 location: Location | None = None):
+                 on_failure: Any = None, on_success: Any = None, location: Location | None = None):
         self.fn: Callable[P, R] = fn
         self.name: str = name if name else getattr(fn, "__name__", "pipeline")
         self.location = location or _definition_location(fn)
@@ -362,6 +362,9 @@ class PipelineDefinition(Generic[P, R]):
         self.triggers = list(triggers or ())
         self.tags = tags or {}
         self.policies = list(policies or ())
+        self.hooks: dict[str, Any] = {kind: value for kind, value in (("on_failure", on_failure),
+                                                                      ("on_success", on_success)) if value is not None}
+        self._hook_tasks: dict[str, tuple[TaskDefinition[Any, Any], dict[str, Any]]] = {}
         parameters, _ = _params(fn)
         self._parameters = parameters
         self.param_specs = tuple(
@@ -393,6 +396,69 @@ class PipelineDefinition(Generic[P, R]):
 
     def schedule_spec(self) -> ir.ScheduleSpec | None:
         return self.schedule.spec() if isinstance(self.schedule, Schedule) else None  # else reported
+
+    def hook_tasks(self) -> dict[str, tuple[TaskDefinition[Any, Any], dict[str, Any]]]:
+        """Each hook as (its task, values for its other parameters); a plain function becomes a task."""
+        from ..hooks import Hook
+
+        for kind, value in self.hooks.items():
+            if kind in self._hook_tasks:
+                continue
+            fn, args = (value.task, dict(value.args)) if isinstance(value, Hook) else (value, {})
+            if isinstance(fn, TaskDefinition):
+                self._hook_tasks[kind] = (fn, args)
+            elif callable(fn) and not isinstance(fn, PipelineDefinition):
+                made: TaskDefinition[Any, Any] = TaskDefinition(fn)
+                made.implicit = True  # made for a plain function: an explicit @task of it wins
+                self._hook_tasks[kind] = (made, args)
+        return self._hook_tasks
+
+    def hook_specs(self) -> dict[str, ir.HookSpec]:
+        out = {}
+        for kind, (definition, args) in self.hook_tasks().items():
+            first = definition._param_specs[0].name if definition._param_specs else "run"
+            out[kind] = ir.HookSpec(definition.name, {k: ir.Literal(as_json(v)) for k, v in sorted(args.items())},
+                                    first)
+        return out
+
+    def _hook_problems(self) -> list[Diagnostic]:
+        from ..hooks import Hook
+
+        out: list[Diagnostic] = []
+        tasks = self.hook_tasks()
+        for kind, value in self.hooks.items():
+            where = f"{kind}"
+            if kind not in tasks:
+                out.append(Diagnostic(f"{where} must be a @task, a function taking the run's outcome, or "
+                                      f"strato.hooks.webhook(...), got {value!r}", self.location, self.subject))
+                continue
+            definition, args = tasks[kind]
+            if definition.name == "<lambda>":
+                continue  # reported with the task's own problems
+            params = definition._param_specs
+            if not params:
+                out.append(Diagnostic(f"{where} hook {definition.name!r} must take the run's outcome as its first "
+                                      'parameter ({"pipeline", "run_id", "status", "error", "backend"})',
+                                      self.location, self.subject))
+                continue
+            names = {p.name for p in params}
+            unknown = sorted(set(args) - names)
+            if unknown or (isinstance(value, Hook) and params[0].name in args):
+                out.append(Diagnostic(f"{where} hook {definition.name!r} has no parameter(s) {', '.join(unknown)} "
+                                      "to give values to (its first parameter is the run's outcome)"
+                                      if unknown else f"{where} hook {definition.name!r}: its first parameter "
+                                      f"{params[0].name!r} is the run's outcome; give no value for it",
+                                      self.location, self.subject))
+            missing = [p.name for p in params[1:] if p.required and p.name not in args]
+            if missing:
+                out.append(Diagnostic(f"{where} hook {definition.name!r} needs values for {', '.join(missing)}: "
+                                      "use strato.hooks.Hook(task, {name: value})", self.location, self.subject))
+            for name, arg in args.items():
+                problem = arg.problem() if isinstance(arg, Secret) else ir.json_problem(as_json(arg), f"{name!r}")
+                if problem:
+                    out.append(Diagnostic(f"{where} hook {definition.name!r} argument {name!r}: {problem}",
+                                          self.location, self.subject))
+        return out
 
     def trigger_specs(self) -> tuple[ir.TriggerSpec, ...]:
         return tuple(t.spec() for t in self.triggers if isinstance(t, (ObjectCreated, Http)))  # others reported
@@ -432,6 +498,7 @@ class PipelineDefinition(Generic[P, R]):
             else:
                 out.append(Diagnostic(f"triggers take ObjectCreated(...) or Http(...), got {trigger!r}", loc, subject))
         out.extend(tag_problems(self.tags, subject, loc))
+        out.extend(self._hook_problems())
         for item in self.policies:
             if not isinstance(item, Policy):
                 out.append(Diagnostic(f"policies take Policy objects (RequireTags, AllowedValues, @policy), "
@@ -469,15 +536,17 @@ def pipeline(fn: Callable[P, R]) -> PipelineDefinition[P, R]: ...
 @overload
 def pipeline(*, name: str | None = ..., schedule: Schedule | str | None = ...,
              triggers: Iterable[ObjectCreated | Http] = ..., tags: dict[str, str] | None = ...,
-             policies: Iterable[Policy] = ...) -> Callable[[Callable[P, R]], PipelineDefinition[P, R]]: ...
+             policies: Iterable[Policy] = ..., on_failure: Any = ..., on_success: Any = ...
+             ) -> Callable[[Callable[P, R]], PipelineDefinition[P, R]]: ...
 def pipeline(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Declare a pipeline. Options: ``name``, ``schedule`` (Schedule or cron string), ``triggers``
-    (ObjectCreated, Http), ``tags``, ``policies``.
+    (ObjectCreated, Http), ``tags``, ``policies``, ``on_failure`` / ``on_success`` (a task called with
+    the run's outcome once the run has ended: :mod:`strato.hooks`).
 
     Calling a pipeline inside another pipeline makes it a sub-pipeline; calling it as plain Python
     runs it on the embedded local runner and returns its output.
     """
-    unknown = set(options) - {"name", "schedule", "triggers", "tags", "policies"}
+    unknown = set(options) - {"name", "schedule", "triggers", "tags", "policies", "on_failure", "on_success"}
     if unknown:
         raise StratoError(f"{caller_location()}: @pipeline got unknown option(s) {', '.join(sorted(unknown))}")
     if fn is not None:

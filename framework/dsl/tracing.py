@@ -372,6 +372,10 @@ class Tracer:
         nodes = [self._node(d, ids, known) for d in self.drafts]
         branches = [ir.Branch(b.id, lower_condition(b.condition, ids), b.guard, b.location) for b in self.branches]
         pipe = self.pipeline
+        root = len(self.stack) == 1  # hooks are the run's root pipeline's: a sub-pipeline's are not called
+        hooks = pipe.hook_specs() if root else {}
+        for definition, _ in (pipe.hook_tasks().values() if root else ()):
+            self.register_task(definition, pipe.location)
         specs = {}
         pipeline_tags = pipe.tags if isinstance(pipe.tags, dict) else {}  # a non-dict is reported already
         for name, definition in sorted(self.tasks.items()):
@@ -383,7 +387,7 @@ class Tracer:
             name=pipe.name, module=pipe.fn.__module__, qualname=pipe.fn.__qualname__, params=pipe.param_specs,
             nodes=tuple(nodes), output=lower_value(output, ids), tasks=specs, branches=tuple(branches),
             subpipelines=subpipelines, schedule=pipe.schedule_spec(), triggers=pipe.trigger_specs(),
-            tags=dict(pipe.tags or {}), doc=inspect.getdoc(pipe.fn), location=pipe.location,
+            tags=dict(pipe.tags or {}), doc=inspect.getdoc(pipe.fn), location=pipe.location, hooks=hooks,
         )
         return Traced(with_grants(result), self.sink.items)
 

@@ -6,7 +6,8 @@ injectable clock. Every state change is written to the run store and committed *
 it enables is started, so a run killed at any moment resumes without redoing finished work.
 
 Keys name every unit of work in a run: ``node``, ``node[3]`` (map item), ``node#catch`` (catch
-handler), ``sub/node`` (a node inside sub-pipeline call ``sub``).
+handler), ``sub/node`` (a node inside sub-pipeline call ``sub``), ``#on_failure`` / ``#on_success``
+(the run's hook, called once everything else has stopped).
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class Execution:
         self.live: set[tuple[_Call, int]] = set()
         self.to_submit: list[tuple[_Call, int]] = []
         self.result: RunResult | None = None
+        self.ending: tuple[str, Any, dict | None] | None = None  # the run's outcome while its hook runs
         self._deps: dict[int, dict[str, tuple[str, ...]]] = {}
         self._fns: dict[str, Callable[..., Any]] = {}
         self.lease_lost: threading.Event | None = None
@@ -246,10 +248,42 @@ class Execution:
         heapq.heappush(self.timers, (self.clock.now() + delay, next(self.seq), fn))
 
     def _succeed(self, output: Any) -> None:
-        self._finish(SUCCEEDED, output, None)
+        self._ended(SUCCEEDED, output, None)
 
     def _fail(self, error: dict) -> None:
-        self._finish(FAILED, None, error)
+        self._ended(FAILED, None, error)
+
+    def _ended(self, status: str, output: Any, error: dict | None) -> None:
+        """The root pipeline is done: call its hook for ``status``, if any, then finish the run.
+
+        Nothing else starts once the run has ended (attempts already running finish and are recorded);
+        the hook's own failure is recorded on its unit and never changes the run's outcome.
+        """
+        if self.result is not None or self.ending is not None:
+            return
+        kind = "on_success" if status == SUCCEEDED else "on_failure"
+        hook = self.root.hooks.get(kind)
+        if hook is None:
+            self._finish(status, output, error)
+            return
+        from ..hooks import outcome
+
+        self.ending = (status, output, error)
+        spec, key = self.root.tasks[hook.task], ir.hook_key(kind)
+        args = {name: ir.resolve_value(value, {}, self.params) for name, value in hook.args.items()}
+        args[hook.param] = outcome(self.run_id, self.root.name, status, error, "local")
+        self.store.start_unit(self.run_id, key, "hook", spec.name, self.clock.now())
+        self.hooks.calls_planned(1)
+
+        def hook_done(result: Any) -> None:
+            self.store.finish_unit(self.run_id, key, SUCCEEDED, result, None, self.clock.now(), "hook", spec.name)
+            self._finish(status, output, error)
+
+        def hook_failed(hook_error: dict) -> None:
+            self.store.finish_unit(self.run_id, key, FAILED, None, hook_error, self.clock.now(), "hook", spec.name)
+            self._finish(status, output, error)
+
+        self._call(self.root, key, spec, args, hook_done, hook_failed, handler=True)
 
     def _finish(self, status: str, output: Any, error: dict | None) -> None:
         if self.result is None:
@@ -408,8 +442,8 @@ class Execution:
         self._attempt(call)
 
     def _attempt(self, call: _Call) -> None:
-        if self.result is not None:
-            return
+        if self.result is not None or (self.ending is not None and not call.key.startswith("#")):
+            return  # the run has ended: only its hook still runs
         pool = call.spec.pool
         if pool is not None and not self.pools.take(pool, self.run_id, call.key, call.spec.name, time.time()):
             call.pool_wait = min(max(call.pool_wait * 2, 0.05), 1.0)  # no slot free: ask again later
