@@ -346,6 +346,41 @@ def worker(ref: str, target: str, endpoint: str | None, threads: int) -> None:
 
 @main.command()
 @click.argument("ref")
+@click.option("--local", "local", is_flag=True, help="Deploy to a local AWS this command starts (moto), or to "
+                                                     "--endpoint; the cloud itself is deployed with `pulumi up`.")
+@click.option("--target", default="aws", show_default=True, type=_TARGETS, help="The cloud whose program to apply.")
+@click.option("--endpoint", metavar="URL", help="An AWS endpoint already running (LocalStack) to deploy to "
+                                                "instead of starting moto.")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="The local AWS's port (0: any free one).")
+@_guard
+def deploy(ref: str, local: bool, target: str, endpoint: str | None, port: int) -> None:
+    """Apply the pipeline's Pulumi program to a local AWS and serve it until interrupted.
+
+    Prints each resource created, then `endpoint: URL`; start runs from another shell with
+    `strato invoke REF --target aws --endpoint URL`.
+    """
+    import signal
+    import threading
+
+    from .targets import local_deployer
+
+    if not local:
+        raise UsageError("strato deploy deploys locally only (--local); deploy to the cloud with `pulumi up` "
+                         "(the README's section \"pulumi up\" walks through it)")
+    deployer = local_deployer(target)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    deployer.serve(ref, port=port, endpoint=endpoint, say=say, stop=stop)
+    click.echo("stopped; the local AWS and everything deployed to it are gone", err=True)
+
+
+@main.command()
+@click.argument("ref")
 @click.option("--target", required=True, type=_TARGETS, help="A target that can start deployed runs.")
 @click.option("--project", envvar="GOOGLE_CLOUD_PROJECT", help="gcp: the project [$GOOGLE_CLOUD_PROJECT]")
 @click.option("--location", envvar="STRATO_GCP_LOCATION", help="gcp: the region [$STRATO_GCP_LOCATION]")

@@ -14,6 +14,18 @@ if TYPE_CHECKING:
 
 TARGETS = ("aws", "gcp", "azure")
 BUILTIN = {"aws": "strato.adapters.aws", "gcp": "strato.adapters.gcp", "azure": "strato.adapters.azure"}
+# `strato deploy --local`: the module (in strato.infra, loaded by name only) that applies a target's Pulumi
+# program to a local emulator of the cloud
+LOCAL_DEPLOYERS = {"aws": "strato.infra.aws.local"}
+
+
+def local_deployer(target: str) -> Any:
+    """The module deploying ``target`` locally (``serve(ref, port=, endpoint=, say=, stop=)``)."""
+    module_name = LOCAL_DEPLOYERS.get(target)
+    if module_name is None:
+        raise UsageError(f"strato deploy --local deploys to a local AWS (moto, LocalStack); --target {target} has "
+                         f"no local deployment: use `strato emulate --target {target}`")
+    return importlib.import_module(module_name)
 
 
 def target_names() -> list[str]:

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,29 +138,37 @@ class Deployment:
     # the Lambda seam --------------------------------------------------------------------------------
     def invoke(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
         """Answer ``lambda.Invoke`` the way Lambda does, running the shim in this process."""
-        from botocore.awsrequest import AWSResponse
-        from botocore.response import StreamingBody
-
-        path = unquote(params.get("url_path", ""))
-        target = path.split("/functions/", 1)[-1].split("/invocations", 1)[0]
         known = set(self.functions.values()) | {self.runtime}
-        body = params.get("body") or b"{}"
-        event = json.loads(body.decode() if isinstance(body, bytes) else body)
-        headers: dict[str, str] = {}
-        try:
-            if target not in known:
-                raise LookupError(f"no function {target} in this deployment")
-            with emulating(loader=self.load):  # moto calls from its own threads: install it here
-                payload = json.dumps(handle(event)).encode()
-            parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
-        except Exception as exc:
-            payload = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
-            parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "FunctionError": "Unhandled"}
-            headers["x-amz-function-error"] = "Unhandled"
         self.invocations += 1
-        parsed["Payload"] = StreamingBody(io.BytesIO(payload), len(payload))
-        parsed["ResponseMetadata"] = {"HTTPStatusCode": 200, "HTTPHeaders": headers}
-        return AWSResponse("http://lambda.emulated", 200, headers, None), parsed
+        return answer_invoke(params, lambda arn: self.load if arn in known else None)
+
+
+def answer_invoke(params: dict[str, Any], loader_for: Callable[[str], TaskLoader | None]) -> tuple[Any, dict[str, Any]]:
+    """A botocore ``before-call.lambda.Invoke`` answer, as Lambda gives it: the shim's result, or
+    ``FunctionError`` with an ``errorType``/``errorMessage`` payload. ``loader_for`` gives the task
+    loader of a function ARN (None: no such function)."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.response import StreamingBody
+
+    path = unquote(params.get("url_path", ""))
+    target = path.split("/functions/", 1)[-1].split("/invocations", 1)[0]
+    body = params.get("body") or b"{}"
+    event = json.loads(body.decode() if isinstance(body, bytes) else body)
+    headers: dict[str, str] = {}
+    try:
+        loader = loader_for(target)
+        if loader is None:
+            raise LookupError(f"no function {target} in this deployment")
+        with emulating(loader=loader):  # moto calls from its own threads: install it here
+            payload = json.dumps(handle(event)).encode()
+        parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+    except Exception as exc:
+        payload = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+        parsed = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "FunctionError": "Unhandled"}
+        headers["x-amz-function-error"] = "Unhandled"
+    parsed["Payload"] = StreamingBody(io.BytesIO(payload), len(payload))
+    parsed["ResponseMetadata"] = {"HTTPStatusCode": 200, "HTTPHeaders": headers}
+    return AWSResponse("http://lambda.emulated", 200, headers, None), parsed
 
 
 @contextmanager
@@ -309,8 +317,9 @@ def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], time
 
 
 @contextmanager
-def moto_account(backend: str = "moto") -> Iterator[Any]:
-    """An emulated account: moto in-process, or a ``ThreadedMotoServer`` spoken to over HTTP."""
+def moto_account(backend: str = "moto", port: int = 0) -> Iterator[Any]:
+    """An emulated account: moto in-process, or a ``ThreadedMotoServer`` (on ``port``, 0: any free one)
+    spoken to over HTTP."""
     import boto3
     from moto import mock_aws
 
@@ -321,7 +330,7 @@ def moto_account(backend: str = "moto") -> Iterator[Any]:
         if backend == "moto-server":
             from moto.server import ThreadedMotoServer
 
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             server.start()
             stack.callback(server.stop)
             host, port = server.get_host_and_port()
@@ -451,11 +460,18 @@ def deployed_on_moto(deployment: Deployment, backend: str = "moto",
                      timers: VirtualTimers | None = None) -> Iterator[tuple[Any, dict[str, Any], Any]]:
     """A fresh moto account with ``deployment`` created in it, Lambda calls answered by the shim and
     moto's gaps bridged; yields the session, the client arguments and a Step Functions client."""
-    with moto_account(backend) as (session, client_args), (timers or VirtualTimers()).installed(), \
-            _sfn_integration_casing(), _states_errors_through_branches(), _bare_string_child_outputs(), \
-            _map_result_files(), _s3_puts_one_at_a_time():
+    with moto_account(backend) as (session, client_args), moto_bridged(timers):
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
         sfn = session.client("stepfunctions", region_name=REGION, **client_args)
         deployment.seed_secrets(session, client_args)
         deployment.create(sfn)
         yield session, client_args, sfn
+
+
+@contextmanager
+def moto_bridged(timers: VirtualTimers | None = None) -> Iterator[VirtualTimers]:
+    """moto's gaps to AWS bridged (each patch says which), its sleeps recorded by ``timers`` instead."""
+    with (timers or VirtualTimers()).installed() as installed, _sfn_integration_casing(), \
+            _states_errors_through_branches(), _bare_string_child_outputs(), _map_result_files(), \
+            _s3_puts_one_at_a_time():
+        yield installed
