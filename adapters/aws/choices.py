@@ -16,6 +16,16 @@ from strato.graph import guard_chain
 from ..common.errors import CompileError
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Words the JSONPath parser of moto and LocalStack (jsonpath-ng) reads as operators after a dot, so that
+# `$.results.where` fails there with a parse error; AWS reads them as keys. Written another way (a
+# renamed result key, bracket notation), a path means the same on all three.
+_RESERVED = frozenset({"where", "wherenot"})
+
+
+def dotted(name: str) -> bool:
+    """Whether ``name`` can follow a dot in a JSONPath every Step Functions engine parses alike."""
+    return bool(_KEY.match(name)) and name not in _RESERVED
+
 # Keys a JSONPath bracket can hold as written: no quote, bracket or backslash to escape, no control
 # characters (https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-paths.html).
 _BRACKETED = re.compile(r"^[^'\[\]\\\x00-\x1f]+$")
@@ -38,14 +48,14 @@ class Choices:
         """A JSONPath for a value when it is a reference through object keys JSONPath can write."""
         if isinstance(value, ir.Ref):
             base, path = f"$.results.{self.keys[value.node]}", value.path
-        elif isinstance(value, ir.Param) and _KEY.match(value.name):
+        elif isinstance(value, ir.Param) and dotted(value.name):
             base, path = f"$.params.{value.name}", value.path
         else:
             return None
         for part in path:
             if not isinstance(part, str):  # an index: the list may be offloaded, the runtime function reads it
                 return None
-            if _KEY.match(part):
+            if dotted(part):
                 base += f".{part}"
             elif _BRACKETED.match(part):  # any other key: bracket notation
                 base += f"['{part}']"

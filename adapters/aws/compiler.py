@@ -26,7 +26,7 @@ from strato.ir import RetrySpec, expand_error_names
 from ..common.errors import CompileError
 from ..common.reads import refs_in
 from ..structure import Block, Par, Seq, Step, extra_wait_warnings, structure
-from .choices import _KEY, Choices
+from .choices import Choices, dotted
 from .limits import (
     MAX_DEFINITION_BYTES,
     MAX_INTRINSIC_NESTING,
@@ -111,7 +111,7 @@ class _Machine(Limits, Choices):
 
     @staticmethod
     def _result_key(index: int, node_id: str) -> str:
-        return node_id if _KEY.match(node_id) else f"n{index}_{re.sub(r'[^A-Za-z0-9_]', '_', node_id)}"
+        return node_id if dotted(node_id) else f"n{index}_{re.sub(r'[^A-Za-z0-9_]', '_', node_id)}"
 
     # ------------------------------------------------------------------------------ machine
     def build(self) -> dict[str, Any]:
