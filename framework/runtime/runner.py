@@ -150,6 +150,9 @@ class Execution:
         self.log_limit, self.log_level = logs.DEFAULT_LIMIT, logs.level_from_env()
         overridden = type(hooks).task_output is not RunHooks.task_output
         self.echo: logs.Echo | None = hooks.task_output if overridden else None
+        # OpenLineage's configuration is read once per run: looking it up (the environment, two files)
+        # at every attempt cost more than the rest of the runner's work on a no-op task
+        self.lineage = lineage.configured()
 
     # ----------------------------------------------------------------------------------- loop
     def run(self) -> RunResult:
@@ -161,7 +164,8 @@ class Execution:
 
     def _run(self) -> RunResult:
         self.hooks.run_started(self.run_id, self.root.name)
-        lineage.run_event("START", self.root, self.run_id, self.clock.now())
+        if self.lineage:
+            lineage.run_event("START", self.root, self.run_id, self.clock.now())
         try:
             self._start_scope(self.root, "", self.params, self._succeed, self._fail)
             while self.result is None:
@@ -194,7 +198,8 @@ class Execution:
                     except queue.Empty:
                         event = None
         except BaseException as exc:  # interrupted, or the lease was lost: the run stops unfinished
-            lineage.run_event("ABORT", self.root, self.run_id, self.clock.now(), error_of(exc))
+            if self.lineage:
+                lineage.run_event("ABORT", self.root, self.run_id, self.clock.now(), error_of(exc))
             raise
         finally:
             self.workers.close()
@@ -202,8 +207,9 @@ class Execution:
                 if call.log is not None:
                     self._store_log(call.log)
             self.store.commit()
-        lineage.run_event("COMPLETE" if self.result.status == SUCCEEDED else "FAIL", self.root, self.run_id,
-                          self.clock.now(), self.result.error)
+        if self.lineage:
+            lineage.run_event("COMPLETE" if self.result.status == SUCCEEDED else "FAIL", self.root, self.run_id,
+                              self.clock.now(), self.result.error)
         self.hooks.run_finished(self.result)
         return self.result
 
@@ -455,7 +461,9 @@ class Execution:
         call.token += 1
         token = call.token
         self.store.start_attempt(self.run_id, call.key, call.attempt, self.clock.now())
-        lineage.attempt_event("START", self.root.name, call.spec, call.key, self.run_id, call.attempt, self.clock.now())
+        if self.lineage:
+            lineage.attempt_event("START", self.root.name, call.spec, call.key, self.run_id, call.attempt,
+                                  self.clock.now())
         call.log = logs.AttemptLog(call.key, call.attempt, self.clock.now, self._log_ready, self.log_limit, self.echo)
         self.live.add((call, token))
         self.to_submit.append((call, token))
@@ -477,11 +485,11 @@ class Execution:
         now = self.clock.now()
         if ok:
             self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, now, None)
-            lineage.attempt_event("COMPLETE", self.root.name, call.spec, call.key, self.run_id, call.attempt, now,
-                                  checks=call.checks)
+            if self.lineage:
+                lineage.attempt_event("COMPLETE", self.root.name, call.spec, call.key, self.run_id, call.attempt,
+                                      now, checks=call.checks)
             self.hooks.call_finished(call.key, call.spec.name, SUCCEEDED)
-            call.on_success(value)
-            self.store.commit()  # a finished task is durable at once: the at-least-once window is this short
+            call.on_success(value)  # committed by the loop's next flush, before anything it enables starts
         else:
             self._attempt_failed(call, value, trace)
 
@@ -499,8 +507,9 @@ class Execution:
 
     def _attempt_failed(self, call: _Call, error: dict, trace: str | None = None) -> None:
         self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error, trace)
-        lineage.attempt_event("FAIL", self.root.name, call.spec, call.key, self.run_id, call.attempt,
-                              self.clock.now(), error, call.checks)
+        if self.lineage:
+            lineage.attempt_event("FAIL", self.root.name, call.spec, call.key, self.run_id, call.attempt,
+                                  self.clock.now(), error, call.checks)
         retry = call.spec.retry
         if retry is not None and call.tries <= retry.max_retries and error_matches(error["error"], retry.on):
             delay = retry.delay_for(call.tries)

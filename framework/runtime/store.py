@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import StratoError
 from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
 version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place.
 
@@ -35,7 +35,8 @@ Tables (read by the web UI and the scheduler too; columns are documented in :dat
   (catch handler), ``sub/node`` (inside sub-pipeline call ``sub``). ``status`` is RUNNING, SUCCEEDED,
   FAILED, SKIPPED (a branch not taken) or CANCELLED (abandoned when its run failed); ``reused_from``
   is the run whose result a rerun reused.
-- ``attempts``: one row per attempt of a task unit, with its error and (failed) ``traceback``.
+- ``attempts``: one row per attempt of a task unit, with its error and (failed) ``traceback``; a
+  trigger keeps ``units.attempts`` (the count shown) equal to the unit's latest attempt number.
 - ``pools``: shared limits (``strato pools set``): ``slots`` attempts of tasks in the pool at once, across
   every local run and process. ``pool_slots``: the slots taken, one row per running attempt; a row
   whose run is no longer running (or whose owner died: the run's lease) is free again.
@@ -87,6 +88,13 @@ CREATE TABLE IF NOT EXISTS fired (
 );
 """
 
+# Statements with a body of their own (``;`` inside), run after _SCHEMA: a unit's attempt count follows its
+# attempts, in SQLite, rather than by a second statement from the runner at every attempt
+_TRIGGERS = [
+    "CREATE TRIGGER IF NOT EXISTS attempts_counted AFTER INSERT ON attempts BEGIN "
+    "UPDATE units SET attempts = NEW.attempt WHERE run_id = NEW.run_id AND key = NEW.key; END",
+]
+
 # version -> statements that bring a store at version-1 to it (version 1 = the unversioned tables)
 _MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE runs ADD COLUMN heartbeat REAL"],
@@ -101,6 +109,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     5: ["ALTER TABLE runs ADD COLUMN backend TEXT"],
     6: ["CREATE TABLE IF NOT EXISTS fired (pipeline TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, "
          "at REAL, run_id TEXT, PRIMARY KEY (pipeline, kind, key))"],
+    7: [],  # the attempts_counted trigger, created from _TRIGGERS
 }
 
 
@@ -277,7 +286,7 @@ class RunStore:
                                   for st in _MIGRATIONS[target]]:
                     if self._needed(statement):
                         self.db.execute(statement)
-            for statement in [st for st in _SCHEMA.split(";") if st.strip()]:  # tables still missing
+            for statement in [st for st in _SCHEMA.split(";") if st.strip()] + _TRIGGERS:  # what is still missing
                 self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.db.execute("COMMIT")
@@ -408,10 +417,8 @@ class RunStore:
             (run_id, key, kind, task, status, _dumps(result), _dumps(error) if error else None, ended_at, ended_at))
 
     def start_attempt(self, run_id: str, key: str, attempt: int, started_at: float) -> None:
-        db = self._tx()
-        db.execute("INSERT INTO attempts (run_id, key, attempt, status, started_at) VALUES (?,?,?,?,?)",
-                   (run_id, key, attempt, RUNNING, started_at))
-        db.execute("UPDATE units SET attempts=? WHERE run_id=? AND key=?", (attempt, run_id, key))
+        self._tx().execute("INSERT INTO attempts (run_id, key, attempt, status, started_at) VALUES (?,?,?,?,?)",
+                           (run_id, key, attempt, RUNNING, started_at))  # units.attempts: by the trigger
 
     def finish_attempt(self, run_id: str, key: str, attempt: int, status: str, ended_at: float,
                        error: dict | None, traceback: str | None = None) -> None:
