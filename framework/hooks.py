@@ -18,8 +18,6 @@ webhooks take) to a URL kept in the secret store, never in the pipeline's code o
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +69,9 @@ class WebhookFailed(Exception):
 
 def notify_webhook(run: dict[str, Any], url: str, timeout: float = 10.0) -> None:
     """POST ``{"text": ...}`` about ``run`` to ``url`` (Slack and Teams incoming webhooks take it)."""
+    import urllib.error
+    import urllib.request
+
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise WebhookFailed("the webhook URL must be an http(s) URL; check the secret's value")
     body = json.dumps({"text": message(run)}).encode()

@@ -399,6 +399,8 @@ class PipelineDefinition(Generic[P, R]):
 
     def hook_tasks(self) -> dict[str, tuple[TaskDefinition[Any, Any], dict[str, Any]]]:
         """Each hook as (its task, values for its other parameters); a plain function becomes a task."""
+        if not self.hooks:
+            return self._hook_tasks
         from ..hooks import Hook
 
         for kind, value in self.hooks.items():
@@ -422,6 +424,8 @@ class PipelineDefinition(Generic[P, R]):
         return out
 
     def _hook_problems(self) -> list[Diagnostic]:
+        if not self.hooks:
+            return []
         from ..hooks import Hook
 
         out: list[Diagnostic] = []
