@@ -276,4 +276,13 @@ def test_bad_hooks_are_reported_where_they_are_declared(tmp_path: Path) -> None:
     def good(x: int = 1):
         return noop(x)
 
-    assert good.ir.hooks["on_failure"].args == {"channel": __import__("strato").ir.Literal("#data")}
+    from strato import ir
+
+    assert good.ir.hooks["on_failure"] == ir.HookSpec("needs_channel", {"channel": ir.Literal("#data")}, "run")
+    assert ir.from_json(good.ir.to_json()).hooks == good.ir.hooks  # the IR carries them, round trip exact
+
+    @pipeline
+    def plain(x: int = 1):
+        return noop(x)
+
+    assert "hooks" not in json.loads(plain.ir.to_json())  # no hooks, the IR (and its hash) as before
