@@ -17,7 +17,7 @@ class SystemClock:
     def now(self) -> float:
         return time.time()
 
-    def wait(self, events: queue.Queue, deadline: float | None, busy: bool) -> Any:
+    def wait(self, events: queue.SimpleQueue[Any], deadline: float | None, busy: bool) -> Any:
         """The next event, or None once ``deadline`` (clock time) has passed."""
         timeout = None if deadline is None else max(0.0, deadline - self.now())
         try:
@@ -32,7 +32,7 @@ class VirtualClock:
     def __init__(self, start: float = 1_700_000_000.0):
         self._now = start
         self._lock = threading.Lock()
-        self._queues: list[queue.Queue] = []
+        self._queues: list[queue.SimpleQueue[Any]] = []
         self.slept: list[float] = []  # every idle jump, for tests asserting delays
 
     def now(self) -> float:
@@ -47,7 +47,7 @@ class VirtualClock:
 
     sleep = advance
 
-    def wait(self, events: queue.Queue, deadline: float | None, busy: bool) -> Any:
+    def wait(self, events: queue.SimpleQueue[Any], deadline: float | None, busy: bool) -> Any:
         with self._lock:
             if events not in self._queues:
                 self._queues.append(events)

@@ -135,7 +135,7 @@ class Execution:
         self.started = started or {}
         self.earlier_attempts = attempts or {}
         self.workers = _Workers(workers)
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()  # no Condition: cheaper puts and gets
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.seq = itertools.count()
         self.live: set[tuple[_Call, int]] = set()
