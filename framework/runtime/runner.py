@@ -86,6 +86,9 @@ class _Workers:
 
 
 _LOG = object()  # first item of an event saying an attempt's log has lines to store
+# Seconds a finished attempt's writes may wait for the next commit when they enable no other work yet:
+# the longest a crash can make a resumed run redo finished work (at-least-once either way).
+COMMIT_WINDOW = 0.005
 
 
 class _Call:
@@ -142,6 +145,7 @@ class Execution:
         self.to_submit: list[tuple[_Call, int]] = []
         self.result: RunResult | None = None
         self.ending: tuple[str, Any, dict | None] | None = None  # the run's outcome while its hook runs
+        self.committed_at = time.monotonic()
         self._deps: dict[int, dict[str, tuple[str, ...]]] = {}
         self._fns: dict[str, Callable[..., Any]] = {}
         self.lease_lost: threading.Event | None = None
@@ -185,7 +189,7 @@ class Execution:
                 deadline = self.timers[0][0] if self.timers else None
                 if deadline is None and not self.live:
                     raise RuntimeError("the runner has nothing to wait for but the run is not finished")
-                event = self.clock.wait(self.events, deadline, bool(self.live))
+                event = self._next_event(deadline)
                 while event is not None and self.result is None:
                     if event is TICK:
                         pass
@@ -219,10 +223,30 @@ class Execution:
             self.store.append_logs(self.run_id, log.key, log.attempt, lines)
 
     def _flush(self) -> None:
-        self.store.commit()  # durable before anything it enables starts
         pending, self.to_submit = self.to_submit, []
+        if pending or time.monotonic() - self.committed_at >= COMMIT_WINDOW:
+            self._commit()  # durable before anything it enables starts
         for call, token in pending:
             self.workers.submit(self._work, call, token)
+
+    def _commit(self) -> None:
+        self.store.commit()
+        self.committed_at = time.monotonic()
+
+    def _next_event(self, deadline: float | None) -> Any:
+        """The next event. Writes that enabled nothing yet (a finished map item before its map ends) wait
+        at most :data:`COMMIT_WINDOW` for the commit that comes with the next work, so a busy run commits
+        a batch of them at once; the wait for an event never holds them longer."""
+        if self.store.in_transaction:
+            remaining = self.committed_at + COMMIT_WINDOW - time.monotonic()
+            if remaining > 0:
+                try:
+                    return self.events.get(timeout=remaining)
+                except queue.Empty:
+                    pass
+            self._commit()
+            return TICK  # the loop looks at its timers and work again
+        return self.clock.wait(self.events, deadline, bool(self.live))
 
     def _work(self, call: _Call, token: int) -> None:
         log = call.log

@@ -324,6 +324,11 @@ class RunStore:
             self._in_tx = True
         return self.db
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether writes are waiting for :meth:`commit`."""
+        return self._in_tx
+
     def commit(self) -> None:
         if self._in_tx:
             self.db.execute("COMMIT")
