@@ -287,6 +287,25 @@ def package(ref: str, target: str, out_dir: str, python_version: str, via_s3: bo
     click.echo(str(result.path))
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With ``--json``, what the emulated tasks and emulators print (on any thread, or from a process they
+    start) goes to stderr, so stdout carries only the JSON object."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 @main.command()
 @click.argument("ref")
 @click.option("--target", required=True, type=_TARGETS)
@@ -310,15 +329,16 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
     data = _read_input(input_)
     if work_dir:
         _writable_dir("--work-dir", work_dir)
-    loaded = load(ref)
-    checked = validated(loaded.definition)
-    adapter = get_adapter(target)
-    passes_target_rules(checked.ir, adapter)
-    params = prepare_input(checked.ir, data, loaded.definition.fn)
-    with tempfile.TemporaryDirectory(prefix="strato-emulate-") as tmp:
-        started_at = time.time()
-        result = adapter.emulate(checked.ir, params, resolver_for(checked.ir), backend=backend,
-                                 endpoint=endpoint, work_dir=Path(work_dir) if work_dir else Path(tmp))
+    with _stdout_to_stderr(as_json):  # the pipeline's module and body print while loading, too
+        loaded = load(ref)
+        checked = validated(loaded.definition)
+        adapter = get_adapter(target)
+        passes_target_rules(checked.ir, adapter)
+        params = prepare_input(checked.ir, data, loaded.definition.fn)
+        with tempfile.TemporaryDirectory(prefix="strato-emulate-") as tmp:
+            started_at = time.time()
+            result = adapter.emulate(checked.ir, params, resolver_for(checked.ir), backend=backend,
+                                     endpoint=endpoint, work_dir=Path(work_dir) if work_dir else Path(tmp))
     _record_external(checked.ir, ref, params, result, f"{target}:{backend or adapter.backends[0]}",
                      started_at)
     _report(result, as_json, started, resumable=False)

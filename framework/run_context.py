@@ -77,6 +77,15 @@ def context() -> RunContext:
     return found
 
 
+def enter(ctx: RunContext) -> contextvars.Token[RunContext | None]:
+    """:func:`task_context` without the context manager (the runner's hot path); pair with :func:`leave`."""
+    return _current.set(ctx)
+
+
+def leave(token: contextvars.Token[RunContext | None]) -> None:
+    _current.reset(token)
+
+
 @contextmanager
 def task_context(ctx: RunContext) -> Iterator[RunContext]:
     """Within the block, :func:`context` returns ``ctx`` (set by the runner and the task shims)."""

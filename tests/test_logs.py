@@ -220,3 +220,12 @@ def test_a_failed_run_shows_its_traceback_in_runs_logs_without_the_secret(cli: C
     assert 'use_token ! Traceback (most recent call last):' in shown.stdout
     assert "chatty.py\", line" in shown.stdout and "runtime/invoke.py" not in shown.stdout
     assert "sk-live-4242" not in shown.stdout + result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("target", ["aws", "gcp", "azure"])
+def test_emulate_json_prints_only_its_json_object_whatever_the_tasks_print(cli: Cli, target: str) -> None:
+    """The emulated tasks print and log (on the emulator's threads): with --json that goes to stderr."""
+    result = cli("emulate", "tests/pipelines/chatty.py:chatty", "--target", target, "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["output"] == [2, 4, 6]  # the whole stdout is the one object
+    assert "hello 2" in result.stderr

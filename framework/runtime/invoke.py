@@ -91,7 +91,7 @@ def to_json_result(task_name: str, fn: Callable[..., Any], result: Any) -> Any:
     """Check the result against the return annotation and convert it to plain JSON values."""
     hint = _checked_hints(fn).get("return")
     if hint is not None and _plain(hint, result):
-        return _finite(task_name, result)
+        return _finite(task_name, result) if hint is float else result  # int, str, bool: JSON as they are
     from pydantic import ValidationError
     from pydantic_core import PydanticSerializationError, to_jsonable_python
 

@@ -29,7 +29,7 @@ from .. import ir, lineage
 from ..checks import collecting
 from ..graph import dependencies, guard_chain
 from ..ir import error_matches
-from ..run_context import RunContext, resolve_defaults, split_key, task_context
+from ..run_context import RunContext, enter, leave, resolve_defaults, split_key
 from . import logs
 from .clock import TICK, SystemClock
 from .invoke import error_of, invoke
@@ -256,8 +256,12 @@ class Execution:
         ctx = RunContext(self.run_id, self.root.name, task_id, call.spec.name, call.attempt, index, "local",
                          self.scheduled_at)
         outcomes: list[dict] = []
+        entered = enter(ctx)
         try:
-            with task_context(ctx), collecting() as outcomes:
+            if call.spec.checks:
+                with collecting() as outcomes:
+                    result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
+            else:  # nothing to collect: no context manager on the hot path
                 result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
         except BaseException as exc:
             call.checks = outcomes
@@ -272,6 +276,7 @@ class Execution:
             log.close()
             self.events.put((call, token, True, result, None))
         finally:
+            leave(entered)
             logs.reset_current(current)
 
     def _timer(self, delay: float, fn: Callable[[], None]) -> None:
