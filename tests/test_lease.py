@@ -101,9 +101,10 @@ def test_the_store_is_versioned_and_migrates_an_unversioned_one(tmp_path: Path) 
                      "INSERT INTO runs VALUES ('r1','p',NULL,'[]','{}','h','{}','SUCCEEDED','1',NULL,1.0,2.0,1,'h',0);")
     db.close()
     store = RunStore(old)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     record = store.get_run("r1")
     assert record is not None and record.output == 1 and record.heartbeat is None and record.backend is None
+    assert record.ir == "{}"  # an old run's IR stays in its own row, and is read from there
     store.close()
     newer = sqlite3.connect(old)
     newer.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")

@@ -6,6 +6,7 @@ recorded as SUCCEEDED keep their results and are not run again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -19,12 +20,14 @@ from typing import Any
 from ..errors import StratoError
 from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
 version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place.
 
 Tables (read by the web UI and the scheduler too; columns are documented in :data:`_SCHEMA`):
 
+- ``irs``: each pipeline IR's JSON once, keyed by the SHA-256 of that text; a run row names its IR
+  with ``ir_key`` (stores from before version 8 keep their runs' IR inline in ``runs.ir``).
 - ``runs``: one row per run. ``status`` is RUNNING, SUCCEEDED or FAILED as written; a RUNNING run
   whose owner (``pid``/``host``/``heartbeat``, the lease) is gone is *shown* as INTERRUPTED
   (:attr:`RunRecord.display_status`). ``scheduled_at`` is the tick a scheduled or backfilled run is
@@ -58,8 +61,9 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, ref TEXT, sys_path TEXT, ir TEXT NOT NULL,
     ir_hash TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, output TEXT, error TEXT,
     started_at REAL NOT NULL, ended_at REAL, pid INTEGER, host TEXT, resumes INTEGER NOT NULL DEFAULT 0,
-    heartbeat REAL, scheduled_at REAL, rerun_of TEXT, rerun_from TEXT, backend TEXT
+    heartbeat REAL, scheduled_at REAL, rerun_of TEXT, rerun_from TEXT, backend TEXT, ir_key TEXT
 );
+CREATE TABLE IF NOT EXISTS irs (key TEXT PRIMARY KEY, ir TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE TABLE IF NOT EXISTS units (
     run_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, task TEXT, status TEXT NOT NULL,
@@ -110,6 +114,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     6: ["CREATE TABLE IF NOT EXISTS fired (pipeline TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, "
          "at REAL, run_id TEXT, PRIMARY KEY (pipeline, kind, key))"],
     7: [],  # the attempts_counted trigger, created from _TRIGGERS
+    8: ["ALTER TABLE runs ADD COLUMN ir_key TEXT"],  # and the irs table, created whole from _SCHEMA
 }
 
 
@@ -372,13 +377,22 @@ class RunStore:
         return None if self.path == ":memory:" else Heartbeat(self.path)
 
     # writes ------------------------------------------------------------------------------------
+    def _ir_key(self, ir_json: str) -> str:
+        """The key of ``ir_json`` in ``irs``, stored there once: a pipeline run again and again (a schedule, a
+        backfill) keeps one copy of its IR, not one per run."""
+        key = hashlib.sha256(ir_json.encode()).hexdigest()
+        # no cache of what is stored: a `runs prune` in another process may have removed it since
+        self._tx().execute("INSERT OR IGNORE INTO irs (key, ir) VALUES (?, ?)", (key, ir_json))
+        return key
+
     def create_run(self, run_id: str, pipeline: str, ref: str | None, sys_path: list[str], ir_json: str,
                    ir_hash: str, input: dict, started_at: float, *, scheduled_at: float | None = None,
                    rerun_of: str | None = None, rerun_from: str | None = None) -> None:
+        key = self._ir_key(ir_json)
         self._tx().execute(
-            "INSERT INTO runs (run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, started_at, pid, host, "
-            "heartbeat, scheduled_at, rerun_of, rerun_from) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, pipeline, ref, _dumps(sys_path), ir_json, ir_hash, _dumps(input), RUNNING, started_at,
+            "INSERT INTO runs (run_id, pipeline, ref, sys_path, ir, ir_key, ir_hash, input, status, started_at, pid, "
+            "host, heartbeat, scheduled_at, rerun_of, rerun_from) VALUES (?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, pipeline, ref, _dumps(sys_path), key, ir_hash, _dumps(input), RUNNING, started_at,
              os.getpid(), socket.gethostname(), time.time(), scheduled_at, rerun_of, rerun_from))
         self.commit()
 
@@ -399,10 +413,11 @@ class RunStore:
         """Record a finished run that ran elsewhere (a cloud execution, an emulated one) under its own id, so
         ``runs list/show`` show it beside local runs; recording the same id again replaces it. No lease:
         nothing here can resume it."""
+        key = self._ir_key(ir_json)
         self._tx().execute(
-            "INSERT OR REPLACE INTO runs (run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, output, "
-            "error, started_at, ended_at, backend) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, pipeline, ref, "[]", ir_json, ir_hash, _dumps(input), status, _dumps(output),
+            "INSERT OR REPLACE INTO runs (run_id, pipeline, ref, sys_path, ir, ir_key, ir_hash, input, status, "
+            "output, error, started_at, ended_at, backend) VALUES (?,?,?,?,'',?,?,?,?,?,?,?,?,?)",
+            (run_id, pipeline, ref, "[]", key, ir_hash, _dumps(input), status, _dumps(output),
              _dumps(error) if error else None, started_at, ended_at, backend))
         self.commit()
 
@@ -454,6 +469,8 @@ class RunStore:
             gone = [r.run_id for r in map(self._record, rows) if r.display_status != RUNNING]
             for table in ("logs", "attempts", "units", "runs"):
                 self.db.executemany(f"DELETE FROM {table} WHERE run_id=?", [(run_id,) for run_id in gone])
+            if gone:  # IRs no run names any more
+                self.db.execute("DELETE FROM irs WHERE key NOT IN (SELECT ir_key FROM runs WHERE ir_key IS NOT NULL)")
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -469,8 +486,10 @@ class RunStore:
                          started, ended, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from,
                          backend)
 
-    _RUN_COLUMNS = ("run_id, pipeline, ref, sys_path, ir, ir_hash, input, status, output, error, started_at, "
-                    "ended_at, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from, backend")
+    # a run's IR: its own row's (a store from before version 8) or the one its ir_key names
+    IR_COLUMN = "COALESCE(NULLIF(runs.ir, ''), (SELECT irs.ir FROM irs WHERE irs.key = runs.ir_key), '')"
+    _RUN_COLUMNS = (f"run_id, pipeline, ref, sys_path, {IR_COLUMN}, ir_hash, input, status, output, error, "
+                    "started_at, ended_at, pid, host, resumes, heartbeat, scheduled_at, rerun_of, rerun_from, backend")
 
     def get_run(self, run_id: str) -> RunRecord | None:
         row = self.db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,)).fetchone()

@@ -215,8 +215,8 @@ class StoreView:
             row = None
             if store is not None:
                 where, args = ("pipeline=? AND ir_hash=?", (name, ir_hash)) if ir_hash else ("pipeline=?", (name,))
-                row = store.db.execute(f"SELECT ir, ir_hash FROM runs WHERE {where} ORDER BY started_at DESC LIMIT 1",
-                                       args).fetchone()
+                row = store.db.execute(f"SELECT {RunStore.IR_COLUMN}, ir_hash FROM runs WHERE {where} "
+                                       "ORDER BY started_at DESC LIMIT 1", args).fetchone()
         if row is None:
             version = f" with graph {ir_hash[:12]}" if ir_hash else ""
             raise NotFound(f"no run of pipeline {name!r}{version} in {self.path}")
