@@ -239,6 +239,7 @@ def test_events_from_an_existing_account_create_no_containers(recorder: Recorder
     return settled(deployed).apply(check)
 
 
+@pulumi.runtime.test  # what the refused component registered before raising is settled in this test's loop
 def test_a_stale_package_or_a_time_zone_setting_is_refused(recorder: Recorder) -> None:
     from strato.infra.azure import StratoPipeline
 
@@ -289,6 +290,7 @@ def test_the_deployed_app_binds_exactly_the_pipelines_tasks(ref: str) -> None:
 SECURED = "tests/infra/secured.py:secured"
 
 
+@pulumi.runtime.test  # as above: nothing half-registered is left for the next test's loop
 def test_a_pipeline_with_secrets_needs_their_values(recorder: Recorder) -> None:
     with pytest.raises(ValueError, match="given secrets 'db-password': pass their values as secrets="):
         deploy(SECURED)
