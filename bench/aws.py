@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,21 +32,12 @@ sys.modules["bench_run"] = bench_run
 _spec.loader.exec_module(bench_run)  # type: ignore[union-attr]
 
 
-def median_time(fn: Any, repeat: int) -> tuple[float, Any]:
-    times, value = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), value
-
-
 def compile_rows(repeat: int) -> list[tuple[str, ...]]:
     rows = []
     kinds = [("chains+joins", bench_run.generated_pipeline), ("dense DAG", dense_dag)]
     for (kind, generate), size in ((k, s) for k in kinds for s in (1_000, 10_000, 20_000)):
         ir = generate(size).ir
-        seconds, compiled = median_time(lambda ir=ir: compile_pipeline(ir), repeat)
+        seconds, compiled = bench_run.median_time(lambda ir=ir: compile_pipeline(ir), repeat)
         sizes = [len(to_compact_json(d).encode()) for d in compiled.machines.values()]
         rows.append((f"{kind}, {size:,} tasks", f"{seconds:.3f} s", f"{seconds / size * 1e6:.1f} us",
                      f"{len(compiled.machines):,}", f"{sum(sizes) / 1e6:.2f} MB", f"{max(sizes) / 1e6:.2f} MB",
@@ -69,7 +57,7 @@ def emulated_rows(repeat: int) -> list[tuple[str, ...]]:
         resolver = resolver_for(definition.trace().ir)
         deployment = Deployment(ir, compile_pipeline(ir).machines, emulated_loader(ir, resolver))
         with deployed_on_moto(deployment) as (_, _, sfn):
-            seconds, result = median_time(
+            seconds, result = bench_run.median_time(
                 lambda sfn=sfn, deployment=deployment, params=params: run_execution(sfn, deployment, params), repeat)
             arn = sfn.list_executions(stateMachineArn=deployment.machines[ir.name])["executions"][0]["executionArn"]
             events = len(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])

@@ -19,7 +19,6 @@ import argparse
 import cProfile
 import importlib.util
 import pstats
-import statistics
 import sys
 import tempfile
 import time
@@ -58,12 +57,7 @@ def compile_rows(sizes: tuple[int, ...], repeat: int) -> list[tuple[str, ...]]:
     rows = []
     for size in sizes:
         ir = bench_run.generated_pipeline(size).ir
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            source = compiler.generate_function_app(ir)
-            times.append(time.perf_counter() - start)
-        seconds = statistics.median(times)
+        seconds, source = bench_run.median_time(lambda ir=ir: compiler.generate_function_app(ir), repeat)
         rows.append((f"{size:,}", f"{seconds:.3f} s", f"{seconds / size * 1e6:.0f} us",
                      f"{len(compiler.partition(ir)):,}", f"{source.count('@app.orchestration_trigger'):,}",
                      f"{len(source) / 1e6:.2f} MB"))

@@ -17,7 +17,6 @@ import argparse
 import cProfile
 import importlib.util
 import pstats
-import statistics
 import sys
 import tempfile
 import time
@@ -43,12 +42,7 @@ def compile_rows(sizes: tuple[int, ...], repeat: int) -> list[tuple[str, ...]]:
     rows = []
     for size in sizes:
         ir = bench_run.generated_pipeline(size).ir
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            compiled = compile_pipeline(ir)
-            times.append(time.perf_counter() - start)
-        seconds = statistics.median(times)
+        seconds, compiled = bench_run.median_time(lambda ir=ir: compile_pipeline(ir), repeat)
         sources = [compiled.source, *compiled.part_sources.values()]
         largest = max(len(s.encode()) for s in sources)
         rows.append((f"{size:,}", f"{seconds:.2f} s", f"{seconds / size * 1e6:.0f} us", f"{len(sources):,}",

@@ -144,6 +144,17 @@ def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> N
     print()
 
 
+def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """The median wall seconds of ``repeat`` calls of ``fn()``, and the last call's value (the cloud
+    benchmarks time their compilers with it)."""
+    times, value = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), value
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     """Wall seconds of ``fn()``, the part of them spent in garbage collection, and its value."""
     gc_before = GC_METER.seconds
