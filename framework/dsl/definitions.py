@@ -424,44 +424,38 @@ class PipelineDefinition(Generic[P, R]):
         return out
 
     def _hook_problems(self) -> list[Diagnostic]:
-        if not self.hooks:
-            return []
-        from ..hooks import Hook
-
         out: list[Diagnostic] = []
         tasks = self.hook_tasks()
         for kind, value in self.hooks.items():
-            where = f"{kind}"
             if kind not in tasks:
-                out.append(Diagnostic(f"{where} must be a @task, a function taking the run's outcome, or "
+                out.append(Diagnostic(f"{kind} must be a @task, a function taking the run's outcome, or "
                                       f"strato.hooks.webhook(...), got {value!r}", self.location, self.subject))
                 continue
             definition, args = tasks[kind]
             if definition.name == "<lambda>":
                 continue  # reported with the task's own problems
             params = definition._param_specs
+            hook = f"{kind} hook {definition.name!r}"
             if not params:
-                out.append(Diagnostic(f"{where} hook {definition.name!r} must take the run's outcome as its first "
-                                      'parameter ({"pipeline", "run_id", "status", "error", "backend"})',
+                out.append(Diagnostic(f"{hook} must take the run's outcome as its first parameter "
+                                      '({"pipeline", "run_id", "status", "error", "backend"})',
                                       self.location, self.subject))
                 continue
-            names = {p.name for p in params}
-            unknown = sorted(set(args) - names)
-            if unknown or (isinstance(value, Hook) and params[0].name in args):
-                out.append(Diagnostic(f"{where} hook {definition.name!r} has no parameter(s) {', '.join(unknown)} "
-                                      "to give values to (its first parameter is the run's outcome)"
-                                      if unknown else f"{where} hook {definition.name!r}: its first parameter "
-                                      f"{params[0].name!r} is the run's outcome; give no value for it",
-                                      self.location, self.subject))
+            unknown = sorted(set(args) - {p.name for p in params})
+            if unknown:
+                out.append(Diagnostic(f"{hook} has no parameter(s) {', '.join(unknown)} to give values to (its "
+                                      "first parameter is the run's outcome)", self.location, self.subject))
+            elif params[0].name in args:  # only a Hook(...) gives values
+                out.append(Diagnostic(f"{hook}: its first parameter {params[0].name!r} is the run's outcome; give "
+                                      "no value for it", self.location, self.subject))
             missing = [p.name for p in params[1:] if p.required and p.name not in args]
             if missing:
-                out.append(Diagnostic(f"{where} hook {definition.name!r} needs values for {', '.join(missing)}: "
+                out.append(Diagnostic(f"{hook} needs values for {', '.join(missing)}: "
                                       "use strato.hooks.Hook(task, {name: value})", self.location, self.subject))
             for name, arg in args.items():
                 problem = arg.problem() if isinstance(arg, Secret) else ir.json_problem(as_json(arg), f"{name!r}")
                 if problem:
-                    out.append(Diagnostic(f"{where} hook {definition.name!r} argument {name!r}: {problem}",
-                                          self.location, self.subject))
+                    out.append(Diagnostic(f"{hook} argument {name!r}: {problem}", self.location, self.subject))
         return out
 
     def trigger_specs(self) -> tuple[ir.TriggerSpec, ...]:
