@@ -18,7 +18,7 @@ from typing import Any
 from strato import ir
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import AdapterError
-from strato.adapters.common.tasks import granted_secrets, load_task, run_context
+from strato.adapters.common.tasks import granted_secrets, hook_arguments, hook_problem, load_task, run_context
 from strato.lineage import shim_attempt
 from strato.run_context import RunContext, task_context
 from strato.runtime.invoke import invoke
@@ -213,18 +213,14 @@ def handle(event: Any) -> Any:
 def _run_hook(name: str, fn: Callable[..., Any], event: dict[str, Any]) -> None:
     """The run's ``on_failure``/``on_success`` hook: its outcome built from the execution's context and the
     error caught for it; its other arguments are the literals the state machine holds."""
-    from strato.hooks import FAILED, SUCCEEDED, outcome
-
     hook = event["hook"]
-    if not isinstance(hook, dict) or hook.get("status") not in (FAILED, SUCCEEDED) or not isinstance(
-            hook.get("param"), str):
-        raise EventError("a hook event needs its status (FAILED or SUCCEEDED) and parameter; nothing was run")
+    problem = hook_problem(hook)
+    if problem is not None:
+        raise EventError(problem)
     ctx = _run_context(event.get("context"), name)
-    args = {k: ir.resolve_value(ir.value_from_dict(v), {}, {}) for k, v in (event.get("args") or {}).items()}
-    error = error_of_states(hook.get("error") or {}) if hook["status"] == FAILED else None
-    args[hook["param"]] = outcome(ctx.run_id, ctx.pipeline, hook["status"], error, "aws")
+    error = error_of_states(hook["error"]) if isinstance(hook.get("error"), dict) else None  # a failed run's
     with task_context(ctx):
-        _call(name, fn, args)
+        _call(name, fn, hook_arguments(hook, event.get("args"), ctx, error))
 
 
 def _run_context(given: Any, task: str) -> RunContext:

@@ -171,3 +171,24 @@ def run_context(data: Any, task: str, backend: str) -> RunContext:
                       text(ctx.get("prefix")) + text(fields.get("task_id"), task), task,
                       attempt if attempt is not None and attempt >= 1 else 1, whole(fields.get("map_index")),
                       backend, None)
+
+
+def hook_problem(hook: Any) -> str | None:
+    """Why a call's ``hook`` field is not what a compiled pipeline sends (``{"status", "param", "error"?}``)."""
+    if not isinstance(hook, dict) or hook.get("status") not in ("FAILED", "SUCCEEDED") or not isinstance(
+            hook.get("param"), str):
+        return "a hook call needs its status (FAILED or SUCCEEDED) and parameter; nothing was run"
+    return None
+
+
+def hook_arguments(hook: dict[str, Any], encoded: Any, ctx: RunContext, error: dict[str, str] | None) -> dict[str, Any]:
+    """The arguments of the run's ``on_failure``/``on_success`` hook in a shim: the literals the compiled
+    pipeline holds for its other parameters, and the run's outcome (``error``, already decoded from the
+    cloud's form, only for a failed run) for the parameter ``hook["param"]``."""
+    from strato import ir
+    from strato.hooks import FAILED, outcome
+
+    args = {k: ir.resolve_value(ir.value_from_dict(v), {}, {}) for k, v in (encoded or {}).items()}
+    failed = hook["status"] == FAILED
+    args[hook["param"]] = outcome(ctx.run_id, ctx.pipeline, hook["status"], error if failed else None, ctx.backend)
+    return args

@@ -26,7 +26,7 @@ from strato import ir
 from strato.adapters.common import offload as common
 from strato.adapters.common.emulation import loader_override
 from strato.adapters.common.errors import UnknownTask
-from strato.adapters.common.tasks import granted_secrets, load_task, run_context
+from strato.adapters.common.tasks import granted_secrets, hook_arguments, hook_problem, load_task, run_context
 from strato.lineage import shim_attempt
 from strato.run_context import RunContext, task_context
 from strato.runtime.invoke import error_of, invoke
@@ -99,16 +99,12 @@ def run(payload: dict[str, Any]) -> Any:
 def _run_hook(name: str, fn: Callable[..., Any], payload: dict[str, Any], ctx: RunContext) -> None:
     """The run's ``on_failure``/``on_success`` hook: its outcome from the run's context and the error the
     workflow caught; its other arguments are the literals the workflow holds."""
-    from strato.hooks import FAILED, outcome
-
     from .errors import workflow_error
 
     hook = payload["hook"]  # its form is checked by _refusal
-    args = {k: ir.resolve_value(ir.value_from_dict(v), {}, {}) for k, v in (payload.get("args") or {}).items()}
-    error = workflow_error(hook.get("error")) if hook["status"] == FAILED else None
-    args[hook["param"]] = outcome(ctx.run_id, ctx.pipeline, hook["status"], error, "gcp")
+    error = workflow_error(hook["error"]) if "error" in hook else None  # sent for a failed run only
     with task_context(ctx):
-        _call(name, fn, args)
+        _call(name, fn, hook_arguments(hook, payload.get("args"), ctx, error))
 
 
 def _refusal(payload: Any) -> str | None:
@@ -121,11 +117,7 @@ def _refusal(payload: Any) -> str | None:
         return None if "value" in payload else f"a {payload['op']} request needs a value; nothing was run"
     if not isinstance(payload.get("task"), str):
         return "the request names no task (\"task\": \"<task id>\"); nothing was run"
-    hook = payload.get("hook", {"status": "FAILED", "param": "run"})
-    if not isinstance(hook, dict) or hook.get("status") not in ("FAILED", "SUCCEEDED") or not isinstance(
-            hook.get("param"), str):
-        return "a hook call needs its status (FAILED or SUCCEEDED) and parameter; nothing was run"
-    return None
+    return hook_problem(payload["hook"]) if "hook" in payload else None
 
 
 def handle(payload: Any) -> tuple[int, Any]:
