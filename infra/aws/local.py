@@ -191,6 +191,11 @@ def _tags(inputs: dict[str, Any], key: str = "Key", value: str = "Value") -> lis
     return [{key: k, value: str(v)} for k, v in sorted((inputs.get("tags") or {}).items())]
 
 
+def _given(inputs: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The inputs among ``names`` that are set, under the API's names (``roleArn`` -> ``RoleArn``)."""
+    return {name[0].upper() + name[1:]: inputs[name] for name in names if inputs.get(name)}
+
+
 def _bucket(aws: LocalAws, r: Recorded, inputs: dict[str, Any]) -> None:
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=r.id)
@@ -272,11 +277,8 @@ def _state_machine(aws: LocalAws, r: Recorded, inputs: dict[str, Any]) -> None:
 
 
 def _event_rule(aws: LocalAws, r: Recorded, inputs: dict[str, Any]) -> None:
-    args: dict[str, Any] = {"Name": r.id, "Tags": _tags(inputs)}
-    for given, name in (("eventPattern", "EventPattern"), ("scheduleExpression", "ScheduleExpression"),
-                        ("roleArn", "RoleArn"), ("description", "Description")):
-        if inputs.get(given):
-            args[name] = inputs[given]
+    args = {"Name": r.id, "Tags": _tags(inputs),
+            **_given(inputs, "eventPattern", "scheduleExpression", "roleArn", "description")}
     aws.client("events").put_rule(**args)
 
 
@@ -313,20 +315,14 @@ def _api(aws: LocalAws, r: Recorded, inputs: dict[str, Any]) -> None:
 
 
 def _integration(aws: LocalAws, r: Recorded, inputs: dict[str, Any]) -> None:
-    args: dict[str, Any] = {"ApiId": inputs["apiId"], "IntegrationType": inputs["integrationType"]}
-    for given, name in (("integrationSubtype", "IntegrationSubtype"), ("credentialsArn", "CredentialsArn"),
-                        ("requestParameters", "RequestParameters"), ("payloadFormatVersion", "PayloadFormatVersion")):
-        if inputs.get(given):
-            args[name] = inputs[given]
+    args = {"ApiId": inputs["apiId"], "IntegrationType": inputs["integrationType"],
+            **_given(inputs, "integrationSubtype", "credentialsArn", "requestParameters", "payloadFormatVersion")}
     created = aws.client("apigatewayv2").create_integration(**args)
     aws.ids[r.id] = created["IntegrationId"]
 
 
 def _route(aws: LocalAws, r: Recorded, inputs: dict[str, Any]) -> None:
-    args: dict[str, Any] = {"ApiId": inputs["apiId"], "RouteKey": inputs["routeKey"]}
-    for given, name in (("target", "Target"), ("authorizationType", "AuthorizationType")):
-        if inputs.get(given):
-            args[name] = inputs[given]
+    args = {"ApiId": inputs["apiId"], "RouteKey": inputs["routeKey"], **_given(inputs, "target", "authorizationType")}
     aws.client("apigatewayv2").create_route(**args)
 
 
