@@ -35,21 +35,12 @@ class Hook:
 
 
 def outcome(run_id: str, pipeline: str, status: str, error: dict[str, Any] | None, backend: str) -> dict[str, Any]:
-    """What a hook receives: the run, how it ended and, when it failed, its error ``{"error", "cause"}``."""
+    """What a hook receives: the run, how it ended and, when it failed, its error ``{"error", "cause"}``
+    (each backend decodes its own form of an error before: the local runner's is already this)."""
+    failure = error if isinstance(error, dict) else {}
     return {"pipeline": pipeline, "run_id": run_id, "status": status, "backend": backend,
-            "error": normal_error(error) if status == FAILED else None}
-
-
-def normal_error(error: Any) -> dict[str, str]:
-    """``{"error", "cause"}`` from what a backend hands over: Strato's own form, or a Workflows error map
-    (``{"message", "tags"}``) for a failure of the workflow itself."""
-    if isinstance(error, dict) and isinstance(error.get("error"), str):
-        return {"error": error["error"], "cause": str(error.get("cause") or "")}
-    if isinstance(error, dict):
-        tags = error.get("tags")
-        name = tags[0] if isinstance(tags, list) and tags and isinstance(tags[0], str) else "Error"
-        return {"error": name, "cause": str(error.get("message") or "")}
-    return {"error": "Error", "cause": "" if error is None else str(error)}
+            "error": {"error": str(failure.get("error") or "Error"), "cause": str(failure.get("cause") or "")}
+            if status == FAILED else None}
 
 
 def message(run: dict[str, Any]) -> str:
@@ -96,5 +87,5 @@ def webhook(url: Secret, *, timeout: float = 10.0) -> Hook:
     return Hook(notify_webhook, {"url": url, "timeout": timeout})
 
 
-__all__ = ["FAILED", "SUCCEEDED", "Hook", "WebhookFailed", "message", "normal_error", "notify_webhook", "outcome",
+__all__ = ["FAILED", "SUCCEEDED", "Hook", "WebhookFailed", "message", "notify_webhook", "outcome",
            "webhook"]
