@@ -239,6 +239,8 @@ class Scheduler:
                 self.on_fire(fired)
         finally:
             announced.set()
+        if fired.run_id is None:  # refused before it started: over once reported, so it holds no slot
+            fired.done.wait()
 
     def running(self) -> list[Fired]:
         return [f for f in self.fired if not f.done.is_set()]
