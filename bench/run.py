@@ -303,7 +303,7 @@ def measure_floor(calls: int, repeat: int, tmp: Path) -> float:
                 store.start_unit("floor", key, "item", "noop", 0.0)
                 store.start_attempt("floor", key, 1, 0.0)
                 result = fn(n)
-                store.finish_attempt("floor", key, 1, "SUCCEEDED", 0.0, None)
+                store.finish_attempt("floor", key, 1, "SUCCEEDED", 0.0, 0.0, None)
                 store.finish_unit("floor", key, "SUCCEEDED", result, None, 0.0, "item", "noop")
                 if n % 16 == 15:
                     store.commit()

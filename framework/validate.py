@@ -131,7 +131,9 @@ def validate(definition: PipelineDefinition, policies: Iterable[Policy] = ()) ->
     """Trace, check and apply policies. Returns the validated pipeline (or None) and every diagnostic."""
     traced = definition.trace()
     diagnostics = list(traced.diagnostics)
-    diagnostics.extend(check_ir(traced.ir))
+    if traced.checked is None:
+        traced.checked = check_ir(traced.ir)
+    diagnostics.extend(traced.checked)
     policies = list(policies)
     for item in policies:
         if not isinstance(item, Policy):

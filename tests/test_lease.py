@@ -101,7 +101,7 @@ def test_the_store_is_versioned_and_migrates_an_unversioned_one(tmp_path: Path) 
                      "INSERT INTO runs VALUES ('r1','p',NULL,'[]','{}','h','{}','SUCCEEDED','1',NULL,1.0,2.0,1,'h',0);")
     db.close()
     store = RunStore(old)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
     record = store.get_run("r1")
     assert record is not None and record.output == 1 and record.heartbeat is None and record.backend is None
     assert record.ir == "{}"  # an old run's IR stays in its own row, and is read from there
@@ -111,3 +111,33 @@ def test_the_store_is_versioned_and_migrates_an_unversioned_one(tmp_path: Path) 
     newer.close()
     with pytest.raises(StoreError, match="written by a newer strato"):
         RunStore(old)
+
+
+def test_a_version_8_store_keeps_its_running_attempts_and_numbers_on(tmp_path: Path) -> None:
+    """Version 9 keeps the attempt in progress on its unit; rows a version 8 store wrote stay readable."""
+    path = tmp_path / "v8.db"
+    RunStore(path).close()
+    db = sqlite3.connect(path)
+    db.executescript(
+        "ALTER TABLE units DROP COLUMN attempt_started_at;"
+        "CREATE TRIGGER attempts_counted AFTER INSERT ON attempts BEGIN "
+        "UPDATE units SET attempts = NEW.attempt WHERE run_id = NEW.run_id AND key = NEW.key; END;"
+        "INSERT INTO runs (run_id, pipeline, sys_path, ir, ir_hash, input, status, started_at) "
+        "VALUES ('r1','p','[]','{}','h','{}','RUNNING',1.0);"
+        "INSERT INTO units (run_id, key, kind, task, status, started_at) VALUES ('r1','a','task','t','RUNNING',1.0);"
+        "INSERT INTO attempts (run_id, key, attempt, status, started_at, ended_at) "
+        "VALUES ('r1','a',1,'FAILED',1.0,2.0), ('r1','a',2,'RUNNING',3.0,NULL);"
+        "PRAGMA user_version=8;")
+    db.close()
+    store = RunStore(path)
+    assert store.db.execute("SELECT count(*) FROM sqlite_master WHERE type='trigger'").fetchone()[0] == 0
+    assert store.attempt_counts("r1") == {"a": 2}  # what the old trigger counted
+    assert [(a["attempt"], a["status"]) for a in store.attempts("r1")] == [(1, "FAILED"), (2, "RUNNING")]
+    store.start_attempt("r1", "a", 3, 4.0)  # a resumed run's next attempt: on the unit, listed as RUNNING
+    assert [(a["attempt"], a["status"]) for a in store.attempts("r1")] == [(1, "FAILED"), (2, "RUNNING"),
+                                                                           (3, "RUNNING")]
+    store.finish_run("r1", "FAILED", None, {"error": "E", "cause": "c"}, 5.0)
+    assert [(a["attempt"], a["status"]) for a in store.attempts("r1")] == [(1, "FAILED"), (2, "CANCELLED"),
+                                                                           (3, "CANCELLED")]
+    assert store.attempt_counts("r1") == {"a": 3}
+    store.close()

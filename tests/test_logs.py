@@ -170,7 +170,7 @@ def test_a_version_2_store_gains_the_logs_table(tmp_path: Path) -> None:
         "PRAGMA user_version=2;")
     db.close()
     store = RunStore(path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
     assert store.attempts("r1")[0]["traceback"] is None and store.logs("r1") == []
     record = store.get_run("r1")
     assert record is not None and record.scheduled_at is None and record.rerun_of is None

@@ -118,6 +118,6 @@ def test_nothing_but_the_ir_travels() -> None:
     from strato.dsl.tracing import Traced
     from strato.validate import Validated
 
-    assert set(Traced.__dataclass_fields__) == {"ir", "diagnostics"}
+    assert set(Traced.__dataclass_fields__) == {"ir", "diagnostics", "checked"}  # checked: diagnostics, cached
     assert set(Validated.__dataclass_fields__) == {"ir", "warnings"}
     assert (ROOT / "framework" / "runtime" / "tasks.py").exists()

@@ -349,3 +349,34 @@ def test_the_run_store_records_every_unit(h: Harness) -> None:
     assert record.status == "SUCCEEDED" and record.output == {"sum": 11} and record.input == {"a": 1, "b": 10}
     (unit,) = h.store.units(result.run_id)
     assert unit["key"] == "add" and unit["status"] == "SUCCEEDED" and unit["result"] == 11 and unit["attempts"] == 1
+
+
+def test_a_running_attempt_is_in_the_store_before_the_task_runs(tmp_path: Any) -> None:
+    """What `runs show` and the UI read while a task runs: its attempt, committed before the task started."""
+    path = tmp_path / "store.db"
+    seen: list[list[tuple]] = []
+
+    def look() -> str:
+        other = RunStore(path)  # another connection sees only what was committed
+        try:
+            (run,) = other.list_runs()
+            seen.append([(a["key"], a["attempt"], a["status"]) for a in other.attempts(run.run_id)])
+        finally:
+            other.close()
+        if len(seen) == 1:
+            raise ConnectionError("first attempt fails")
+        return "looked"
+
+    looking = task(retry=Retry(max_retries=1, delay=0, on=("ConnectionError",)))(look)
+
+    @pipeline
+    def watched():
+        return looking()
+
+    store = RunStore(path)
+    result = run_pipeline(watched, {}, store=store)
+    assert result.status == "SUCCEEDED"
+    assert seen == [[("look", 1, "RUNNING")], [("look", 1, "FAILED"), ("look", 2, "RUNNING")]]
+    assert [(a["attempt"], a["status"]) for a in store.attempts(result.run_id)] == [(1, "FAILED"), (2, "SUCCEEDED")]
+    assert store.units(result.run_id)[0]["attempts"] == 2
+    store.close()

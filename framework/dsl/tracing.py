@@ -146,6 +146,9 @@ class Traced:
 
     ir: ir.PipelineIR  # built even when there are errors, so later checks can still report theirs
     diagnostics: list[Diagnostic]
+    # check_ir's findings, kept with the trace (a definition caches its trace, and the IR is frozen), so a
+    # pipeline run many times in one process (a service, a backfill) is checked once
+    checked: list[Diagnostic] | None = None
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -95,7 +95,7 @@ class _Call:
     """One task invocation with its retries (a task node, a map item or a catch handler)."""
 
     __slots__ = ("args", "attempt", "checks", "fn", "handler", "key", "log", "on_failure", "on_success",
-                 "pool_wait", "spec", "token", "tries")
+                 "pool_wait", "spec", "started", "token", "tries")
 
     def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
                  on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False,
@@ -107,6 +107,7 @@ class _Call:
         self.log: logs.AttemptLog | None = None
         self.checks: list[dict] = []  # the outcomes of the last attempt's data-quality checks
         self.pool_wait = 0.0  # seconds before asking its pool for a slot again (doubling, at most 1 s)
+        self.started = 0.0  # when the current attempt started
 
 
 class _Scope:
@@ -489,10 +490,10 @@ class Execution:
         call.tries += 1
         call.token += 1
         token = call.token
-        self.store.start_attempt(self.run_id, call.key, call.attempt, self.clock.now())
+        call.started = now = self.clock.now()
+        self.store.start_attempt(self.run_id, call.key, call.attempt, now)
         if self.lineage:
-            lineage.attempt_event("START", self.root.name, call.spec, call.key, self.run_id, call.attempt,
-                                  self.clock.now())
+            lineage.attempt_event("START", self.root.name, call.spec, call.key, self.run_id, call.attempt, now)
         call.log = logs.AttemptLog(call.key, call.attempt, self.clock.now, self._log_ready, self.log_limit, self.echo)
         self.live.add((call, token))
         self.to_submit.append((call, token))
@@ -513,7 +514,7 @@ class Execution:
             self._store_log(call.log)
         now = self.clock.now()
         if ok:
-            self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, now, None)
+            self.store.finish_attempt(self.run_id, call.key, call.attempt, SUCCEEDED, call.started, now, None)
             if self.lineage:
                 lineage.attempt_event("COMPLETE", self.root.name, call.spec, call.key, self.run_id, call.attempt,
                                       now, checks=call.checks)
@@ -535,7 +536,8 @@ class Execution:
                                         f"within its timeout of {call.spec.timeout:g}s"})
 
     def _attempt_failed(self, call: _Call, error: dict, trace: str | None = None) -> None:
-        self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, self.clock.now(), error, trace)
+        self.store.finish_attempt(self.run_id, call.key, call.attempt, FAILED, call.started, self.clock.now(), error,
+                                  trace)
         if self.lineage:
             lineage.attempt_event("FAIL", self.root.name, call.spec, call.key, self.run_id, call.attempt,
                                   self.clock.now(), error, call.checks)

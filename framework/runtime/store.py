@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import StratoError
 from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """``PRAGMA user_version`` of the store this code writes. 0 is a store from before versioning (the
 version-1 tables, no lease); :data:`_MIGRATIONS` brings an older store up to date in place.
 
@@ -38,8 +38,10 @@ Tables (read by the web UI and the scheduler too; columns are documented in :dat
   (catch handler), ``sub/node`` (inside sub-pipeline call ``sub``). ``status`` is RUNNING, SUCCEEDED,
   FAILED, SKIPPED (a branch not taken) or CANCELLED (abandoned when its run failed); ``reused_from``
   is the run whose result a rerun reused.
-- ``attempts``: one row per attempt of a task unit, with its error and (failed) ``traceback``; a
-  trigger keeps ``units.attempts`` (the count shown) equal to the unit's latest attempt number.
+- ``attempts``: one row per attempt of a task unit that has ended, with its error and (failed)
+  ``traceback``. The attempt in progress lives on its unit: ``units.attempts`` is the latest attempt's
+  number and ``units.attempt_started_at`` its start, so starting a task writes one row, not two
+  (:meth:`RunStore.attempts` lists it as RUNNING). Stores from before version 9 also hold RUNNING rows.
 - ``pools``: shared limits (``strato pools set``): ``slots`` attempts of tasks in the pool at once, across
   every local run and process. ``pool_slots``: the slots taken, one row per running attempt; a row
   whose run is no longer running (or whose owner died: the run's lease) is free again.
@@ -56,6 +58,10 @@ LEASE_TIMEOUT = float(os.environ.get("STRATO_LEASE_TIMEOUT") or 60.0)
 
 HEARTBEAT_EVERY = min(5.0, LEASE_TIMEOUT / 4)
 
+WAL_AUTOCHECKPOINT = 4000
+"""WAL pages (4 KiB each) after which a commit of the runner's connection checkpoints by itself: a bound on
+the WAL's size whatever the workload. Below it, the heartbeat thread's checkpoints keep the WAL copied."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, ref TEXT, sys_path TEXT, ir TEXT NOT NULL,
@@ -68,7 +74,7 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE TABLE IF NOT EXISTS units (
     run_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, task TEXT, status TEXT NOT NULL,
     result TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, started_at REAL, ended_at REAL,
-    reused_from TEXT, PRIMARY KEY (run_id, key)
+    reused_from TEXT, attempt_started_at REAL, PRIMARY KEY (run_id, key)
 );
 CREATE TABLE IF NOT EXISTS attempts (
     run_id TEXT NOT NULL, key TEXT NOT NULL, attempt INTEGER NOT NULL, status TEXT NOT NULL,
@@ -92,12 +98,6 @@ CREATE TABLE IF NOT EXISTS fired (
 );
 """
 
-# Statements with a body of their own (``;`` inside), run after _SCHEMA: a unit's attempt count follows its
-# attempts, in SQLite, rather than by a second statement from the runner at every attempt
-_TRIGGERS = [
-    "CREATE TRIGGER IF NOT EXISTS attempts_counted AFTER INSERT ON attempts BEGIN "
-    "UPDATE units SET attempts = NEW.attempt WHERE run_id = NEW.run_id AND key = NEW.key; END",
-]
 
 # version -> statements that bring a store at version-1 to it (version 1 = the unversioned tables)
 _MIGRATIONS: dict[int, list[str]] = {
@@ -113,9 +113,28 @@ _MIGRATIONS: dict[int, list[str]] = {
     5: ["ALTER TABLE runs ADD COLUMN backend TEXT"],
     6: ["CREATE TABLE IF NOT EXISTS fired (pipeline TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, "
          "at REAL, run_id TEXT, PRIMARY KEY (pipeline, kind, key))"],
-    7: [],  # the attempts_counted trigger, created from _TRIGGERS
+    7: [],  # an attempts_counted trigger, dropped again by version 9
     8: ["ALTER TABLE runs ADD COLUMN ir_key TEXT"],  # and the irs table, created whole from _SCHEMA
+    9: ["ALTER TABLE units ADD COLUMN attempt_started_at REAL", "DROP TRIGGER IF EXISTS attempts_counted"],
 }
+
+# The writes of a running task, queued by the store and sent at the next commit with one ``executemany``
+# per statement, in this order (what depends on what: a unit is inserted before it is finished; the
+# other statements touch other rows or other columns)
+_START_UNIT = (
+    "INSERT INTO units (run_id, key, kind, task, status, started_at, attempts, attempt_started_at) "
+    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (run_id, key) DO UPDATE SET status=excluded.status, error=NULL, "
+    "ended_at=NULL, started_at=CASE WHEN units.kind='wait' THEN units.started_at ELSE excluded.started_at END, "
+    "attempts=CASE WHEN excluded.attempt_started_at IS NULL THEN units.attempts ELSE excluded.attempts END, "
+    "attempt_started_at=coalesce(excluded.attempt_started_at, units.attempt_started_at)")
+_START_ATTEMPT = "UPDATE units SET attempts=?, attempt_started_at=? WHERE run_id=? AND key=?"
+_END_ATTEMPT = ("INSERT OR REPLACE INTO attempts (run_id, key, attempt, status, started_at, ended_at, error, "
+                "traceback) VALUES (?,?,?,?,?,?,?,?)")
+_FINISH_UNIT = (
+    "INSERT INTO units (run_id, key, kind, task, status, result, error, started_at, ended_at) "
+    "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (run_id, key) DO UPDATE SET status=excluded.status, "
+    "result=excluded.result, error=excluded.error, ended_at=excluded.ended_at")
+_QUEUED = (_START_UNIT, _START_ATTEMPT, _END_ATTEMPT, _FINISH_UNIT)
 
 
 class StoreError(StratoError):
@@ -255,6 +274,10 @@ class RunStore:
             path = home / "strato.db"
         self.path = str(path)
         self._in_tx = False
+        self._queue: dict[str, list[Any]] = {sql: [] for sql in _QUEUED}
+        self._queued = 0
+        self._fresh: dict[tuple[str, str], list[Any]] = {}  # queued unit inserts, by (run, key)
+        self._finishing: set[tuple[str, str]] = set()  # queued unit finishes
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         except sqlite3.Error as exc:
@@ -276,6 +299,13 @@ class RunStore:
         self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
+            # SQLite's automatic checkpoint (by default when the WAL passes 1,000 pages) copies the WAL into
+            # the database and syncs it inside a commit: about 15 ms once every few hundred tasks, on the
+            # runner's critical path. The heartbeat thread checkpoints on its own connection instead, and this
+            # connection only when the WAL passes WAL_AUTOCHECKPOINT pages (then there is little left to
+            # copy). https://www.sqlite.org/wal.html ("Application-Initiated Checkpoints") and
+            # https://sqlite.org/c3ref/wal_autocheckpoint.html
+            self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives SIGKILL, not power loss
         if version < SCHEMA_VERSION:
             self._migrate()
@@ -291,7 +321,7 @@ class RunStore:
                                   for st in _MIGRATIONS[target]]:
                     if self._needed(statement):
                         self.db.execute(statement)
-            for statement in [st for st in _SCHEMA.split(";") if st.strip()] + _TRIGGERS:  # what is still missing
+            for statement in [st for st in _SCHEMA.split(";") if st.strip()]:  # what is still missing
                 self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.db.execute("COMMIT")
@@ -327,14 +357,37 @@ class RunStore:
         if not self._in_tx:
             self.db.execute("BEGIN")
             self._in_tx = True
+        if self._queued:
+            self._send()
         return self.db
+
+    def _send(self) -> None:
+        """Send the queued task writes, one ``executemany`` per statement (inside the open transaction)."""
+        self._queued = 0
+        self._fresh.clear()
+        self._finishing.clear()
+        for sql, rows in self._queue.items():
+            if rows:
+                self.db.executemany(sql, rows)
+                rows.clear()
+
+    def _send_queued(self) -> None:
+        """Before a read on this connection: it sees the queued writes too."""
+        if self._queued:
+            self._tx()
+
+    def _put(self, sql: str, row: list[Any] | tuple[Any, ...]) -> None:
+        self._queue[sql].append(row)
+        self._queued += 1
 
     @property
     def in_transaction(self) -> bool:
         """Whether writes are waiting for :meth:`commit`."""
-        return self._in_tx
+        return self._in_tx or self._queued > 0
 
     def commit(self) -> None:
+        if self._queued:
+            self._tx()
         if self._in_tx:
             self.db.execute("COMMIT")
             self._in_tx = False
@@ -402,7 +455,10 @@ class RunStore:
         db.execute("UPDATE runs SET status=?, output=?, error=?, ended_at=? WHERE run_id=?",
                    (status, _dumps(output), _dumps(error) if error else None, ended_at, run_id))
         if status == FAILED:
-            for table in ("units", "attempts"):
+            db.execute("INSERT OR IGNORE INTO attempts (run_id, key, attempt, status, started_at, ended_at) "
+                       "SELECT run_id, key, attempts, ?, attempt_started_at, ? FROM units WHERE run_id=? AND status=? "
+                       "AND attempt_started_at IS NOT NULL", (CANCELLED, ended_at, run_id, RUNNING))
+            for table in ("units", "attempts"):  # attempts: RUNNING rows of stores from before version 9
                 db.execute(f"UPDATE {table} SET status=?, ended_at=? WHERE run_id=? AND status=?",
                            (CANCELLED, ended_at, run_id, RUNNING))
         self.commit()
@@ -421,30 +477,33 @@ class RunStore:
              _dumps(error) if error else None, started_at, ended_at, backend))
         self.commit()
 
+    # A running task's writes are queued and sent at the next commit (or before any other statement), so
+    # nothing is durable later than before; what is read on this connection is sent first.
     def start_unit(self, run_id: str, key: str, kind: str, task: str | None, started_at: float) -> None:
-        self._tx().execute(
-            "INSERT INTO units (run_id, key, kind, task, status, started_at) VALUES (?,?,?,?,?,?) "
-            "ON CONFLICT (run_id, key) DO UPDATE SET status=excluded.status, error=NULL, ended_at=NULL, "
-            "started_at=CASE WHEN units.kind='wait' THEN units.started_at ELSE excluded.started_at END",
-            (run_id, key, kind, task, RUNNING, started_at))
+        if (run_id, key) in self._finishing:  # started again after a queued finish: keep the order
+            self._tx()
+        row = [run_id, key, kind, task, RUNNING, started_at, 0, None]
+        self._fresh[(run_id, key)] = row
+        self._put(_START_UNIT, row)
 
     def finish_unit(self, run_id: str, key: str, status: str, result: Any, error: dict | None,
                     ended_at: float, kind: str = "task", task: str | None = None) -> None:
-        self._tx().execute(
-            "INSERT INTO units (run_id, key, kind, task, status, result, error, started_at, ended_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (run_id, key) DO UPDATE SET status=excluded.status, "
-            "result=excluded.result, error=excluded.error, ended_at=excluded.ended_at",
-            (run_id, key, kind, task, status, _dumps(result), _dumps(error) if error else None, ended_at, ended_at))
+        self._finishing.add((run_id, key))
+        self._put(_FINISH_UNIT, (run_id, key, kind, task, status, _dumps(result), _dumps(error) if error else None,
+                                 ended_at, ended_at))
 
     def start_attempt(self, run_id: str, key: str, attempt: int, started_at: float) -> None:
-        self._tx().execute("INSERT INTO attempts (run_id, key, attempt, status, started_at) VALUES (?,?,?,?,?)",
-                           (run_id, key, attempt, RUNNING, started_at))  # units.attempts: by the trigger
+        """The attempt in progress, on its unit's row: folded into the unit's insert when that is still queued."""
+        row = self._fresh.get((run_id, key))
+        if row is not None:
+            row[6], row[7] = attempt, started_at
+        else:
+            self._put(_START_ATTEMPT, (attempt, started_at, run_id, key))
 
-    def finish_attempt(self, run_id: str, key: str, attempt: int, status: str, ended_at: float,
+    def finish_attempt(self, run_id: str, key: str, attempt: int, status: str, started_at: float, ended_at: float,
                        error: dict | None, traceback: str | None = None) -> None:
-        self._tx().execute("UPDATE attempts SET status=?, ended_at=?, error=?, traceback=? WHERE run_id=? AND key=? "
-                           "AND attempt=?", (status, ended_at, _dumps(error) if error else None, traceback, run_id,
-                                             key, attempt))
+        self._put(_END_ATTEMPT, (run_id, key, attempt, status, started_at, ended_at,
+                                 _dumps(error) if error else None, traceback))
 
     def append_logs(self, run_id: str, key: str, attempt: int, lines: list[tuple[float, str, str]]) -> None:
         """Add an attempt's output lines ``(time, stream, line)``, committed with the runner's next commit."""
@@ -542,22 +601,26 @@ class RunStore:
 
     def completed_units(self, run_id: str) -> dict[str, Any]:
         """Results of units that finished (succeeded or skipped): what a resumed run does not redo."""
+        self._send_queued()
         rows = self.db.execute("SELECT key, result FROM units WHERE run_id=? AND status IN (?, ?)",
                                (run_id, SUCCEEDED, SKIPPED)).fetchall()
         return {key: json.loads(result) if result is not None else None for key, result in rows}
 
     def unit_started_at(self, run_id: str) -> dict[str, float]:
+        self._send_queued()
         rows = self.db.execute("SELECT key, started_at FROM units WHERE run_id=? AND started_at IS NOT NULL",
                                (run_id,)).fetchall()
         return dict(rows)
 
     def attempt_counts(self, run_id: str) -> dict[str, int]:
-        """The highest attempt number recorded per unit, so a resumed run numbers on from there."""
-        rows = self.db.execute("SELECT key, max(attempt) FROM attempts WHERE run_id=? GROUP BY key", (run_id,))
+        """The latest attempt number per unit, so a resumed run numbers on from there."""
+        self._send_queued()
+        rows = self.db.execute("SELECT key, attempts FROM units WHERE run_id=? AND attempts > 0", (run_id,))
         return dict(rows.fetchall())
 
     def units(self, run_id: str) -> list[dict]:
         """The run's units as stored, in start order (see :func:`shown_status` for what to display)."""
+        self._send_queued()
         rows = self.db.execute("SELECT key, kind, task, status, attempts, started_at, ended_at, error, result, "
                                "reused_from FROM units WHERE run_id=? ORDER BY started_at, rowid", (run_id,)).fetchall()
         return [{"key": k, "kind": kind, "task": task, "status": st, "attempts": att, "started_at": iso(s),
@@ -567,8 +630,14 @@ class RunStore:
                 for k, kind, task, st, att, s, e, err, res, reused in rows]
 
     def attempts(self, run_id: str) -> list[dict]:
-        rows = self.db.execute("SELECT key, attempt, status, started_at, ended_at, error, traceback FROM attempts "
-                               "WHERE run_id=? ORDER BY started_at, key, attempt", (run_id,)).fetchall()
+        """Every attempt of the run's task units, the ones in progress (kept on their unit) included."""
+        self._send_queued()
+        rows = self.db.execute(
+            "SELECT key, attempt, status, started_at, ended_at, error, traceback FROM attempts WHERE run_id=? "
+            "UNION ALL SELECT key, attempts, status, attempt_started_at, NULL, NULL, NULL FROM units u WHERE "
+            "run_id=? AND status=? AND attempt_started_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM attempts a "
+            "WHERE a.run_id=u.run_id AND a.key=u.key AND a.attempt=u.attempts) ORDER BY 4, 1, 2",
+            (run_id, run_id, RUNNING)).fetchall()
         checks: dict[tuple[str, int], list[dict]] = {}
         try:
             for k, a, line in self.db.execute("SELECT key, attempt, line FROM logs WHERE run_id=? AND stream='check' "
@@ -711,11 +780,22 @@ class Heartbeat:
                         continue  # busy past the timeout: try again at the next beat
                     if cur.rowcount == 0:
                         self.lost.set()
+                _checkpoint(db)
+            _checkpoint(db)  # the run is over: its writes move into the database off the runner's path
         finally:
             db.close()
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _checkpoint(db: sqlite3.Connection) -> None:
+    """Copy what the WAL holds into the database without waiting for anyone (``PASSIVE``): readers and
+    the runner's writes go on; what cannot be copied now is copied by a later checkpoint."""
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error:
+        pass  # busy or closing: the next beat, or closing the store, checkpoints
 
 
 def shown_status(unit_status: str, run_status: str) -> str:

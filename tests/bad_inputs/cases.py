@@ -150,7 +150,7 @@ def _cli_cases() -> list[Case]:
              setup="garbage_db"),
         Case("store-truncated", ("runs", "list"), 1, "it may be corrupt or truncated", setup="truncated_db"),
         Case("store-truncated-show", ("runs", "show", "r1"), 1, "it may be corrupt or truncated", setup="truncated_db"),
-        Case("store-newer", ("runs", "list"), 1, "was written by a newer strato (schema 99; this one reads up to 8)",
+        Case("store-newer", ("runs", "list"), 1, "was written by a newer strato (schema 99; this one reads up to 9)",
              setup="newer_db"),
         Case("store-newer-run", ("run", "{tmp}/p.py:p"), 1, "was written by a newer strato", OK, setup="newer_db"),
         Case("home-is-file", ("run", "{tmp}/p.py:p"), 1, "is a file, not a directory; point STRATO_HOME at a directory",
