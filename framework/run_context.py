@@ -16,7 +16,7 @@ This module imports only the standard library: ``import strato`` stays fast.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,7 +65,9 @@ class RunContext:
                    str(data["backend"]), parse_instant(data.get("scheduled_at")))
 
 
-_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("strato_run_context", default=None)
+# a RunContext, or what builds it on first use (the local runner's: most tasks never ask)
+_Current = RunContext | Callable[[], RunContext] | None
+_current: contextvars.ContextVar[_Current] = contextvars.ContextVar("strato_run_context", default=None)
 
 
 def context() -> RunContext:
@@ -74,15 +76,19 @@ def context() -> RunContext:
     if found is None:
         raise NoRunContext("strato.context() is only available inside a running task (called by a pipeline run); "
                            "outside one there is no run, task or attempt to describe")
+    if not isinstance(found, RunContext):
+        found = found()
+        _current.set(found)  # built once per attempt: leave() restores what was there before
     return found
 
 
-def enter(ctx: RunContext) -> contextvars.Token[RunContext | None]:
-    """:func:`task_context` without the context manager (the runner's hot path); pair with :func:`leave`."""
+def enter(ctx: RunContext | Callable[[], RunContext]) -> contextvars.Token[_Current]:
+    """:func:`task_context` without the context manager (the runner's hot path); pair with :func:`leave`.
+    ``ctx`` may be a function building the context when :func:`context` is first called."""
     return _current.set(ctx)
 
 
-def leave(token: contextvars.Token[RunContext | None]) -> None:
+def leave(token: contextvars.Token[_Current]) -> None:
     _current.reset(token)
 
 

@@ -195,6 +195,25 @@ def test_independent_tasks_run_concurrently(h: Harness) -> None:
     assert h.run(p).output == ["a", "b"]
 
 
+def test_blocked_tasks_get_a_thread_each_up_to_the_pool_size(h: Harness) -> None:
+    """The pool grows while queued tasks wait: eight tasks that block until all eight run, on eight threads."""
+    barrier = threading.Barrier(8, timeout=10)
+    threads: set[str] = set()
+
+    @task
+    def gather(x: int) -> int:
+        threads.add(threading.current_thread().name)
+        barrier.wait()  # passes only once all eight are running at the same time
+        return x
+
+    @pipeline
+    def p(items: list):
+        return gather.map(items)
+
+    assert h.run(p, {"items": list(range(8))}, workers=8).output == list(range(8))
+    assert len(threads) == 8
+
+
 def test_map_honours_max_concurrency_and_keeps_order(h: Harness) -> None:
     lock, active, peak = threading.Lock(), [0], [0]
     barrier = threading.Barrier(2, timeout=10)

@@ -53,7 +53,11 @@ class RunHooks:
 class _Workers:
     """A bounded pool of daemon threads: a task that hangs past its timeout never blocks exit.
 
-    Threads start on demand: a new one only when more jobs wait than threads are idle.
+    The pool grows only when tasks wait: it starts with one thread, and the runner adds one whenever
+    queued tasks have waited :data:`GROW_AFTER` with no thread taking any (:meth:`grow_if_stuck`), up to
+    ``size``. Tasks that block (I/O, sleeps, subprocesses) soon get a thread each; tasks that keep
+    the GIL busy are served by as few threads as keep up, because every extra runnable thread makes
+    the runner's own thread wait its turn for the GIL.
     """
 
     def __init__(self, size: int):
@@ -61,30 +65,55 @@ class _Workers:
         self.jobs: queue.SimpleQueue[tuple[Callable[..., None] | None, tuple[Any, ...]]] = queue.SimpleQueue()
         self.threads = self.idle = 0
         self.lock = threading.Lock()
+        self.taken_at = 0.0  # monotonic time of the last take (or of submitting into an empty queue)
 
     def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self.jobs.put((fn, args))
+        self.submit_all([(fn, args)])
+
+    def submit_all(self, jobs: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+        if self.jobs.empty():
+            self.taken_at = time.monotonic()  # nobody was waiting before these
+        put = self.jobs.put
+        for job in jobs:
+            put(job)
+        if self.threads == 0:
+            self._spawn()
+
+    def waiting(self) -> bool:
+        """Queued tasks outnumber idle threads, and the pool may still grow."""
+        return self.threads < self.size and self.jobs.qsize() > self.idle
+
+    def grow_if_stuck(self, now: float) -> None:
+        if now - self.taken_at >= GROW_AFTER and self.waiting():
+            self._spawn()
+            self.taken_at = now  # the new thread gets its chance before another is added
+
+    def _spawn(self) -> None:
         with self.lock:
-            if self.jobs.qsize() > self.idle and self.threads < self.size:
-                self.threads += 1
-                threading.Thread(target=self._serve, daemon=True, name=f"strato-worker-{self.threads}").start()
+            self.threads += 1
+            self.idle += 1  # counted idle from now: it takes a job as soon as it starts
+        threading.Thread(target=self._serve, daemon=True, name=f"strato-worker-{self.threads}").start()
 
     def _serve(self) -> None:
+        get, lock, monotonic = self.jobs.get, self.lock, time.monotonic
         while True:
-            with self.lock:
-                self.idle += 1
-            fn, args = self.jobs.get()
-            with self.lock:
+            fn, args = get()
+            self.taken_at = monotonic()
+            with lock:
                 self.idle -= 1
             if fn is None:
                 return
             fn(*args)
+            with lock:
+                self.idle += 1
 
     def close(self) -> None:
         for _ in range(self.threads):
             self.jobs.put((None, ()))
 
 
+# Seconds queued tasks may wait with no thread taking one before the pool gets another thread.
+GROW_AFTER = 0.002
 _LOG = object()  # first item of an event saying an attempt's log has lines to store
 # Seconds a finished attempt's writes may wait for the next commit when they enable no other work yet:
 # the longest a crash can make a resumed run redo finished work (at-least-once either way).
@@ -95,12 +124,12 @@ class _Call:
     """One task invocation with its retries (a task node, a map item or a catch handler)."""
 
     __slots__ = ("args", "attempt", "checks", "fn", "handler", "key", "log", "on_failure", "on_success",
-                 "pool_wait", "spec", "started", "token", "tries")
+                 "pipeline", "pool_wait", "spec", "started", "token", "tries")
 
-    def __init__(self, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
+    def __init__(self, pipeline: ir.PipelineIR, key: str, spec: ir.TaskSpec, fn: Callable[..., Any], args: dict,
                  on_success: Callable[[Any], None], on_failure: Callable[[dict], None], handler: bool = False,
                  earlier_attempts: int = 0):
-        self.key, self.spec, self.fn, self.args = key, spec, fn, args
+        self.pipeline, self.key, self.spec, self.fn, self.args = pipeline, key, spec, fn, args
         self.on_success, self.on_failure, self.handler = on_success, on_failure, handler
         self.attempt = earlier_attempts  # numbering continues across resumes, so history is kept
         self.tries, self.token = 0, 0  # the retry budget counts this execution's attempts
@@ -219,6 +248,8 @@ class Execution:
         return self.result
 
     def _store_log(self, log: logs.AttemptLog) -> None:
+        if not log.pending:  # most attempts write nothing
+            return
         lines = log.drain()
         if lines:
             self.store.append_logs(self.run_id, log.key, log.attempt, lines)
@@ -227,8 +258,9 @@ class Execution:
         pending, self.to_submit = self.to_submit, []
         if pending or time.monotonic() - self.committed_at >= COMMIT_WINDOW:
             self._commit()  # durable before anything it enables starts
-        for call, token in pending:
-            self.workers.submit(self._work, call, token)
+        if pending:
+            work = self._work
+            self.workers.submit_all([(work, job) for job in pending])
 
     def _commit(self) -> None:
         self.store.commit()
@@ -238,6 +270,13 @@ class Execution:
         """The next event. Writes that enabled nothing yet (a finished map item before its map ends) wait
         at most :data:`COMMIT_WINDOW` for the commit that comes with the next work, so a busy run commits
         a batch of them at once; the wait for an event never holds them longer."""
+        if self.workers.waiting():  # tasks wait for a thread: look again within GROW_AFTER
+            self.workers.grow_if_stuck(time.monotonic())
+            if self.workers.waiting():
+                try:
+                    return self.events.get(timeout=GROW_AFTER)
+                except queue.Empty:
+                    return TICK
         if self.store.in_transaction:
             remaining = self.committed_at + COMMIT_WINDOW - time.monotonic()
             if remaining > 0:
@@ -253,17 +292,14 @@ class Execution:
         log = call.log
         assert log is not None
         current = logs.set_current(log)
-        task_id, index = split_key(call.key)
-        ctx = RunContext(self.run_id, self.root.name, task_id, call.spec.name, call.attempt, index, "local",
-                         self.scheduled_at)
         outcomes: list[dict] = []
-        entered = enter(ctx)
+        entered = enter(functools.partial(self._context, call.key, call.spec.name, call.attempt))
         try:
             if call.spec.checks:
                 with collecting() as outcomes:
                     result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
             else:  # nothing to collect: no context manager on the hot path
-                result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets)
+                result = invoke(call.spec.name, call.fn, call.args, call.spec.secrets, checks=False)
         except BaseException as exc:
             call.checks = outcomes
             _record_checks(log, outcomes)
@@ -279,6 +315,11 @@ class Execution:
         finally:
             leave(entered)
             logs.reset_current(current)
+
+    def _context(self, key: str, task: str, attempt: int) -> RunContext:
+        """What ``strato.context()`` returns in an attempt, built when the task first asks."""
+        task_id, index = split_key(key)
+        return RunContext(self.run_id, self.root.name, task_id, task, attempt, index, "local", self.scheduled_at)
 
     def _timer(self, delay: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (self.clock.now() + delay, next(self.seq), fn))
@@ -473,8 +514,7 @@ class Execution:
         except Exception as exc:
             on_failure({"error": type(exc).__name__, "cause": f"cannot load task {spec.name!r}: {exc}"})
             return
-        call = _Call(key, spec, fn, args, on_success, lambda e: self._call_failed(pipeline, call, e, on_failure),
-                     handler, self.earlier_attempts.get(key, 0))
+        call = _Call(pipeline, key, spec, fn, args, on_success, on_failure, handler, self.earlier_attempts.get(key, 0))
         self._attempt(call)
 
     def _attempt(self, call: _Call) -> None:
@@ -549,10 +589,11 @@ class Execution:
             self._timer(delay, lambda: self._attempt(call))
             return
         self.hooks.call_finished(call.key, call.spec.name, FAILED)
-        call.on_failure(error)
+        self._call_failed(call, error)
 
-    def _call_failed(self, pipeline: ir.PipelineIR, call: _Call, error: dict,
-                     on_failure: Callable[[dict], None]) -> None:
+    def _call_failed(self, call: _Call, error: dict) -> None:
+        """The call failed for good: its catch handler stands in, or its failure goes on to its caller."""
+        pipeline, on_failure = call.pipeline, call.on_failure
         catch = call.spec.catch
         if catch is not None and not call.handler and error_matches(error["error"], catch.on):
             handler = pipeline.tasks[catch.handler]

@@ -160,8 +160,15 @@ def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per value
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return "null"
+    if type(value) is int:  # exactly int (a bool or an IntEnum is not): its JSON is its decimal form
+        return int.__repr__(value)
+    return _encode(value)
 
 
 @dataclass
