@@ -79,7 +79,7 @@ def _describe(exc: Any) -> str:
 def check_arguments(task_name: str, fn: Callable[..., Any], args: dict[str, Any]) -> dict[str, Any]:
     """Validate (and convert) arguments against the parameter annotations."""
     if all_plain(fn, args):
-        return dict(args)
+        return args  # unchanged: the call gets its own keyword dict from **args
     from pydantic import ValidationError
 
     adapters, _ = _type_adapters(fn)

@@ -73,11 +73,12 @@ class AttemptLog:
                  limit: int = DEFAULT_LIMIT, echo: Echo | None = None):
         self.key, self.attempt, self.now, self.notify, self.limit, self.echo = key, attempt, now, notify, limit, echo
         self.lock = threading.Lock()
-        self.pending: list[LogLine] = []
-        self.partial: dict[str, str] = {}
+        # empty until the attempt writes: most never do, and every attempt makes one of these
+        self.pending: list[LogLine] | tuple[()] = ()
+        self.partial: dict[str, str] | None = None
         self.stored = self.dropped = 0
         self.closed = False
-        self.secrets: list[str] = []
+        self.secrets: list[str] | tuple[()] = ()
 
     def add_secrets(self, values: Iterable[str]) -> None:
         """Values never to store or show (the attempt's resolved secrets), longest replaced first."""
@@ -93,6 +94,8 @@ class AttemptLog:
         with self.lock:
             if self.closed:
                 return
+            if self.partial is None:
+                self.partial = {}
             *lines, rest = (self.partial.get(stream, "") + text).split("\n")
             self.partial[stream] = rest
             shown = self._add(stream, lines)
@@ -102,16 +105,18 @@ class AttemptLog:
         """Store lines (under the lock) within the limit; ``always`` for notes and tracebacks."""
         shown = []
         was_empty = not self.pending
+        pending: list[LogLine] = self.pending if isinstance(self.pending, list) else []
+        self.pending = pending
         for raw in lines:
             line = self.redact(raw.rstrip("\r"))
             shown.append((stream, line))
             size = len(line.encode("utf-8", "replace")) + 1
             if always or self.stored + size <= self.limit:
                 self.stored += size
-                self.pending.append((self.now(), stream, line))
+                pending.append((self.now(), stream, line))
             else:
                 self.dropped += size
-        if was_empty and self.pending:
+        if was_empty and pending:
             self.notify(self)
         return shown
 
@@ -134,8 +139,8 @@ class AttemptLog:
 
     def drain(self) -> list[LogLine]:
         with self.lock:
-            lines, self.pending = self.pending, []
-        return lines
+            lines, self.pending = self.pending, ()
+        return lines if isinstance(lines, list) else []
 
     def close(self, note: str | None = None) -> None:
         """End the attempt: flush unfinished lines, say how much was cut; later writes are ignored."""
@@ -143,10 +148,10 @@ class AttemptLog:
             if self.closed:
                 return
             shown = []
-            for stream, rest in self.partial.items():
+            for stream, rest in (self.partial or {}).items():
                 if rest:
                     shown += self._add(stream, [rest])
-            self.partial = {}
+            self.partial = None
             if self.dropped:
                 shown += self._add("strato", [f"[strato] log cut: this attempt wrote {self.dropped} more bytes "
                                               f"than the {self.limit}-byte limit ($STRATO_LOG_MAX_BYTES); they "
