@@ -200,15 +200,25 @@ def _value_secrets(value: Any, param_secrets: Mapping[str, set[str]]) -> set[str
     """Secrets a value hands over: references in its literals, and those of the parameters it reads."""
     from . import ir
 
+    found: set[str] = set()
+    _add_value_secrets(ir, value, param_secrets, found)
+    return found
+
+
+def _add_value_secrets(ir: Any, value: Any, param_secrets: Mapping[str, set[str]], found: set[str]) -> None:
+    """:func:`_value_secrets` into ``found`` (``ir`` is :mod:`strato.ir`, imported once by the caller): this
+    runs for every argument of every node, so it makes no set per value."""
     if isinstance(value, ir.Literal):
-        return set(secret_names(value.value))
-    if isinstance(value, ir.Param):
-        return set(param_secrets.get(value.name, ()))
-    if isinstance(value, ir.ListOf):
-        return {name for item in value.items for name in _value_secrets(item, param_secrets)}
-    if isinstance(value, ir.DictOf):
-        return {name for _, item in value.entries for name in _value_secrets(item, param_secrets)}
-    return set()
+        if isinstance(value.value, (dict, list)):  # a scalar holds no reference
+            found.update(secret_names(value.value))
+    elif isinstance(value, ir.Param):
+        found.update(param_secrets.get(value.name, ()))
+    elif isinstance(value, ir.ListOf):
+        for item in value.items:
+            _add_value_secrets(ir, item, param_secrets, found)
+    elif isinstance(value, ir.DictOf):
+        for _, item in value.entries:
+            _add_value_secrets(ir, item, param_secrets, found)
 
 
 def with_grants(root: PipelineIR) -> PipelineIR:
@@ -241,9 +251,11 @@ def with_grants(root: PipelineIR) -> PipelineIR:
                     passed.setdefault(node.pipeline, {}).setdefault(arg, set()).update(_value_secrets(value, params))
                 continue
             if isinstance(node, (ir.TaskNode, ir.MapNode)):
-                values = list(args.values()) + ([node.items] if isinstance(node, ir.MapNode) else [])
-                found = set().union(*(_value_secrets(v, params) for v in values)) if values else set()
-                grants[name].setdefault(node.task, set()).update(found)
+                found = grants[name].setdefault(node.task, set())
+                for value in args.values():
+                    _add_value_secrets(ir, value, params, found)
+                if isinstance(node, ir.MapNode):
+                    _add_value_secrets(ir, node.items, params, found)
 
     for hook in root.hooks.values():  # a hook's literal arguments (a webhook's URL) are granted to it
         grants[root.name].setdefault(hook.task, set()).update(
