@@ -346,6 +346,20 @@ def _load_moto_states_parser() -> None:
             del sys.modules["moto.batch"]
 
 
+_SESSION: list[Any] = []
+
+
+def _shared_session() -> Any:
+    """One boto3 session for every emulated run in this process: a session caches the service models it
+    has parsed (S3's, Lambda's and Step Functions' JSON, about 0.1 s per run), a new one parses them again.
+    Its credentials are the emulator's fixed test ones; handlers a run registers on it, it unregisters."""
+    if not _SESSION:
+        import boto3
+
+        _SESSION.append(boto3.session.Session())
+    return _SESSION[0]
+
+
 @contextmanager
 def moto_account(backend: str = "moto", port: int = 0) -> Iterator[Any]:
     """An emulated account: moto in-process, or a ``ThreadedMotoServer`` (on ``port``, 0: any free one)
@@ -384,8 +398,11 @@ def moto_account(backend: str = "moto", port: int = 0) -> Iterator[Any]:
                                                          "STRATO_PAYLOAD_BUCKET": PAYLOAD_BUCKET}))
         if "endpoint_url" in client_args:  # the shim's S3 client talks to the same server
             stack.enter_context(mock.patch.dict(os.environ, {"AWS_ENDPOINT_URL": client_args["endpoint_url"]}))
-        boto3.setup_default_session()  # moto's interpreter builds its clients from the default session
-        session = boto3.DEFAULT_SESSION
+        # moto's interpreter builds its clients from boto3's default session: the process's shared emulator
+        # session stands in for it during the run (and the caller's is put back after)
+        session = _shared_session()
+        stack.callback(setattr, boto3, "DEFAULT_SESSION", boto3.DEFAULT_SESSION)
+        boto3.DEFAULT_SESSION = session
         session.client("s3", region_name=REGION, **client_args).create_bucket(Bucket=PAYLOAD_BUCKET)
         yield session, client_args
 
@@ -493,10 +510,13 @@ def deployed_on_moto(deployment: Deployment, backend: str = "moto",
     moto's gaps bridged; yields the session, the client arguments and a Step Functions client."""
     with moto_account(backend) as (session, client_args), moto_bridged(timers):
         session.events.register("before-call.lambda.Invoke", deployment.invoke)
-        sfn = session.client("stepfunctions", region_name=REGION, **client_args)
-        deployment.seed_secrets(session, client_args)
-        deployment.create(sfn)
-        yield session, client_args, sfn
+        try:
+            sfn = session.client("stepfunctions", region_name=REGION, **client_args)
+            deployment.seed_secrets(session, client_args)
+            deployment.create(sfn)
+            yield session, client_args, sfn
+        finally:
+            session.events.unregister("before-call.lambda.Invoke", deployment.invoke)
 
 
 @contextmanager

@@ -467,6 +467,7 @@ def deployed_locally(ref: str, *, port: int = 0, endpoint: str | None = None, wo
             if payloads:
                 stack.enter_context(mock.patch.dict(os.environ, {"STRATO_PAYLOAD_BUCKET": payloads}))
             session.events.register("before-call.lambda.Invoke", functions.invoke)
+            stack.callback(session.events.unregister, "before-call.lambda.Invoke", functions.invoke)
         yield url
 
 
