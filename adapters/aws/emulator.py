@@ -297,6 +297,7 @@ def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], time
     arn = sfn.start_execution(stateMachineArn=deployment.machines[deployment.root.name], name=name,
                               input=json.dumps(params))["executionArn"]
     deadline = time.monotonic() + timeout
+    pause = 0.002
     while True:
         described = sfn.describe_execution(executionArn=arn)
         if described["status"] != "RUNNING":
@@ -305,7 +306,10 @@ def run_execution(sfn: Any, deployment: Deployment, params: dict[str, Any], time
             sfn.stop_execution(executionArn=arn)
             return RunResult(name, "FAILED", None, {"error": "EmulatorTimeout",
                                                     "cause": f"the execution ran longer than {timeout:g}s"})
-        time.sleep(0.002)  # polling the emulator, which runs the execution on its own threads
+        # polling the emulator, which runs the execution on its own threads: each poll is a request through
+        # botocore and moto that takes the GIL from the execution, so a longer run is polled less often
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.05)
     # what Step Functions would have failed and moto did not
     refused = violation(sfn, deployment.machines, described["startDate"])
     if refused is not None:
