@@ -4,6 +4,7 @@ never back, and everything installs under the one import name ``strato``."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -136,3 +137,22 @@ def test_a_run_of_plainly_typed_tasks_loads_no_pydantic(tmp_path: Path) -> None:
                           env={**os.environ, "STRATO_HOME": str(tmp_path / "home")})
     assert done.stderr.strip().splitlines()[-1] == "False 0", done.stderr
     assert '"output": 3' in done.stdout
+
+
+def test_lists_and_string_keyed_dicts_of_exact_scalars_load_no_pydantic(tmp_path: Path) -> None:
+    """A map over ``items: list[int]`` and a ``dict[str, list[str]]`` result pass as they are, without pydantic;
+    a value that would need converting (a bool where an int is annotated) still goes through it."""
+    (tmp_path / "wide.py").write_text(
+        "from strato import pipeline, task\n\n@task\ndef tag(x: int) -> dict[str, list[str]]:\n"
+        "    return {'tags': [str(x)] * x}\n\n@pipeline\ndef wide(items: list[int]):\n    return tag.map(items)\n")
+    code = ("import sys; sys.argv = ['strato', 'run', 'wide.py:wide', '--input', sys.argv[1], '--json']\n"
+            "from strato.cli import main\ntry:\n    main()\nexcept SystemExit as exc:\n"
+            "    print('pydantic' in sys.modules, exc.code, file=sys.stderr)\n")
+    env = {**os.environ, "STRATO_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", code, '{"items": [1, 2]}'], capture_output=True, text=True,
+                          cwd=tmp_path, env=env)
+    assert done.stderr.strip().splitlines()[-1] == "False 0", done.stderr
+    assert json.loads(done.stdout)["output"] == [{"tags": ["1"]}, {"tags": ["2", "2"]}]
+    coerced = subprocess.run([sys.executable, "-c", code, '{"items": [1, true]}'], capture_output=True, text=True,
+                             cwd=tmp_path, env=env)
+    assert coerced.stderr.strip().splitlines()[-1].startswith("True"), coerced.stderr

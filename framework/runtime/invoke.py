@@ -37,8 +37,23 @@ def _checked_hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def _plain(hint: Any, value: Any) -> bool:
-    """``value`` passes ``hint`` unchanged: a scalar of exactly the annotated type (no subclass, no coercion)."""
-    return hint in _SCALARS and type(value) is hint
+    """``value`` passes ``hint`` unchanged: a scalar of exactly the annotated type (no subclass, no coercion),
+    or a ``list[...]`` / ``dict[str, ...]`` holding only such values (e.g. ``list[int]`` of ints)."""
+    if hint in _SCALARS:
+        return type(value) is hint
+    origin, args = getattr(hint, "__origin__", None), getattr(hint, "__args__", ())
+    if origin is list and type(value) is list and len(args) == 1:
+        item = args[0]
+        if item in _SCALARS:  # the common case, without a call per element
+            return all(type(v) is item for v in value)
+        return all(_plain(item, v) for v in value)
+    if origin is dict and type(value) is dict and len(args) == 2 and args[0] is str:
+        return all(type(k) is str for k in value) and all(_plain(args[1], v) for v in value.values())
+    return False
+
+
+def _mentions_float(hint: Any) -> bool:
+    return hint is float or any(_mentions_float(a) for a in getattr(hint, "__args__", ()))
 
 
 def all_plain(fn: Callable[..., Any], args: dict[str, Any]) -> bool:
@@ -48,7 +63,7 @@ def all_plain(fn: Callable[..., Any], args: dict[str, Any]) -> bool:
         hints = _checked_hints(fn)
     for name, value in args.items():  # a loop, not all(...): this runs once per task call
         hint = hints.get(name)
-        if hint is not None and (hint not in _SCALARS or type(value) is not hint):
+        if hint is not None and type(value) is not hint and not _plain(hint, value):
             return False
     return True
 
@@ -96,8 +111,8 @@ def check_arguments(task_name: str, fn: Callable[..., Any], args: dict[str, Any]
 def to_json_result(task_name: str, fn: Callable[..., Any], result: Any) -> Any:
     """Check the result against the return annotation and convert it to plain JSON values."""
     hint = _checked_hints(fn).get("return")
-    if hint is not None and _plain(hint, result):
-        return _finite(task_name, result) if hint is float else result  # int, str, bool: JSON as they are
+    if hint is not None and _plain(hint, result):  # int, str, bool: JSON as they are; a float must be finite
+        return _finite(task_name, result) if _mentions_float(hint) else result
     from pydantic import ValidationError
     from pydantic_core import PydanticSerializationError, to_jsonable_python
 
