@@ -41,7 +41,8 @@ def _plain(hint: Any, value: Any) -> bool:
     or a ``list[...]`` / ``dict[str, ...]`` holding only such values (e.g. ``list[int]`` of ints)."""
     if hint in _SCALARS:
         return type(value) is hint
-    origin, args = getattr(hint, "__origin__", None), getattr(hint, "__args__", ())
+    origin = getattr(hint, "__origin__", None)
+    args: tuple[Any, ...] = getattr(hint, "__args__", ())
     if origin is list and type(value) is list and len(args) == 1:
         item = args[0]
         if item in _SCALARS:  # the common case, without a call per element
