@@ -69,6 +69,9 @@ def level_from_env() -> int:
 class AttemptLog:
     """The output of one attempt: complete, redacted lines waiting to be stored."""
 
+    __slots__ = ("attempt", "closed", "dropped", "echo", "key", "limit", "lock", "notify", "now", "partial",
+                 "pending", "secrets", "stored")
+
     def __init__(self, key: str, attempt: int, now: Callable[[], float], notify: Callable[[AttemptLog], None],
                  limit: int = DEFAULT_LIMIT, echo: Echo | None = None):
         self.key, self.attempt, self.now, self.notify, self.limit, self.echo = key, attempt, now, notify, limit, echo

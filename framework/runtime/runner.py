@@ -60,17 +60,14 @@ class _Workers:
     the runner's own thread wait its turn for the GIL.
     """
 
-    def __init__(self, size: int):
-        self.size = size
-        self.jobs: queue.SimpleQueue[tuple[Callable[..., None] | None, tuple[Any, ...]]] = queue.SimpleQueue()
+    def __init__(self, size: int, target: Callable[..., None]):
+        self.size, self.target = size, target  # every job is a tuple of arguments for target
+        self.jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self.threads = self.idle = 0
         self.lock = threading.Lock()
         self.taken_at = 0.0  # monotonic time of the last take (or of submitting into an empty queue)
 
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self.submit_all([(fn, args)])
-
-    def submit_all(self, jobs: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    def submit_all(self, jobs: list[tuple[Any, ...]]) -> None:
         if self.jobs.empty():
             self.taken_at = time.monotonic()  # nobody was waiting before these
         put = self.jobs.put
@@ -95,21 +92,21 @@ class _Workers:
         threading.Thread(target=self._serve, daemon=True, name=f"strato-worker-{self.threads}").start()
 
     def _serve(self) -> None:
-        get, lock, monotonic = self.jobs.get, self.lock, time.monotonic
+        get, lock, monotonic, target = self.jobs.get, self.lock, time.monotonic, self.target
         while True:
-            fn, args = get()
+            args = get()
             self.taken_at = monotonic()
             with lock:
                 self.idle -= 1
-            if fn is None:
+            if args is None:
                 return
-            fn(*args)
+            target(*args)
             with lock:
                 self.idle += 1
 
     def close(self) -> None:
         for _ in range(self.threads):
-            self.jobs.put((None, ()))
+            self.jobs.put(None)
 
 
 # Seconds queued tasks may wait with no thread taking one before the pool gets another thread.
@@ -167,11 +164,11 @@ class Execution:
         self.completed = completed or {}
         self.started = started or {}
         self.earlier_attempts = attempts or {}
-        self.workers = _Workers(workers)
+        self.workers = _Workers(workers, self._work)
         self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()  # no Condition: cheaper puts and gets
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.seq = itertools.count()
-        self.live: set[tuple[_Call, int]] = set()
+        self.live: dict[_Call, int] = {}  # attempts running: each call's current attempt token
         self.to_submit: list[tuple[_Call, int]] = []
         self.result: RunResult | None = None
         self.ending: tuple[str, Any, dict | None] | None = None  # the run's outcome while its hook runs
@@ -237,7 +234,7 @@ class Execution:
             raise
         finally:
             self.workers.close()
-            for call, _ in list(self.live):  # what unfinished attempts wrote so far is kept too
+            for call in list(self.live):  # what unfinished attempts wrote so far is kept too
                 if call.log is not None:
                     self._store_log(call.log)
             self.store.commit()
@@ -259,8 +256,7 @@ class Execution:
         if pending or time.monotonic() - self.committed_at >= COMMIT_WINDOW:
             self._commit()  # durable before anything it enables starts
         if pending:
-            work = self._work
-            self.workers.submit_all([(work, job) for job in pending])
+            self.workers.submit_all(pending)
 
     def _commit(self) -> None:
         self.store.commit()
@@ -535,7 +531,7 @@ class Execution:
         if self.lineage:
             lineage.attempt_event("START", self.root.name, call.spec, call.key, self.run_id, call.attempt, now)
         call.log = logs.AttemptLog(call.key, call.attempt, self.clock.now, self._log_ready, self.log_limit, self.echo)
-        self.live.add((call, token))
+        self.live[call] = token
         self.to_submit.append((call, token))
         if call.spec.timeout:
             self._timer(call.spec.timeout, lambda: self._timed_out(call, token))
@@ -545,9 +541,9 @@ class Execution:
         self.events.put((_LOG, log))
 
     def _on_event(self, call: _Call, token: int, ok: bool, value: Any, trace: str | None) -> None:
-        if (call, token) not in self.live:
+        if self.live.get(call) != token:
             return  # a late answer from an attempt that already timed out
-        self.live.discard((call, token))
+        del self.live[call]
         if call.spec.pool is not None:
             self.pools.give_back(self.run_id, call.key)
         if call.log is not None:
@@ -564,8 +560,8 @@ class Execution:
             self._attempt_failed(call, value, trace)
 
     def _timed_out(self, call: _Call, token: int) -> None:
-        if (call, token) in self.live:
-            self.live.discard((call, token))
+        if self.live.get(call) == token:
+            del self.live[call]
             if call.spec.pool is not None:
                 self.pools.give_back(self.run_id, call.key)
             if call.log is not None:
