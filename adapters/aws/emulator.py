@@ -246,6 +246,30 @@ def _bare_string_child_outputs() -> Iterator[None]:
 
 
 @contextmanager
+def _one_lambda_client_per_run() -> Iterator[None]:
+    """moto's interpreter creates a new boto3 Lambda client for every Task state it runs (client creation
+    is most of a millisecond-scale state's cost); within one run they all share one per region and set of
+    credentials. Not across runs: a client copies the session's event handlers when it is made, and each
+    run registers its own Lambda handler."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils.boto_client_for
+    clients: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, repr(state_credentials))
+        with lock:
+            client = clients.get(key)
+            if client is None:
+                client = clients[key] = original(region=region, service=service, state_credentials=state_credentials)
+        return client
+
+    with mock.patch.object(lambda_eval_utils, "boto_client_for", boto_client_for):
+        yield
+
+
+@contextmanager
 def _s3_puts_one_at_a_time() -> Iterator[None]:
     """Serialise moto's S3 ``put_object``: moto (5.2) closes the buffer of the object a put replaces while
     another thread may still be reading it, so two tasks offloading the same content (the same
@@ -528,5 +552,5 @@ def moto_bridged(timers: VirtualTimers | None = None) -> Iterator[VirtualTimers]
     """moto's gaps to AWS bridged (each patch says which), its sleeps recorded by ``timers`` instead."""
     with (timers or VirtualTimers()).installed() as installed, _sfn_integration_casing(), \
             _states_errors_through_branches(), _bare_string_child_outputs(), _map_result_files(), \
-            _s3_puts_one_at_a_time():
+            _s3_puts_one_at_a_time(), _one_lambda_client_per_run():
         yield installed
