@@ -196,18 +196,10 @@ def environment_source(env: Mapping[str, str]) -> SecretSource:
 
 
 # ------------------------------------------------------------------------------- grants in the IR
-def _value_secrets(value: Any, param_secrets: Mapping[str, set[str]]) -> set[str]:
-    """Secrets a value hands over: references in its literals, and those of the parameters it reads."""
-    from . import ir
-
-    found: set[str] = set()
-    _add_value_secrets(ir, value, param_secrets, found)
-    return found
-
-
 def _add_value_secrets(ir: Any, value: Any, param_secrets: Mapping[str, set[str]], found: set[str]) -> None:
-    """:func:`_value_secrets` into ``found`` (``ir`` is :mod:`strato.ir`, imported once by the caller): this
-    runs for every argument of every node, so it makes no set per value."""
+    """Add to ``found`` the secrets ``value`` hands over: references in its literals, and those of the
+    parameters it reads (``ir`` is :mod:`strato.ir`, imported once by the caller). It runs for every
+    argument of every node, so it makes no set per value."""
     if isinstance(value, ir.Literal):
         if isinstance(value.value, (dict, list)):  # a scalar holds no reference
             found.update(secret_names(value.value))
@@ -248,7 +240,7 @@ def with_grants(root: PipelineIR) -> PipelineIR:
             args = dict(node.args) if hasattr(node, "args") else {}
             if isinstance(node, ir.SubPipelineNode):
                 for arg, value in args.items():
-                    passed.setdefault(node.pipeline, {}).setdefault(arg, set()).update(_value_secrets(value, params))
+                    _add_value_secrets(ir, value, params, passed.setdefault(node.pipeline, {}).setdefault(arg, set()))
                 continue
             if isinstance(node, (ir.TaskNode, ir.MapNode)):
                 found = grants[name].setdefault(node.task, set())
@@ -258,8 +250,9 @@ def with_grants(root: PipelineIR) -> PipelineIR:
                     _add_value_secrets(ir, node.items, params, found)
 
     for hook in root.hooks.values():  # a hook's literal arguments (a webhook's URL) are granted to it
-        grants[root.name].setdefault(hook.task, set()).update(
-            set().union(*(_value_secrets(v, {}) for v in hook.args.values())) if hook.args else set())
+        found = grants[root.name].setdefault(hook.task, set())
+        for value in hook.args.values():
+            _add_value_secrets(ir, value, {}, found)
 
     def granted(p: PipelineIR) -> PipelineIR:
         tasks = {}

@@ -12,6 +12,7 @@ delays and skips them, so emulated runs are fast and tests can assert the exact 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -374,18 +375,14 @@ def _load_moto_states_parser() -> None:
             del sys.modules["moto.batch"]
 
 
-_SESSION: list[Any] = []
-
-
+@functools.cache
 def _shared_session() -> Any:
     """One boto3 session for every emulated run in this process: a session caches the service models it
     has parsed (S3's, Lambda's and Step Functions' JSON, about 0.1 s per run), a new one parses them again.
     Its credentials are the emulator's fixed test ones; handlers a run registers on it, it unregisters."""
-    if not _SESSION:
-        import boto3
+    import boto3
 
-        _SESSION.append(boto3.session.Session())
-    return _SESSION[0]
+    return boto3.session.Session()
 
 
 @contextmanager

@@ -59,9 +59,7 @@ def _mentions_float(hint: Any) -> bool:
 
 def all_plain(fn: Callable[..., Any], args: dict[str, Any]) -> bool:
     """Every argument in ``args`` is a scalar of exactly its annotated type (or unannotated)."""
-    hints = _hints.get(fn)
-    if hints is None:
-        hints = _checked_hints(fn)
+    hints = _checked_hints(fn)
     for name, value in args.items():  # a loop, not all(...): this runs once per task call
         hint = hints.get(name)
         if hint is not None and type(value) is not hint and not _plain(hint, value):
