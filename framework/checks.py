@@ -21,9 +21,9 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
+from ._record import record
 from .errors import CheckFailed
 
 __all__ = ["Check", "CheckFailed", "check", "no_nulls", "not_empty", "row_count", "schema", "unique", "values_in"]
@@ -32,7 +32,7 @@ SEVERITIES = ("error", "warn")
 _log = logging.getLogger("strato.checks")
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     """One check: ``fn(result)`` is True when the data is good."""
 
@@ -125,8 +125,8 @@ def unique(key: str | Sequence[str], *, severity: str = "error") -> Check:
 
     def test(result: Any) -> bool:
         seen: set[str] = set()
-        for record in _records(result):
-            value = json.dumps([record.get(c) for c in columns], sort_keys=True)
+        for row in _records(result):
+            value = json.dumps([row.get(c) for c in columns], sort_keys=True)
             if value in seen:
                 raise ValueError(f"duplicate {'/'.join(columns)}: {value}")
             seen.add(value)
@@ -139,9 +139,9 @@ def values_in(column: str, allowed: Sequence[Any], *, severity: str = "error") -
     choices = list(allowed)
 
     def test(result: Any) -> bool:
-        for i, record in enumerate(_records(result)):
-            if record.get(column) not in choices:
-                raise ValueError(f"record {i}: {column}={record.get(column)!r} is not one of {choices!r}")
+        for i, row in enumerate(_records(result)):
+            if row.get(column) not in choices:
+                raise ValueError(f"record {i}: {column}={row.get(column)!r} is not one of {choices!r}")
         return True
     return Check(test, f"values_in({column})", severity)
 

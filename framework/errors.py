@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import FrameType
+
+from ._record import record
 
 _FRAMEWORK_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Location:
     """A place in the user's source code."""
 
@@ -54,7 +56,7 @@ def caller_location(skip_framework: bool = True) -> Location | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Diagnostic:
     """One problem found in a pipeline definition."""
 
@@ -111,7 +113,7 @@ class CheckFailed(Exception):
     it as ``"CheckFailed"``."""
 
 
-@dataclass
+@record(frozen=False)
 class DiagnosticSink:
     """Collects diagnostics while a definition is traced."""
 

@@ -20,11 +20,12 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import Any, ClassVar, Union
 
 from ._gc import paused_gc
+from ._record import record
 from .errors import Location
 
 SCHEMA_VERSION = 1
@@ -32,14 +33,14 @@ PathItem = Union[str, int]
 
 
 # --------------------------------------------------------------------------------------- values
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Literal:
     """A JSON value written in the pipeline."""
 
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Ref:
     """A node's result, addressed by ``path`` (``handle["files"][0]`` -> ``("files", 0)``)."""
 
@@ -47,7 +48,7 @@ class Ref:
     path: tuple[PathItem, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Param:
     """A pipeline parameter, addressed by ``path``."""
 
@@ -55,14 +56,14 @@ class Param:
     path: tuple[PathItem, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ListOf:
     """A list with at least one non-literal element."""
 
     items: tuple[Value, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class DictOf:
     """A dict with at least one non-literal value."""
 
@@ -152,7 +153,7 @@ def json_problem(value: Any, where: str = "value") -> str | None:
 COMPARATORS = ("==", "!=", "<", "<=", ">", ">=")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Compare:
     """``left <op> right`` where ``left`` reads a node or parameter and ``right`` is a JSON literal."""
 
@@ -161,17 +162,17 @@ class Compare:
     right: Any
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class AllOf:
     items: tuple[Condition, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class AnyOf:
     items: tuple[Condition, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Not:
     item: Condition
 
@@ -256,7 +257,7 @@ def condition_operands(condition: Condition) -> Iterator[Ref | Param]:
 
 
 # ------------------------------------------------------------------------------ branches, nodes
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Guard:
     """Run only when branch ``branch`` took arm ``arm`` (True: the ``when`` block, False: ``otherwise``)."""
 
@@ -264,7 +265,7 @@ class Guard:
     arm: bool
 
 
-@dataclass(frozen=True)
+@record
 class Branch:
     """A ``when(condition)`` block (and its ``otherwise``), itself possibly inside another guard."""
 
@@ -274,7 +275,7 @@ class Branch:
     location: Location | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class TaskNode:
     """One call of a task."""
 
@@ -287,7 +288,7 @@ class TaskNode:
     kind = "task"
 
 
-@dataclass(frozen=True)
+@record
 class MapNode:
     """A task called once per element of ``items`` (as ``item_param``); results in input order."""
 
@@ -303,7 +304,7 @@ class MapNode:
     kind = "map"
 
 
-@dataclass(frozen=True)
+@record
 class WaitNode:
     """A timer; its result is ``null``."""
 
@@ -315,7 +316,7 @@ class WaitNode:
     kind = "wait"
 
 
-@dataclass(frozen=True)
+@record
 class SubPipelineNode:
     """A call of another pipeline; its result is the child's output."""
 
@@ -332,7 +333,7 @@ Node = Union[TaskNode, MapNode, WaitNode, SubPipelineNode]
 
 
 # ------------------------------------------------------------------------------------ specs
-@dataclass(frozen=True)
+@record
 class ParamSpec:
     """A parameter of a task or pipeline. ``default`` is meaningful only when ``required`` is False."""
 
@@ -342,7 +343,7 @@ class ParamSpec:
     default: Any = None
 
 
-@dataclass(frozen=True)
+@record
 class CatchSpec:
     handler: str  # name of a task in PipelineIR.tasks
     on: tuple[str, ...] | None = None
@@ -351,7 +352,7 @@ class CatchSpec:
 HOOK_KINDS = ("on_failure", "on_success")
 
 
-@dataclass(frozen=True)
+@record
 class HookSpec:
     """A task called once a root run has ended (``@pipeline(on_failure=..., on_success=...)``).
 
@@ -397,7 +398,7 @@ def error_matches(error: str, on: tuple[str, ...] | None) -> bool:
     return on is None or error in expand_error_names(on)
 
 
-@dataclass(frozen=True)
+@record
 class RetrySpec:
     """How a task is retried: ``max_retries`` retries after the first attempt.
 
@@ -443,7 +444,7 @@ def every_seconds(every: str | None) -> int | None:
     return int(match.group(1)) * _EVERY_UNITS[match.group(2)] if match else None
 
 
-@dataclass(frozen=True)
+@record
 class ScheduleSpec:
     """When a pipeline starts by itself: a 5-field unix ``cron`` in ``timezone`` (IANA), or ``every``.
 
@@ -469,7 +470,7 @@ class ScheduleSpec:
         return cls(data.get("cron"), data.get("timezone", "UTC"), data.get("every"), data.get("input"))
 
 
-@dataclass(frozen=True)
+@record
 class ObjectCreatedSpec:
     """Start a run when an object whose key has ``prefix`` and ``suffix`` is created in ``bucket``.
 
@@ -491,7 +492,7 @@ class ObjectCreatedSpec:
                 "input": self.input}
 
 
-@dataclass(frozen=True)
+@record
 class HttpSpec:
     """Start a run with an HTTPS request whose JSON body is the input; ``auth`` is "iam" or "none"."""
 
@@ -517,7 +518,7 @@ def trigger_from_dict(data: dict[str, Any]) -> TriggerSpec:
     raise ValueError(f"unknown trigger type {kind!r}")
 
 
-@dataclass(frozen=True)
+@record
 class CheckSpec:
     """A data-quality check of a task (its code stays with the task: :mod:`strato.checks`)."""
 
@@ -526,7 +527,7 @@ class CheckSpec:
     description: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class TaskSpec:
     """What a backend needs to run a task: where its code is and how to treat failures."""
 
@@ -550,7 +551,7 @@ class TaskSpec:
     pool: str | None = None  # a shared limit on how many of its attempts run at once (local runner)
 
 
-@dataclass(frozen=True)
+@record
 class PipelineIR:
     name: str
     module: str

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from . import ir
+from ._record import record
 from .errors import Diagnostic, Location, caller_location
 from .ir import error_matches, expand_error_names
 
@@ -51,7 +52,7 @@ def _normalise_on(on: Any) -> tuple[str, ...] | None:
     return on  # reported by problems()
 
 
-@dataclass(frozen=True)
+@record
 class Retry:
     """Retry a failed task: ``max_retries`` retries after the first attempt.
 
@@ -98,7 +99,7 @@ class Retry:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Catch:
     """After retries are spent, run ``handler(error)`` and use its result instead.
 
@@ -123,7 +124,7 @@ class Catch:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Schedule:
     """Start a pipeline on a schedule: a 5-field unix ``cron`` in an IANA ``timezone``, or ``every``
     (``"30s"`` is not allowed by the clouds; use whole minutes: ``"15m"``, ``"2h"``, ``"1d"``).
@@ -196,7 +197,7 @@ def _timezone_problems(tz: Any, loc: Location | None, subject: str) -> list[Diag
     return []
 
 
-@dataclass(frozen=True)
+@record
 class ObjectCreated:
     """Start a pipeline when an object is created in a bucket (S3, Cloud Storage, Blob Storage).
 
@@ -230,7 +231,7 @@ class ObjectCreated:
         return ir.ObjectCreatedSpec(self.bucket, self.prefix, self.suffix, self.input, self.location)
 
 
-@dataclass(frozen=True)
+@record
 class Http:
     """Start a pipeline with an authenticated HTTPS request whose JSON body is the run's input."""
 

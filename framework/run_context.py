@@ -18,10 +18,11 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ._record import record
 from .errors import StratoError, caller_location
 
 MARKER = "$strato_scheduled"
@@ -32,7 +33,7 @@ class NoRunContext(StratoError):
     """``strato.context()`` was called outside a running task."""
 
 
-@dataclass(frozen=True)
+@record
 class RunContext:
     """The run a task attempt belongs to.
 
@@ -141,7 +142,7 @@ def iso_utc(moment: datetime | None) -> str | None:
 
 
 # parameter defaults from scheduled_at --------------------------------------------------------------
-@dataclass(frozen=True)
+@record
 class ScheduledValue:
     """A parameter default computed from the run's ``scheduled_at`` when the run starts.
 

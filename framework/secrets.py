@@ -19,8 +19,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from ._record import record
 
 if TYPE_CHECKING:
     from .ir import PipelineIR
@@ -39,7 +40,7 @@ class SecretUnavailable(Exception):
     """A secret a task needs cannot be read; the message names it and where it was looked for."""
 
 
-@dataclass(frozen=True)
+@record
 class Secret:
     """A reference to a secret in the platform's secret store, passed to a task as an argument."""
 

@@ -14,11 +14,12 @@ import os
 import traceback
 from collections.abc import Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import ir
 from .._gc import paused_gc
+from .._record import record
 from ..errors import Diagnostic, DiagnosticSink, Location, StratoError, TraceError, caller_location
 from ..governance import classification_problems
 from ..secrets import Secret, with_grants
@@ -36,7 +37,7 @@ def current_tracer() -> Tracer | None:
 
 
 # ------------------------------------------------------------------ values before ids are final
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PendingRef:
     """A call's result, by the call's number in trace order (its id is not known yet)."""
 
@@ -44,12 +45,12 @@ class PendingRef:
     path: tuple[ir.PathItem, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PendingList:
     items: tuple[PendingValue, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PendingDict:
     entries: tuple[tuple[str, PendingValue], ...]
 
@@ -57,24 +58,24 @@ class PendingDict:
 PendingValue = Union[ir.Literal, ir.Param, PendingRef, PendingList, PendingDict]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PendingCompare:
     left: PendingRef | ir.Param
     op: str
     right: Any
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PendingAll:
     items: tuple[PendingCondition, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PendingAny:
     items: tuple[PendingCondition, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PendingNot:
     item: PendingCondition
 
@@ -107,7 +108,7 @@ def lower_condition(cond: PendingCondition, ids: Sequence[str]) -> ir.Condition:
     return ir.Not(lower_condition(cond.item, ids))
 
 
-@dataclass(frozen=True)
+@record
 class PendingBranch:
     id: str
     condition: PendingCondition
@@ -115,7 +116,7 @@ class PendingBranch:
     location: Location | None
 
 
-@dataclass(eq=False)
+@record(frozen=False, eq=False)
 class Draft:
     """A call recorded during tracing, before ids are final."""
 
@@ -140,7 +141,7 @@ class Draft:
         return f"{self.kind if self.kind != 'map' else 'map of'} {self.explicit or self.base!r}"
 
 
-@dataclass
+@record(frozen=False)
 class Traced:
     """What tracing a pipeline produced: its IR (built even with errors) and every diagnostic."""
 

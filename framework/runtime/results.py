@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from .._record import record
 from ..errors import StratoError
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED, INTERRUPTED = "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "INTERRUPTED"
 CANCELLED = "CANCELLED"  # a unit abandoned when its run failed
 
 
-@dataclass
+@record(frozen=False)
 class RunResult:
     run_id: str
     status: str

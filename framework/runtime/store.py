@@ -12,11 +12,11 @@ import os
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._record import record
 from ..errors import StratoError
 from .results import CANCELLED, FAILED, INTERRUPTED, RUNNING, SKIPPED, SUCCEEDED
 
@@ -171,7 +171,7 @@ def _dumps(value: Any) -> str:
     return _encode(value)
 
 
-@dataclass
+@record(frozen=False)
 class RunRecord:
     """A row of ``runs``. Times are epoch seconds; ``scheduled_at`` is the tick the run is for (or None)."""
 
@@ -586,9 +586,9 @@ class RunStore:
         rows = self.db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE pipeline=? AND scheduled_at IS NOT NULL "
                                "ORDER BY started_at DESC", (pipeline,)).fetchall()
         found: dict[float, list[RunRecord]] = {}
-        for record in map(self._record, rows):
-            assert record.scheduled_at is not None
-            found.setdefault(record.scheduled_at, []).append(record)
+        for run in map(self._record, rows):
+            assert run.scheduled_at is not None
+            found.setdefault(run.scheduled_at, []).append(run)
         return found
 
     # what `strato serve` fired ------------------------------------------------------------------
