@@ -6,7 +6,6 @@ import importlib
 import importlib.util
 import os
 import sys
-import traceback
 from dataclasses import dataclass
 
 from .dsl.definitions import PipelineDefinition
@@ -93,6 +92,8 @@ def _import_error(exc: BaseException, what: str) -> StratoError:
     if isinstance(exc, SystemExit):
         return StratoError(f"importing {what} called sys.exit({exc.code!r}); a pipeline module must not exit when "
                            "imported (put script code under `if __name__ == \"__main__\":`)")
+    import traceback  # only for a module that failed to load
+
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
     where = f"{display_path(frames[-1].filename)}:{frames[-1].lineno}: " if frames else ""
     return StratoError(f"{where}importing {what} raised {type(exc).__name__}: {exc}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import traceback
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import field, replace
@@ -451,6 +450,8 @@ def _without_children(pipeline: ir.PipelineIR) -> ir.PipelineIR:
 
 def _user_frame(exc: BaseException) -> Location | None:
     """The innermost traceback frame in the user's code (not in the framework)."""
+    import traceback  # only for a pipeline body that raised
+
     found = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if not frame.filename.startswith(_FRAMEWORK_DIR) and not frame.filename.startswith("<"):

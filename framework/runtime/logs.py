@@ -21,7 +21,6 @@ import logging
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -305,6 +304,8 @@ class _Handler(logging.Handler):
 
 def user_traceback(exc: BaseException) -> str:
     """The exception's traceback with Strato's own frames left out: what the task's author wrote."""
+    import traceback  # only when a task failed: a run that succeeds never loads it
+
     te = traceback.TracebackException.from_exception(exc)
     seen: set[int] = set()
     todo: list[traceback.TracebackException] = [te]

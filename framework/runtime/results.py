@@ -6,7 +6,7 @@ them without loading SQLite, the DSL or the local runner.
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from typing import Any
 
@@ -34,7 +34,7 @@ class RunResult:
 
 def new_run_id() -> str:
     """A sortable, unique run id: UTC start time and random hex (``20240301T020000-1a2b3c4d``)."""
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(4).hex()
 
 
 class PipelineFailed(StratoError):
