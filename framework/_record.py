@@ -52,8 +52,13 @@ def _record(cls: Any, frozen: bool, eq: bool, repr: bool, slots: bool) -> Any:
     for name in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__"):
         if name in cls.__dict__ and not (name == "__hash__" and cls.__dict__[name] is None):
             raise TypeError(f"{cls.__qualname__} defines {name}: make it a plain dataclass, not a record")
+    undocumented = not cls.__dict__.get("__doc__")
+    if undocumented:  # dataclasses would build one from inspect.signature(), which parses text for a builtin
+        cls.__doc__ = cls.__qualname__
     cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, slots=slots)
     fields = dataclasses.fields(cls)
+    if undocumented:
+        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields)})"
     if len(fields) != len([f for f in cls.__dataclass_fields__.values() if "ClassVar" not in str(f.type)]):
         raise TypeError(f"{cls.__qualname__}: a record cannot have InitVar fields")
     for f in fields:
