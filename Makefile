@@ -8,7 +8,7 @@ LOCALSTACK_VENV := .venv-localstack
 LOCALSTACK_PACKAGES := 'localstack-core[runtime]==2026.3.0' 'cbor2<6' 'pyOpenSSL<24.3' 'cryptography<44' service_identity
 LOCALSTACK_PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -dr $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null); do $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: demo test fuzz lint typecheck bench bench-peers clean chromium
+.PHONY: demo test fuzz lint typecheck bench bench-coldstart bench-peers clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ typecheck: $(VENV)/.installed-all
 bench: $(VENV)/.installed-core
 	$(BIN)/python bench/run.py
 
+# `strato --help` and a 1-task `strato run` in fresh processes of a regular (wheel) install of this checkout.
+bench-coldstart: $(VENV)/.installed-core
+	$(BIN)/python bench/coldstart.py $(ARGS)
+
 # Strato beside Prefect 3 and Dagster on the same no-op workloads. The peers get a virtualenv of their own,
 # with Strato installed into it as users install it (a wheel from this checkout, not editable).
 PEERS_VENV := bench/peers/.venv
@@ -93,4 +97,4 @@ bench-peers: $(PEERS_VENV)/.installed
 	$(PEERS_VENV)/bin/python bench/peers/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(LOCALSTACK_VENV) $(PEERS_VENV) node_modules .strato build .pytest_cache
+	rm -rf $(VENV) $(LOCALSTACK_VENV) $(PEERS_VENV) bench/.coldstart-venv node_modules .strato build .pytest_cache
