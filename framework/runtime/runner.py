@@ -18,7 +18,6 @@ import itertools
 import json
 import os
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -581,6 +580,8 @@ class Execution:
         if retry is not None and call.tries <= retry.max_retries and error_matches(error["error"], retry.on):
             delay = retry.delay_for(call.tries)
             if retry.jitter:
+                import random  # only when a task with jitter failed: most runs never load it
+
                 delay = random.Random(f"{self.run_id}/{call.key}/{call.attempt}").uniform(0, delay)
             self._timer(delay, lambda: self._attempt(call))
             return
