@@ -13,10 +13,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckFailed, DefinitionError, Diagnostic, StratoError, TaskTimeout
-
 if TYPE_CHECKING:
     from .dsl import otherwise, pipeline, task, wait, when
+    from .errors import CheckFailed, DefinitionError, Diagnostic, StratoError, TaskTimeout
     from .governance import CLASSIFICATIONS, AllowedValues, Policy, RequireTags, policy
     from .options import Catch, Http, ObjectCreated, Retry, Schedule
     from .run_context import RunContext, context, scheduled_date, scheduled_time
@@ -26,9 +25,12 @@ __version__ = "0.1.0"
 
 _DSL = ("otherwise", "pipeline", "task", "wait", "when")
 _CONTEXT = ("RunContext", "context", "scheduled_date", "scheduled_time")
-# Loaded on first use too: ``strato --help`` and the cloud shims need none of them (options loads the IR).
-_LAZY = {"CLASSIFICATIONS": ".governance", "AllowedValues": ".governance", "Policy": ".governance",
-         "RequireTags": ".governance", "policy": ".governance", "Catch": ".options", "Http": ".options",
+# Loaded on first use too: ``strato --help`` and the cloud shims need none of them (options loads the IR, the
+# errors load dataclasses and inspect).
+_LAZY = {"CheckFailed": ".errors", "DefinitionError": ".errors", "Diagnostic": ".errors", "StratoError": ".errors",
+         "TaskTimeout": ".errors", "CLASSIFICATIONS": ".governance", "AllowedValues": ".governance",
+         "Policy": ".governance", "RequireTags": ".governance", "policy": ".governance", "Catch": ".options",
+         "Http": ".options",
          "ObjectCreated": ".options", "Retry": ".options", "Schedule": ".options", "Secret": ".secrets"}
 _SUBMODULES = ("checks", "cli", "dsl", "errors", "governance", "graph", "hooks", "ir", "loader", "options", "runtime",
                "targets", "validate")

@@ -1,71 +1,287 @@
-"""The ``strato`` command. Exit codes: 0 success, 1 failed run or invalid pipeline, 2 usage error."""
+"""The ``strato`` command. Exit codes: 0 success, 1 failed run or invalid pipeline, 2 usage error.
+
+Each command is a function registered by :func:`command` with its ``add_argument`` specs. :func:`main`
+builds the argparse parser of the invoked command alone, and a command imports what it needs when it
+runs (even :mod:`strato.errors`): ``strato --help`` loads argparse and this module, little more.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
+import argparse
+import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
-import click
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from typing import Any, NoReturn, TypeVar
 
-from .errors import DefinitionError, Diagnostic, StratoError, UsageError
+    from .errors import Diagnostic
+
+    F = TypeVar("F", bound=Callable[..., Any])
+    Arg = tuple[tuple[str, ...], dict[str, Any]]
 
 FORMATS = ("mermaid", "dot")
+# strato.targets.TARGETS, which cannot be imported for free: that module loads importlib.metadata
+BUILTIN_TARGETS = ("aws", "gcp", "azure")
 
 
 _JSON_OUT: list[Any] = []  # the real stdout while a --json command keeps it for its one object
 
 
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False), file=_JSON_OUT[-1] if _JSON_OUT else None)
+    import json
+
+    print(json.dumps(data, indent=2, ensure_ascii=False), file=_JSON_OUT[-1] if _JSON_OUT else None)
 
 
-@contextlib.contextmanager
-def _json_only(active: bool) -> Iterator[None]:
+class _json_only:
     """With ``--json``, stdout holds only the JSON object: anything else printed meanwhile (a module
     printing at import, a task's own thread) goes to stderr."""
-    if not active:
-        yield
-        return
-    real = sys.stdout
-    _JSON_OUT.append(real)
-    sys.stdout = sys.stderr
-    try:
-        yield
-    finally:
-        sys.stdout = real
-        _JSON_OUT.pop()
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+
+    def __enter__(self) -> None:
+        if self.active:
+            _JSON_OUT.append(sys.stdout)
+            sys.stdout = sys.stderr
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            sys.stdout = _JSON_OUT.pop()
 
 
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
+def _fail(message: str, code: int = 1) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
 
 
-class _TargetChoice(click.Choice):
-    """``--target``: the built-in targets and any installed through the ``strato.adapters`` entry points,
-    listed only when asked for (help, a wrong value), so starting the CLI reads no package metadata."""
-
-    def __init__(self) -> None:
-        super().__init__([])
-
-    @property  # type: ignore[override]
-    def choices(self) -> list[str]:
-        from .targets import target_names
-
-        return target_names()
-
-    @choices.setter
-    def choices(self, value: Any) -> None:
-        pass
+# "validate", "runs", "runs list", ...: the function each command runs, and its add_argument specs
+_COMMANDS: dict[str, tuple[Callable[..., Any], tuple[Arg, ...]]] = {}
 
 
-_TARGETS = _TargetChoice()
+def command_names() -> set[str]:
+    """Every command, subcommands as ``"runs list"``."""
+    return set(_COMMANDS)
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    """One ``add_argument`` call. Besides argparse's keywords: ``env="VAR"`` makes the variable (read when
+    parsing) the default; ``show_default=True`` ends the help with the default."""
+    return flags, options
+
+
+def command(*args: Arg, name: str | None = None) -> Callable[[F], F]:
+    """Register ``fn`` as the command ``name`` (``"runs list"`` for a group's subcommand; by default the
+    function's name). Its docstring's first line is its line in the list of commands, the rest its help."""
+
+    def register(fn: F) -> F:
+        _COMMANDS[name or fn.__name__] = (fn, args)
+        return fn
+
+    return register
+
+
+def _ranged(kind: Callable[[str], float], low: float | None = None, high: float | None = None) -> Callable[[str], Any]:
+    """``type=``: an int or float, within [low, high] where given."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+            if value != value:  # NaN
+                raise ValueError(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"{low}<=x<={high}" if low is not None and high is not None else (
+                f"x>={low}" if low is not None else f"x<={high}")
+            raise argparse.ArgumentTypeError(f"{text} is not in the range {bounds}")
+        return value
+
+    return convert
+
+
+def _one_of(choices: Sequence[str], value: str, given: str | None = None) -> str:
+    if value not in choices:
+        raise argparse.ArgumentTypeError(f"{given or value!r} is not one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def _format(text: str) -> str:
+    """``graph --format``."""
+    return _one_of(FORMATS, text)
+
+
+def _status(text: str) -> str:
+    """``runs list --status``: in any case."""
+    return _one_of(_STATUSES, text.upper(), text)
+
+
+def _target(text: str) -> str:
+    """``--target``: a built-in target, or one installed through the ``strato.adapters`` entry points (whose
+    names are read, from package metadata, only for another name)."""
+    if text in BUILTIN_TARGETS:
+        return text
+    from .targets import target_names
+
+    return _one_of(target_names(), text)
+
+
+def _directory(text: str) -> str:
+    """``--out``, ``--work-dir``: a directory, which need not exist yet."""
+    if os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"{text} is a file; give a directory")
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line on stderr: ``error:``, the option or argument, what is wrong, where to
+    read more; exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("argument "):  # "argument --target: 'mars' is not one of ..."
+            message = message[len("argument "):]
+        _fail(f"{message} (see: {self.prog} --help)", 2)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Docstrings keep their paragraphs; the width is the terminal's, found without shutil (which argparse
+    would import for every argument added)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=_columns() - 2)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return max(columns, 40)
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, read only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("strato")
+        except PackageNotFoundError:
+            from . import __version__ as number
+        print(f"strato, version {number}")
+        parser.exit()
+
+
+def _doc(fn: Callable[..., Any]) -> str:
+    """A function's docstring without its indentation."""
+    first, *rest = (fn.__doc__ or "").expandtabs().splitlines() or [""]
+    indent = min((len(line) - len(line.lstrip()) for line in rest if line.strip()), default=0)
+    return "\n".join([first.strip(), *(line[indent:] for line in rest)]).strip()
+
+
+def _commands_of(group: str) -> list[str]:
+    """The commands of ``group`` ("" for strato itself): ``["list", "logs", ...]`` for ``"runs"``."""
+    prefix = f"{group} " if group else ""
+    return sorted(key[len(prefix):] for key in _COMMANDS if key.startswith(prefix) and " " not in key[len(prefix):])
+
+
+def _parser(name: str, helping: bool = True) -> _Parser:
+    """The parser of the command ``name`` alone ("" for strato itself): a group's takes one of its commands
+    and that command's arguments, a command its own."""
+    parser = _Parser(prog=f"strato {name}".rstrip(), description=_doc(_COMMANDS[name][0] if name else main),
+                     formatter_class=_Formatter, allow_abbrev=False)
+    commands = _commands_of(name)
+    if not commands:
+        for flags, options in _COMMANDS[name][1]:
+            parser.add_argument(*flags, **_options(flags, options, helping))
+        return parser
+    if not name:
+        parser.add_argument("--version", action=_Version, nargs=0, default=argparse.SUPPRESS,
+                            help="Show the version and exit.")
+    parser.usage = f"%(prog)s [-h]{'' if name else ' [--version]'} COMMAND ..."
+    parser.add_argument("command", nargs="?", type=lambda text: _one_of(commands, text), metavar="COMMAND",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    if helping:  # a line each: the first of the command's docstring
+        import textwrap
+
+        pad, prefix = max(map(len, commands)) + 2, f"{name} " if name else ""
+        parser.add_argument_group("commands", "\n".join(
+            textwrap.fill(_doc(_COMMANDS[prefix + command][0]).split("\n")[0], _columns() - 4,
+                          initial_indent=command.ljust(pad), subsequent_indent=" " * pad) for command in commands))
+    return parser
+
+
+def _options(flags: tuple[str, ...], options: dict[str, Any], helping: bool) -> dict[str, Any]:
+    """The add_argument keywords of a spec (see :func:`arg`)."""
+    options = dict(options)
+    env = options.pop("env", None)
+    if env is not None:
+        options["default"] = os.environ.get(env) or None
+    if options.pop("show_default", False):
+        options["help"] = f"{options.get('help', '')} (default: {options['default']})".lstrip()
+    if not flags[0].startswith("-"):
+        options.setdefault("metavar", flags[0].upper())
+    if options.get("type") is _target:  # the installed targets are read from package metadata for --help only
+        names: Sequence[str] = BUILTIN_TARGETS
+        if helping:
+            from .targets import target_names
+
+            names = tuple(target_names())
+        options.setdefault("metavar", "{" + ",".join(names) + "}")
+    return options
+
+
+def _show_help(group: str) -> NoReturn:
+    """A group invoked without a command: its help, as a usage error."""
+    _parser(group).print_help(sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Strato: define data pipelines once, run them locally or compile them to each cloud's state machine."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    helping = "-h" in args or "--help" in args
+    name, options = "", {}  # only the invoked command's parser is built (each costs 0.1-0.2 ms)
+    while commands := _commands_of(name):
+        if args and args[0] in commands:
+            name, args = f"{name} {args[0]}".lstrip(), args[1:]
+            continue
+        level = _parser(name, helping).parse_args(args)  # --help, --version, a mistake, or `--` before a command
+        if level.command is None:
+            break  # a group alone: `strato runs` lists the runs, `strato` and `strato pools` show their help
+        name, args = f"{name} {level.command}".lstrip(), level.args
+    else:  # options and arguments in any order, as in `strato runs logs RUN_ID --json TASK`
+        options = vars(_parser(name, helping).parse_intermixed_args(args))
+    if not name:
+        _show_help(name)
+    try:
+        try:  # repeated options (action="append") are tuples
+            _COMMANDS[name][0](**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+        finally:
+            sys.stdout.flush()
+            if argv is None:  # the process ends here: collecting cycles at exit only delays it (about 12 ms)
+                store = sys.modules.get("strato.runtime.store")
+                if store is not None:  # what the collection would have closed
+                    store.close_all()
+                gc.freeze()
+    except (KeyboardInterrupt, EOFError):
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:  # `strato runs list | head -1`: the reader is gone, so is the output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    sys.exit(0)
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,13 +290,15 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .errors import DefinitionError, StratoError, UsageError
+
         try:
             return fn(*args, **kwargs)
         except UsageError as exc:
             _fail(str(exc), 2)
         except DefinitionError as exc:
             for diagnostic in exc.diagnostics + exc.warnings:
-                click.echo(str(diagnostic), err=True)
+                print(str(diagnostic), file=sys.stderr)
             _fail(f"{len(exc.diagnostics)} error(s); nothing was run or written", 1)
         except StratoError as exc:
             _fail(str(exc), 1)
@@ -116,6 +334,7 @@ def _missing_extra(module: str, emulating: bool = False) -> str | None:
 
 
 def _policies(specs: tuple[str, ...]) -> list[Any]:
+    from .errors import UsageError
     from .governance import Policy
 
     found = []
@@ -142,6 +361,11 @@ def _policies(specs: tuple[str, ...]) -> list[Any]:
 def _read_input(value: str | None) -> dict:
     if value is None:
         return {}
+    import json
+    from pathlib import Path
+
+    from .errors import UsageError
+
     text = value
     if value.startswith("@"):
         try:
@@ -168,6 +392,7 @@ def _read_input(value: str | None) -> dict:
 
 def _instant(option: str, value: str | None) -> Any:
     """An ISO 8601 option value as an aware UTC datetime (naive means UTC), or a usage error naming it."""
+    from .errors import StratoError, UsageError
     from .run_context import parse_instant
 
     try:
@@ -178,6 +403,10 @@ def _instant(option: str, value: str | None) -> Any:
 
 def _writable_dir(option: str, value: str) -> Path:
     """Refuse an output directory that is, or lies under, a file, before anything is written."""
+    from pathlib import Path
+
+    from .errors import UsageError
+
     path = Path(value)
     for place in (path, *path.parents):
         if place.exists() and not place.is_dir():
@@ -195,19 +424,13 @@ def _console() -> Any:
 
 def _print_warnings(warnings: list[Diagnostic]) -> None:
     for warning in warnings:
-        click.echo(str(warning), err=True)
+        print(str(warning), file=sys.stderr)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="strato", prog_name="strato")
-def main() -> None:
-    """Strato: define data pipelines once, run them locally or compile them to each cloud's state machine."""
-
-
-@main.command()
-@click.argument("ref")
-@click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR", help="Extra policies to enforce.")
-@click.option("--json", "as_json", is_flag=True, help="Print diagnostics as JSON.")
+@command(arg("ref"),
+         arg("--policy", dest="policy_refs", action="append", default=[], metavar="MODULE:ATTR",
+             help="Extra policies to enforce."),
+         arg("--json", dest="as_json", action="store_true", help="Print diagnostics as JSON."))
 @_guard
 def validate(ref: str, policy_refs: tuple[str, ...], as_json: bool) -> None:
     """Check a pipeline; print every problem as file:line: message."""
@@ -222,24 +445,24 @@ def validate(ref: str, policy_refs: tuple[str, ...], as_json: bool) -> None:
                     "hash": result.ir.hash if result else None, "diagnostics": [d.to_dict() for d in diagnostics]})
     else:
         for diagnostic in diagnostics:
-            click.echo(str(diagnostic), err=bool(errors))
+            print(str(diagnostic), file=sys.stderr if errors else sys.stdout)
         if result is not None:
             tasks = sum(1 for _ in result.ir.nodes)
-            click.echo(f"ok: pipeline {result.ir.name!r} is valid ({tasks} nodes, "
-                       f"{len(result.ir.subpipelines)} sub-pipelines, hash {result.ir.hash[:12]})")
+            print(f"ok: pipeline {result.ir.name!r} is valid ({tasks} nodes, "
+                  f"{len(result.ir.subpipelines)} sub-pipelines, hash {result.ir.hash[:12]})")
         else:
-            click.echo(f"{len(errors)} error(s) in {ref}", err=True)
+            print(f"{len(errors)} error(s) in {ref}", file=sys.stderr)
     sys.exit(0 if result is not None else 1)
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--target", required=True, type=_TARGETS)
-@click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False))
-@click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR")
+@command(arg("ref"),
+         arg("--target", required=True, type=_target),
+         arg("--out", dest="out_dir", default="build", show_default=True, type=_directory, metavar="DIR"),
+         arg("--policy", dest="policy_refs", action="append", default=[], metavar="MODULE:ATTR"))
 @_guard
 def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -> None:
     """Compile a pipeline into the target cloud's native artifacts."""
+    from .errors import StratoError
     from .loader import load
     from .targets import get_adapter, passes_target_rules
     from .validate import validated
@@ -255,18 +478,21 @@ def compile(ref: str, target: str, out_dir: str, policy_refs: tuple[str, ...]) -
         raise StratoError(f"--out {out_dir}: cannot write the artifacts ({exc.strerror}: {exc.filename})") from None
     _print_warnings(checked.warnings + warnings + result.warnings)
     for path in result.paths:
-        click.echo(str(path))
+        print(str(path))
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--target", required=True, type=_TARGETS)
-@click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False))
-@click.option("--python-version", default="3.12", show_default=True, help="The cloud's Python (major.minor).")
-@click.option("--s3", "via_s3", is_flag=True, help="aws: the zip goes to Lambda through S3 (over 50 MB zipped).")
+@command(arg("ref"),
+         arg("--target", required=True, type=_target),
+         arg("--out", dest="out_dir", default="build", show_default=True, type=_directory, metavar="DIR"),
+         arg("--python-version", default="3.12", show_default=True, help="The cloud's Python (major.minor)."),
+         arg("--s3", dest="via_s3", action="store_true",
+             help="aws: the zip goes to Lambda through S3 (over 50 MB zipped)."))
 @_guard
 def package(ref: str, target: str, out_dir: str, python_version: str, via_s3: bool) -> None:
     """Build the deployment package of a pipeline's project; print its path."""
+    from pathlib import Path
+
+    from .errors import StratoError
     from .loader import load
     from .targets import capable, get_adapter, passes_target_rules
     from .validate import validated
@@ -282,43 +508,48 @@ def package(ref: str, target: str, out_dir: str, python_version: str, via_s3: bo
     except OSError as exc:
         raise StratoError(f"--out {out_dir}: cannot write the package ({exc.strerror}: {exc.filename})") from None
     _print_warnings(checked.warnings + warnings + result.warnings)
-    click.echo(f"{result.files} files, {result.unzipped_bytes / 2**20:.1f} MB unzipped, "
-               f"{result.zipped_bytes / 2**20:.1f} MB zipped", err=True)
-    click.echo(str(result.path))
+    print(f"{result.files} files, {result.unzipped_bytes / 2**20:.1f} MB unzipped, "
+          f"{result.zipped_bytes / 2**20:.1f} MB zipped", file=sys.stderr)
+    print(str(result.path))
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
+class _stdout_to_stderr:
     """With ``--json``, what the emulated tasks and emulators print (on any thread, or from a process they
     start) goes to stderr, so stdout carries only the JSON object."""
-    if not active:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+
+    def __init__(self, active: bool) -> None:
+        self.active, self.saved, self.real = active, -1, sys.stdout
+
+    def __enter__(self) -> None:
+        if self.active:
+            sys.stdout.flush()
+            self.saved, self.real = os.dup(1), sys.stdout
+            os.dup2(2, 1)
+            sys.stdout = sys.stderr
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            sys.stdout = self.real
+            sys.stdout.flush()
+            os.dup2(self.saved, 1)
+            os.close(self.saved)
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--target", required=True, type=_TARGETS)
-@click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
-@click.option("--backend", help="Which emulator (aws: moto, moto-server, localstack; gcp: wsgi, http; azure: replay).")
-@click.option("--endpoint", metavar="URL", help="A running emulator to use instead of starting one.")
-@click.option("--work-dir", type=click.Path(file_okay=False), help="Where compiled artifacts are written.")
+@command(arg("ref"),
+         arg("--target", required=True, type=_target),
+         arg("--input", dest="input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters."),
+         arg("--json", dest="as_json", action="store_true",
+             help="Print one JSON object: run_id, status, output, error."),
+         arg("--backend",
+             help="Which emulator (aws: moto, moto-server, localstack; gcp: wsgi, http; azure: replay)."),
+         arg("--endpoint", metavar="URL", help="A running emulator to use instead of starting one."),
+         arg("--work-dir", type=_directory, metavar="DIR", help="Where compiled artifacts are written."))
 @_guard
 def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: str | None, endpoint: str | None,
             work_dir: str | None) -> None:
     """Compile a pipeline and run the artifact in the target cloud's emulator on this machine."""
     import tempfile
+    from pathlib import Path
 
     from .loader import load
     from .runtime import prepare_input, resolver_for
@@ -344,11 +575,10 @@ def emulate(ref: str, target: str, input_: str | None, as_json: bool, backend: s
     _report(result, as_json, started, resumable=False)
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--target", required=True, type=_TARGETS, help="A target that serves worker tasks (aws).")
-@click.option("--endpoint", metavar="URL", help="The cloud API endpoint (e.g. LocalStack) instead of the default.")
-@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 256), help="Polls per activity.")
+@command(arg("ref"),
+         arg("--target", required=True, type=_target, help="A target that serves worker tasks (aws)."),
+         arg("--endpoint", metavar="URL", help="The cloud API endpoint (e.g. LocalStack) instead of the default."),
+         arg("--threads", default=2, show_default=True, type=_ranged(int, 1, 256), help="Polls per activity."))
 @_guard
 def worker(ref: str, target: str, endpoint: str | None, threads: int) -> None:
     """Serve the pipeline's runtime="worker" tasks (Step Functions Activities) until interrupted."""
@@ -360,18 +590,17 @@ def worker(ref: str, target: str, endpoint: str | None, threads: int) -> None:
     adapter = capable(get_adapter(target), target, "worker")
     loaded = load(ref)
     checked = validated(loaded.definition)
-    click.echo(f"serving the worker tasks of {checked.ir.name!r} on {target}; Ctrl-C stops", err=True)
+    print(f"serving the worker tasks of {checked.ir.name!r} on {target}; Ctrl-C stops", file=sys.stderr)
     adapter.serve_worker(checked.ir, resolver_for(checked.ir), endpoint=endpoint, threads=threads)
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--local", "local", is_flag=True, help="Deploy to a local AWS this command starts (moto), or to "
-                                                     "--endpoint; the cloud itself is deployed with `pulumi up`.")
-@click.option("--target", default="aws", show_default=True, type=_TARGETS, help="The cloud whose program to apply.")
-@click.option("--endpoint", metavar="URL", help="An AWS endpoint already running (LocalStack) to deploy to "
-                                                "instead of starting moto.")
-@click.option("--port", default=0, type=click.IntRange(0, 65535), help="The local AWS's port (0: any free one).")
+@command(arg("ref"),
+         arg("--local", action="store_true", help="Deploy to a local AWS this command starts (moto), or to "
+                                                  "--endpoint; the cloud itself is deployed with `pulumi up`."),
+         arg("--target", default="aws", show_default=True, type=_target, help="The cloud whose program to apply."),
+         arg("--endpoint", metavar="URL", help="An AWS endpoint already running (LocalStack) to deploy to "
+                                               "instead of starting moto."),
+         arg("--port", default=0, type=_ranged(int, 0, 65535), help="The local AWS's port (0: any free one)."))
 @_guard
 def deploy(ref: str, local: bool, target: str, endpoint: str | None, port: int) -> None:
     """Apply the pipeline's Pulumi program to a local AWS and serve it until interrupted.
@@ -382,6 +611,7 @@ def deploy(ref: str, local: bool, target: str, endpoint: str | None, port: int) 
     import signal
     import threading
 
+    from .errors import UsageError
     from .targets import local_deployer
 
     if not local:
@@ -392,33 +622,35 @@ def deploy(ref: str, local: bool, target: str, endpoint: str | None, port: int) 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def say(line: str) -> None:
-        click.echo(line)
+        print(line)
         sys.stdout.flush()
 
     deployer.serve(ref, port=port, endpoint=endpoint, say=say, stop=stop)
-    click.echo("stopped; the local AWS and everything deployed to it are gone", err=True)
+    print("stopped; the local AWS and everything deployed to it are gone", file=sys.stderr)
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--target", required=True, type=_TARGETS, help="A target that can start deployed runs.")
-@click.option("--project", envvar="GOOGLE_CLOUD_PROJECT", help="gcp: the project [$GOOGLE_CLOUD_PROJECT]")
-@click.option("--location", envvar="STRATO_GCP_LOCATION", help="gcp: the region [$STRATO_GCP_LOCATION]")
-@click.option("--endpoint", metavar="URL", help="aws: the API endpoint (LocalStack, a moto server); azure: the "
-                                                "function app's URL, e.g. https://APP.azurewebsites.net")
-@click.option("--region", help="aws: the region (default: the AWS configuration's)")
-@click.option("--state-machine-arn", metavar="ARN", help="aws: the root state machine (default: found by name)")
-@click.option("--key", envvar="STRATO_AZURE_FUNCTION_KEY", help="azure: the starter's function key "
-                                                               "[$STRATO_AZURE_FUNCTION_KEY]")
-@click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
-@click.option("--timeout", type=float, help="Stop waiting after this many seconds (the run goes on).")
-@click.option("--poll", "poll_seconds", default=2.0, show_default=True, type=float)
+@command(arg("ref"),
+         arg("--target", required=True, type=_target, help="A target that can start deployed runs."),
+         arg("--project", env="GOOGLE_CLOUD_PROJECT", help="gcp: the project [$GOOGLE_CLOUD_PROJECT]"),
+         arg("--location", env="STRATO_GCP_LOCATION", help="gcp: the region [$STRATO_GCP_LOCATION]"),
+         arg("--endpoint", metavar="URL", help="aws: the API endpoint (LocalStack, a moto server); azure: the "
+                                               "function app's URL, e.g. https://APP.azurewebsites.net"),
+         arg("--region", help="aws: the region (default: the AWS configuration's)"),
+         arg("--state-machine-arn", metavar="ARN", help="aws: the root state machine (default: found by name)"),
+         arg("--key", env="STRATO_AZURE_FUNCTION_KEY", help="azure: the starter's function key "
+                                                            "[$STRATO_AZURE_FUNCTION_KEY]"),
+         arg("--input", dest="input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters."),
+         arg("--json", dest="as_json", action="store_true",
+             help="Print one JSON object: run_id, status, output, error."),
+         arg("--timeout", type=_ranged(float), metavar="SECONDS",
+             help="Stop waiting after this many seconds (the run goes on)."),
+         arg("--poll", dest="poll_seconds", default=2.0, show_default=True, type=_ranged(float), metavar="SECONDS"))
 @_guard
 def invoke(ref: str, target: str, project: str | None, location: str | None, endpoint: str | None,
            region: str | None, state_machine_arn: str | None, key: str | None, input_: str | None, as_json: bool,
            timeout: float | None, poll_seconds: float) -> None:
     """Start a run of the deployed pipeline in the cloud, follow it to its end and record it in the run store."""
+    from .errors import StratoError, UsageError
     from .loader import load
     from .runtime import prepare_input
     from .targets import capable, get_adapter
@@ -443,7 +675,7 @@ def invoke(ref: str, target: str, project: str | None, location: str | None, end
     try:
         result = adapter.invoke(checked.ir, params, **options,
                                             timeout=timeout, poll_seconds=poll_seconds,
-                                            on_start=lambda name: click.echo(f"started {name}", err=True))
+                                            on_start=lambda name: print(f"started {name}", file=sys.stderr))
     except TimeoutError as exc:  # stopped waiting; the run goes on in the cloud
         raise StratoError(str(exc)) from None
     _record_external(checked.ir, ref, params, result, target, started_at)
@@ -455,6 +687,7 @@ def _record_external(pipeline: Any, ref: str, params: dict[str, Any], result: An
     """Keep a cloud or emulated run in the local run store under its execution id (``runs list/show``)."""
     import sqlite3
 
+    from .errors import StratoError
     from .runtime import RunStore
 
     try:
@@ -466,7 +699,7 @@ def _record_external(pipeline: Any, ref: str, params: dict[str, Any], result: An
         finally:
             store.close()
     except (StratoError, sqlite3.Error) as exc:  # the run itself is done: report it, warn about the store
-        click.echo(f"warning: run {result.run_id} was not recorded in the run store: {exc}", err=True)
+        print(f"warning: run {result.run_id} was not recorded in the run store: {exc}", file=sys.stderr)
 
 
 class _Progress:
@@ -510,7 +743,7 @@ def _hooks(progress: _Progress | None, echo: bool) -> Any:
             if progress is not None:
                 progress.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
             else:
-                click.echo(text, err=True)
+                print(text, file=sys.stderr)
 
     return Echoing() if echo else Hooks()
 
@@ -540,24 +773,24 @@ def _report(result: Any, as_json: bool, started: float, resumable: bool = True) 
     else:
         if result.succeeded:
             _echo_json(result.output)
-            click.echo(f"SUCCEEDED run {result.run_id} in {time.monotonic() - started:.2f}s", err=True)
+            print(f"SUCCEEDED run {result.run_id} in {time.monotonic() - started:.2f}s", file=sys.stderr)
         else:
             error = result.error or {}
-            click.echo(f"FAILED run {result.run_id}: {error.get('error')}: {error.get('cause')}", err=True)
-            click.echo(f"inspect it with `strato runs show {result.run_id}`" + (
-                f"; continue it with `strato resume {result.run_id}`" if resumable else ""), err=True)
+            print(f"FAILED run {result.run_id}: {error.get('error')}: {error.get('cause')}", file=sys.stderr)
+            print(f"inspect it with `strato runs show {result.run_id}`" + (
+                f"; continue it with `strato resume {result.run_id}`" if resumable else ""), file=sys.stderr)
     sys.exit(0 if result.succeeded else 1)
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--input", "input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
-@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads (default 16, or $STRATO_WORKERS).")
-@click.option("--policy", "policy_refs", multiple=True, metavar="MODULE:ATTR")
-@click.option("--scheduled-at", "scheduled_at", metavar="ISO",
-              help="The tick this run is for (e.g. 2024-03-02T02:00:00Z; naive means UTC): strato.context() and "
-                   "scheduled parameter defaults see it.")
+@command(arg("ref"),
+         arg("--input", dest="input_", metavar="JSON|@FILE", help="The run's input: a JSON object of parameters."),
+         arg("--json", dest="as_json", action="store_true",
+             help="Print one JSON object: run_id, status, output, error."),
+         arg("--workers", type=_ranged(int, 1, 1024), help="Task threads (default 16, or $STRATO_WORKERS)."),
+         arg("--policy", dest="policy_refs", action="append", default=[], metavar="MODULE:ATTR"),
+         arg("--scheduled-at", metavar="ISO",
+             help="The tick this run is for (e.g. 2024-03-02T02:00:00Z; naive means UTC): strato.context() and "
+                  "scheduled parameter defaults see it."))
 @_guard
 def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy_refs: tuple[str, ...],
         scheduled_at: str | None) -> None:
@@ -577,13 +810,13 @@ def run(ref: str, input_: str | None, as_json: bool, workers: int | None, policy
         _report(result, as_json, started)
 
 
-@main.command()
-@click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--workers", type=click.IntRange(1, 1024))
+@command(arg("run_id"),
+         arg("--json", dest="as_json", action="store_true"),
+         arg("--workers", type=_ranged(int, 1, 1024)))
 @_guard
 def resume(run_id: str, as_json: bool, workers: int | None) -> None:
     """Continue an interrupted or failed run without redoing its finished tasks."""
+    from .errors import StratoError, UsageError
     from .loader import load
     from .runtime import Runner, resolver_for
     from .runtime.store import INTERRUPTED, RUNNING, RunLocked
@@ -619,6 +852,7 @@ def resume(run_id: str, as_json: bool, workers: int | None) -> None:
 
 def _existing_store(run_id: str) -> Any:
     """The run store, for a command about one run: a missing store means an unknown run, and stays missing."""
+    from .errors import UsageError
     from .runtime import RunStore
     from .runtime.store import store_path
 
@@ -629,23 +863,21 @@ def _existing_store(run_id: str) -> Any:
     return store
 
 
-@main.group(invoke_without_command=True)
-@click.pass_context
-def runs(ctx: click.Context) -> None:
+@command()
+def runs() -> None:
     """Runs recorded in the run store ($STRATO_HOME)."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(runs_list)
+    runs_list()  # `strato runs` alone
 
 
 _STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "INTERRUPTED")
 
 
-@runs.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
-@click.option("--pipeline", help="Only runs of this pipeline.")
-@click.option("--status", type=click.Choice(_STATUSES, case_sensitive=False), help="Only runs in this status.")
-@click.option("--since", metavar="AGE|ISO", help="Only runs started since: an age (2h, 7d) or a date or time.")
+@command(arg("--json", dest="as_json", action="store_true"),
+         arg("--limit", default=50, show_default=True, type=_ranged(int, 1)),
+         arg("--pipeline", help="Only runs of this pipeline."),
+         arg("--status", type=_status, metavar="{" + ",".join(_STATUSES) + "}", help="Only runs in this status."),
+         arg("--since", metavar="AGE|ISO", help="Only runs started since: an age (2h, 7d) or a date or time."),
+         name="runs list")
 @_guard
 def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = None, status: str | None = None,
               since: str | None = None) -> None:
@@ -661,8 +893,8 @@ def runs_list(as_json: bool = False, limit: int = 50, pipeline: str | None = Non
         return
     if not records:
         filtered = pipeline is not None or status is not None or since is not None
-        click.echo("no runs match" if filtered and store is not None
-                   else "no runs yet; start one with `strato run path/to/file.py:pipeline`")
+        print("no runs match" if filtered and store is not None
+              else "no runs yet; start one with `strato run path/to/file.py:pipeline`")
         return
     from rich.table import Table
 
@@ -687,12 +919,14 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-@runs.command("show")
-@click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True)
+@command(arg("run_id"), arg("--json", dest="as_json", action="store_true"), name="runs show")
 @_guard
 def runs_show(run_id: str, as_json: bool) -> None:
     """Show one run: its status, input, output, every task with attempts, durations and errors."""
+    import json
+
+    from .errors import UsageError
+
     store = _existing_store(run_id)
     record = store.get_run(run_id)
     if record is None:
@@ -755,9 +989,9 @@ def runs_show(run_id: str, as_json: bool) -> None:
         console.print(f"output and tracebacks: `strato runs logs {run_id} [TASK]`", markup=False)
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="mermaid", show_default=True)
+@command(arg("ref"),
+         arg("--format", dest="fmt", type=_format, metavar="{" + ",".join(FORMATS) + "}", default="mermaid",
+             show_default=True))
 @_guard
 def graph(ref: str, fmt: str) -> None:
     """Print the pipeline's graph as Mermaid or Graphviz DOT."""
@@ -766,14 +1000,13 @@ def graph(ref: str, fmt: str) -> None:
     from .validate import validated
 
     pipeline = validated(load(ref).definition).ir  # a graph with a cycle or unknown names is not drawn
-    click.echo(to_mermaid(pipeline) if fmt == "mermaid" else to_dot(pipeline), nl=False)
+    print(to_mermaid(pipeline) if fmt == "mermaid" else to_dot(pipeline), end="")
 
 
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; anything but loopback exposes the runs without authentication.")
-@click.option("--port", default=8642, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
-@click.option("--allow-actions", is_flag=True, help="Offer resume (and rerun, where available) on failed runs.")
+@command(arg("--host", default="127.0.0.1", show_default=True,
+             help="Address to listen on; anything but loopback exposes the runs without authentication."),
+         arg("--port", default=8642, show_default=True, type=_ranged(int, 0, 65535), help="0 picks a free port."),
+         arg("--allow-actions", action="store_true", help="Offer resume (and rerun, where available) on failed runs."))
 @_guard
 def ui(host: str, port: int, allow_actions: bool) -> None:
     """Serve a web UI over the run store ($STRATO_HOME): runs, their graphs and attempts, pipelines."""
@@ -783,7 +1016,7 @@ def ui(host: str, port: int, allow_actions: bool) -> None:
     serve(strato_home(), host=host, port=port, allow_actions=allow_actions)
 
 
-from . import cli_ops as _cli_ops  # noqa: E402,F401  (registers runs logs/prune, rerun, backfill)
+from . import cli_ops as _cli_ops  # noqa: E402,F401  (registers runs logs/prune, rerun, backfill, serve, pools)
 
 if __name__ == "__main__":
     main()

@@ -1,18 +1,31 @@
 """Operating pipelines from the command line: ``runs logs``, ``runs prune``, ``rerun``, ``backfill``, ``pools``.
 
-Registered on the ``strato`` group by :mod:`strato.cli` (kept apart so the commands that run
-pipelines day to day live together).
+Registered as commands of :mod:`strato.cli` (kept apart so the commands that run pipelines day to day
+live together).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
-from typing import Any
 
-import click
+from .cli import (
+    _echo_json,
+    _existing_store,
+    _guard,
+    _json_only,
+    _ranged,
+    _report,
+    _run_with_display,
+    _show_help,
+    arg,
+    command,
+)
 
-from .cli import _echo_json, _existing_store, _guard, _json_only, _report, _run_with_display, main, runs
-from .errors import UsageError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _matches(key: str, task: str) -> bool:
@@ -31,12 +44,13 @@ def _format_line(entry: dict[str, Any]) -> str:
     return f"{entry['key']}{attempt} {mark} {entry['line']}"
 
 
-@runs.command("logs")
-@click.argument("run_id")
-@click.argument("task", required=False)
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of lines (key, attempt, at, stream, line).")
-@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.05, 60), hidden=True)
+@command(arg("run_id"),
+         arg("task", nargs="?"),
+         arg("-f", "--follow", action="store_true", help="Keep printing new lines until the run ends."),
+         arg("--json", dest="as_json", action="store_true",
+             help="Print a JSON array of lines (key, attempt, at, stream, line)."),
+         arg("--poll", default=0.5, type=_ranged(float, 0.05, 60), help=argparse.SUPPRESS),
+         name="runs logs")
 @_guard
 def runs_logs(run_id: str, task: str | None, follow: bool, as_json: bool, poll: float) -> None:
     """Print what a run's tasks wrote (stdout, stderr, logging records, tracebacks), per attempt.
@@ -44,6 +58,8 @@ def runs_logs(run_id: str, task: str | None, follow: bool, as_json: bool, poll: 
     TASK narrows it to one call id (its map items and catch handler included) or one unit key
     such as ``clean[3]``. Lines read ``KEY [#ATTEMPT] | line`` (``!`` for stderr and tracebacks).
     """
+    from .errors import UsageError
+
     store = _existing_store(run_id)
     record = store.get_run(run_id)
     if record is None:
@@ -66,7 +82,7 @@ def runs_logs(run_id: str, task: str | None, follow: bool, as_json: bool, poll: 
             printed += batch
         else:
             for entry in batch:
-                click.echo(_format_line(entry))
+                print(_format_line(entry), flush=follow)
         if not running:
             break
         time.sleep(poll)
@@ -74,10 +90,10 @@ def runs_logs(run_id: str, task: str | None, follow: bool, as_json: bool, poll: 
         _echo_json([{k: v for k, v in e.items() if k != "id"} for e in printed])
 
 
-@runs.command("prune")
-@click.option("--older-than", "older_than", required=True, metavar="AGE",
-              help="Delete runs started more than AGE ago: 30d, 12h, 90m, 2w.")
-@click.option("--json", "as_json", is_flag=True)
+@command(arg("--older-than", required=True, metavar="AGE",
+             help="Delete runs started more than AGE ago: 30d, 12h, 90m, 2w."),
+         arg("--json", dest="as_json", action="store_true"),
+         name="runs prune")
 @_guard
 def runs_prune(older_than: str, as_json: bool) -> None:
     """Delete old runs and everything recorded about them (units, attempts, logs) in one transaction.
@@ -92,7 +108,7 @@ def runs_prune(older_than: str, as_json: bool) -> None:
     if as_json:
         _echo_json({"deleted": len(gone), "run_ids": gone})
     else:
-        click.echo(f"deleted {len(gone)} run(s) started more than {older_than} ago")
+        print(f"deleted {len(gone)} run(s) started more than {older_than} ago")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -100,6 +116,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def parse_age(text: str, option: str) -> float:
     """``30d`` -> seconds; a usage error naming ``option`` otherwise."""
+    from .errors import UsageError
+
     value = text.strip().lower()
     if len(value) >= 2 and value[-1] in _UNITS and value[:-1].isdigit():
         return int(value[:-1]) * _UNITS[value[-1]]
@@ -108,7 +126,7 @@ def parse_age(text: str, option: str) -> float:
 
 def parse_since(text: str) -> float:
     """``--since``: an age (``2h``, ``7d``) or an ISO 8601 date or time (naive means UTC) -> epoch seconds."""
-    from .errors import StratoError
+    from .errors import StratoError, UsageError
     from .run_context import parse_instant
 
     value = text.strip().lower()
@@ -124,8 +142,7 @@ def parse_since(text: str) -> float:
 
 def _load_recorded(record: Any) -> Any:
     """The pipeline a stored run was started from (its reference, imported as it was), validated."""
-    import sys
-
+    from .errors import UsageError
     from .loader import load
     from .validate import validated
 
@@ -139,12 +156,12 @@ def _load_recorded(record: Any) -> Any:
     return loaded, validated(loaded.definition)
 
 
-@main.command()
-@click.argument("run_id")
-@click.option("--from", "from_task", metavar="TASK",
-              help="Run this call and everything downstream of it again; reuse the other results of RUN_ID.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: run_id, status, output, error.")
-@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads (default 16, or $STRATO_WORKERS).")
+@command(arg("run_id"),
+         arg("--from", dest="from_task", metavar="TASK",
+             help="Run this call and everything downstream of it again; reuse the other results of RUN_ID."),
+         arg("--json", dest="as_json", action="store_true",
+             help="Print one JSON object: run_id, status, output, error."),
+         arg("--workers", type=_ranged(int, 1, 1024), help="Task threads (default 16, or $STRATO_WORKERS)."))
 @_guard
 def rerun(run_id: str, from_task: str | None, as_json: bool, workers: int | None) -> None:
     """Start a new run with the input (and scheduled_at) of RUN_ID, recorded as its rerun.
@@ -155,6 +172,7 @@ def rerun(run_id: str, from_task: str | None, as_json: bool, workers: int | None
     """
     from datetime import UTC, datetime
 
+    from .errors import UsageError
     from .runtime import Runner, prepare_input, resolver_for
 
     started = time.monotonic()
@@ -169,7 +187,7 @@ def rerun(run_id: str, from_task: str | None, as_json: bool, workers: int | None
         result = _run_with_display(lambda hooks: Runner(store, workers=workers, hooks=hooks).rerun(
             record, checked.ir, params, from_task, resolver_for(checked.ir)), echo=not as_json)
         if not as_json:
-            click.echo(f"rerun of {run_id}{f' from {from_task}' if from_task else ''}", err=True)
+            print(f"rerun of {run_id}{f' from {from_task}' if from_task else ''}", file=sys.stderr)
         _report(result, as_json, started)
 
 
@@ -177,6 +195,8 @@ def _range_end(option: str, value: str, zone: str) -> Any:
     """``--start``/``--end``: ISO 8601; a value without an offset is in the schedule's timezone."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
+
+    from .errors import UsageError
 
     text = value.strip()
     try:
@@ -187,15 +207,15 @@ def _range_end(option: str, value: str, zone: str) -> Any:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(zone))
 
 
-@main.command()
-@click.argument("ref")
-@click.option("--start", required=True, metavar="ISO", help="First instant of the range (included).")
-@click.option("--end", required=True, metavar="ISO", help="End of the range (excluded).")
-@click.option("--input", "input_", metavar="JSON|@FILE", help="Parameters for every run, over the schedule's input.")
-@click.option("--max-active", default=1, show_default=True, type=click.IntRange(1, 64), help="Runs at a time.")
-@click.option("--rerun", is_flag=True, help="Run ticks again even when they already have a succeeded run.")
-@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads per run (default 16, or $STRATO_WORKERS).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary: counts and every tick's run.")
+@command(arg("ref"),
+         arg("--start", required=True, metavar="ISO", help="First instant of the range (included)."),
+         arg("--end", required=True, metavar="ISO", help="End of the range (excluded)."),
+         arg("--input", dest="input_", metavar="JSON|@FILE",
+             help="Parameters for every run, over the schedule's input."),
+         arg("--max-active", default=1, show_default=True, type=_ranged(int, 1, 64), help="Runs at a time."),
+         arg("--rerun", action="store_true", help="Run ticks again even when they already have a succeeded run."),
+         arg("--workers", type=_ranged(int, 1, 1024), help="Task threads per run (default 16, or $STRATO_WORKERS)."),
+         arg("--json", dest="as_json", action="store_true", help="Print a JSON summary: counts and every tick's run."))
 @_guard
 def backfill(ref: str, start: str, end: str, input_: str | None, max_active: int, rerun: bool, workers: int | None,
              as_json: bool) -> None:
@@ -221,7 +241,7 @@ def backfill(ref: str, start: str, end: str, input_: str | None, max_active: int
             what = f"skipped (run {tick.run_id} {tick.status})" if tick.skipped else f"{tick.status} run {tick.run_id}"
             if tick.error and not tick.skipped:
                 what += f": {tick.error.get('error')}: {tick.error.get('cause')}"
-            click.echo(f"[{done}/{total}] {iso_utc(tick.scheduled_at)} {what}", err=True)
+            print(f"[{done}/{total}] {iso_utc(tick.scheduled_at)} {what}", file=sys.stderr)
 
         try:
             result = run_backfill(loaded.definition, first, last, input=data, max_active=max_active, rerun=rerun,
@@ -231,17 +251,19 @@ def backfill(ref: str, start: str, end: str, input_: str | None, max_active: int
         if as_json:
             _echo_json(result.to_dict())
         else:
-            click.echo(f"backfill of {result.pipeline}: {len(result.ticks)} tick(s), {result.succeeded} succeeded, "
-                       f"{result.failed} failed, {result.skipped} skipped", err=True)
+            print(f"backfill of {result.pipeline}: {len(result.ticks)} tick(s), {result.succeeded} succeeded, "
+                  f"{result.failed} failed, {result.skipped} skipped", file=sys.stderr)
             if result.failed:
-                click.echo("inspect a failed run with `strato runs show RUN_ID`; run the backfill again to retry "
-                           "the ticks that did not succeed", err=True)
+                print("inspect a failed run with `strato runs show RUN_ID`; run the backfill again to retry "
+                      "the ticks that did not succeed", file=sys.stderr)
     raise SystemExit(1 if result.failed else 0)
 
 
 def _parse_buckets(values: tuple[str, ...]) -> dict[str, str]:
     """``--bucket NAME=DIR`` (repeatable) -> {name: dir}; a usage error naming the bad value otherwise."""
     import os
+
+    from .errors import UsageError
 
     buckets: dict[str, str] = {}
     for value in values:
@@ -254,21 +276,22 @@ def _parse_buckets(values: tuple[str, ...]) -> dict[str, str]:
     return buckets
 
 
-@main.command()
-@click.argument("refs", nargs=-1, required=True, metavar="REF...")
-@click.option("--bucket", "buckets", multiple=True, metavar="NAME=DIR",
-              help="Fire ObjectCreated triggers on bucket NAME for new files in DIR (repeatable).")
-@click.option("--http-port", default=8787, show_default=True, type=click.IntRange(0, 65535),
-              help="Port for the pipelines' Http triggers (0: any free port), on 127.0.0.1.")
-@click.option("--grace", default=30.0, show_default=True, type=click.FloatRange(0, None),
-              help="Seconds to wait for running runs when stopping; the rest are left INTERRUPTED.")
-@click.option("--catchup", is_flag=True, help="After a restart, run every missed schedule tick, not only the latest.")
-@click.option("--max-active", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Runs of one pipeline at a time; a due tick or file waits for a free slot.")
-@click.option("--workers", type=click.IntRange(1, 1024), help="Task threads per run (default 16, or $STRATO_WORKERS).")
-@click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
-              help="Seconds between looks at the clock and the folders.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line for each run fired and ended.")
+@command(arg("refs", nargs="+", metavar="REF"),
+         arg("--bucket", dest="buckets", action="append", default=[], metavar="NAME=DIR",
+             help="Fire ObjectCreated triggers on bucket NAME for new files in DIR (repeatable)."),
+         arg("--http-port", default=8787, show_default=True, type=_ranged(int, 0, 65535),
+             help="Port for the pipelines' Http triggers (0: any free port), on 127.0.0.1."),
+         arg("--grace", default=30.0, show_default=True, type=_ranged(float, 0),
+             help="Seconds to wait for running runs when stopping; the rest are left INTERRUPTED."),
+         arg("--catchup", action="store_true",
+             help="After a restart, run every missed schedule tick, not only the latest."),
+         arg("--max-active", default=1, show_default=True, type=_ranged(int, 1, 64),
+             help="Runs of one pipeline at a time; a due tick or file waits for a free slot."),
+         arg("--workers", type=_ranged(int, 1, 1024), help="Task threads per run (default 16, or $STRATO_WORKERS)."),
+         arg("--poll", default=1.0, show_default=True, type=_ranged(float, 0.05, 3600),
+             help="Seconds between looks at the clock and the folders."),
+         arg("--json", dest="as_json", action="store_true",
+             help="Print one JSON object per line for each run fired and ended."))
 @_guard
 def serve(refs: tuple[str, ...], buckets: tuple[str, ...], http_port: int, grace: float, catchup: bool,
           max_active: int, workers: int | None, poll: float, as_json: bool) -> None:
@@ -282,6 +305,7 @@ def serve(refs: tuple[str, ...], buckets: tuple[str, ...], http_port: int, grace
     import signal
     import threading
 
+    from .errors import UsageError
     from .loader import load
     from .runtime.scheduler import Fired, HttpTriggers, Scheduler, Served, serve_forever
 
@@ -297,24 +321,24 @@ def serve(refs: tuple[str, ...], buckets: tuple[str, ...], http_port: int, grace
     def say(event: str, fired: Fired) -> None:
         with lock:
             if as_json:
-                click.echo(json.dumps({"event": event, **fired.to_dict()}), nl=True)
+                print(json.dumps({"event": event, **fired.to_dict()}), flush=True)
             elif event == "fired" and fired.run_id is None:
-                click.echo(f"not started {fired.pipeline} ({fired.reason} {fired.detail}): "
-                           f"{(fired.error or {}).get('cause')}")
+                print(f"not started {fired.pipeline} ({fired.reason} {fired.detail}): "
+                      f"{(fired.error or {}).get('cause')}", flush=True)
             elif event == "fired":
-                click.echo(f"fired {fired.pipeline} ({fired.reason} {fired.detail}) run {fired.run_id}")
+                print(f"fired {fired.pipeline} ({fired.reason} {fired.detail}) run {fired.run_id}", flush=True)
             elif fired.run_id is not None:
                 why = f": {fired.error.get('error')}: {fired.error.get('cause')}" if fired.error else ""
-                click.echo(f"ended {fired.pipeline} run {fired.run_id} {fired.status}{why}")
+                print(f"ended {fired.pipeline} run {fired.run_id} {fired.status}{why}", flush=True)
 
     def failed(exc: Exception) -> None:
-        click.echo(f"error: {exc} (the service goes on)", err=True)
+        print(f"error: {exc} (the service goes on)", file=sys.stderr)
 
     scheduler = Scheduler(served, buckets=mapped, catchup=catchup, max_active=max_active, workers=workers,
                           on_fire=lambda f: say("fired", f), on_end=lambda f: say("ended", f), on_error=failed)
     used = {t.bucket for p in scheduler.irs.values() for t in p.triggers if hasattr(t, "bucket")}
     for name in sorted(set(mapped) - used):
-        click.echo(f"warning: --bucket {name}: no served pipeline has an ObjectCreated trigger on it", err=True)
+        print(f"warning: --bucket {name}: no served pipeline has an ObjectCreated trigger on it", file=sys.stderr)
     http = None
     if scheduler.http_routes():
         try:
@@ -337,32 +361,33 @@ def serve(refs: tuple[str, ...], buckets: tuple[str, ...], http_port: int, grace
                 folder = mapped.get(trigger.bucket)
                 what.append(f"{item.name}: files in {folder}" if folder else
                             f"{item.name}: bucket {trigger.bucket} not mapped (give --bucket {trigger.bucket}=DIR)")
-    click.echo(f"serving {len(served)} pipeline(s) ({'; '.join(what) or 'nothing to fire'}); "
-               "stop with Ctrl-C or SIGTERM", err=True)
+    print(f"serving {len(served)} pipeline(s) ({'; '.join(what) or 'nothing to fire'}); "
+          "stop with Ctrl-C or SIGTERM", file=sys.stderr)
     ended = serve_forever(scheduler, stop, poll=poll, grace=grace)
     if http is not None:
         http.stop()
     left = [f.run_id for f in scheduler.running()]
     if not ended and left:
-        click.echo(f"stopped; {len(left)} run(s) did not end within --grace {grace:g}s and are INTERRUPTED: "
-                   f"continue each with `strato resume RUN_ID` ({', '.join(str(r) for r in left)})", err=True)
+        print(f"stopped; {len(left)} run(s) did not end within --grace {grace:g}s and are INTERRUPTED: "
+              f"continue each with `strato resume RUN_ID` ({', '.join(str(r) for r in left)})", file=sys.stderr)
         raise SystemExit(1)
-    click.echo("stopped", err=True)
+    print("stopped", file=sys.stderr)
 
 
 def _interrupted() -> int:
-    click.echo("error: interrupted: runs in progress are INTERRUPTED (`strato runs list --status INTERRUPTED`); "
-               "continue each with `strato resume RUN_ID`, or run the backfill again: ticks that succeeded are "
-               "skipped", err=True)
+    print("error: interrupted: runs in progress are INTERRUPTED (`strato runs list --status INTERRUPTED`); "
+          "continue each with `strato resume RUN_ID`, or run the backfill again: ticks that succeeded are "
+          "skipped", file=sys.stderr)
     return 130
 
 
 __all__ = ["backfill", "parse_age", "parse_since", "pools", "rerun", "runs_logs", "runs_prune", "serve"]
 
 
-@main.group()
+@command()
 def pools() -> None:
     """Shared limits on tasks across local runs: ``@task(pool="warehouse")`` and ``strato pools set``."""
+    _show_help("pools")  # `strato pools` alone
 
 
 def _pool_slots() -> Any:
@@ -372,32 +397,33 @@ def _pool_slots() -> Any:
     return PoolSlots(RunStore())
 
 
-@pools.command("set")
-@click.argument("name")
-@click.argument("slots", type=click.IntRange(1, 100_000))
+@command(arg("name"), arg("slots", type=_ranged(int, 1, 100_000)), name="pools set")
 @_guard
 def pools_set(name: str, slots: int) -> None:
     """At most SLOTS attempts of tasks in pool NAME run at once, across every local run and process."""
     import re
 
+    from .errors import UsageError
+
     if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$", name):
         raise UsageError(f"pool name {name!r}: use letters, digits, '_', '-' or '.' (at most 64)")
     _pool_slots().set_slots(name, slots, time.time())
-    click.echo(f"pool {name}: {slots} slot(s)")
+    print(f"pool {name}: {slots} slot(s)")
 
 
-@pools.command("delete")
-@click.argument("name")
+@command(arg("name"), name="pools delete")
 @_guard
 def pools_delete(name: str) -> None:
     """Remove pool NAME's limit (its tasks then run without one)."""
+    from .errors import UsageError
+
     if not _pool_slots().delete(name):
         raise UsageError(f"no pool {name!r} is set; `strato pools list` shows them")
-    click.echo(f"pool {name}: deleted (no limit)")
+    print(f"pool {name}: deleted (no limit)")
 
 
-@pools.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array: pool, slots, in_use, holders.")
+@command(arg("--json", dest="as_json", action="store_true", help="Print a JSON array: pool, slots, in_use, holders."),
+         name="pools list")
 @_guard
 def pools_list(as_json: bool) -> None:
     """Pools with their slots, and which runs and tasks hold them now."""
@@ -410,10 +436,10 @@ def pools_list(as_json: bool) -> None:
         _echo_json(listing)
         return
     if not listing:
-        click.echo("no pools: set one with `strato pools set NAME SLOTS`; a pool that is not set has no limit")
+        print("no pools: set one with `strato pools set NAME SLOTS`; a pool that is not set has no limit")
         return
     for pool in listing:
         limit = pool["slots"] if pool["slots"] is not None else "not set (no limit)"
-        click.echo(f"{pool['pool']}: {pool['in_use']} of {limit} in use")
+        print(f"{pool['pool']}: {pool['in_use']} of {limit} in use")
         for holder in pool["holders"]:
-            click.echo(f"  {holder['run_id']}  {holder['key']}  since {holder['since']}")
+            print(f"  {holder['run_id']}  {holder['key']}  since {holder['since']}")

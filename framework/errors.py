@@ -49,7 +49,8 @@ def caller_location(skip_framework: bool = True) -> Location | None:
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        generated = filename.startswith("<frozen") or (filename == "<string>" and frame.f_code.co_name == "__init__")
+        generated = filename.startswith(("<frozen", "<record ")) or (
+            filename == "<string>" and frame.f_code.co_name == "__init__")
         if not generated and not (skip_framework and filename.startswith(_FRAMEWORK_DIR)):
             return Location(filename, frame.f_lineno)
         frame = frame.f_back

@@ -31,7 +31,7 @@ def _child(args: list[str], out: Path, **env: str) -> int:
             os.environ.update(env)
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             os.dup2(fd, 1)
-            main(args, prog_name="strato")
+            main(args)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         finally:

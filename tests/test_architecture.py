@@ -70,8 +70,8 @@ def test_every_package_folder_is_installed() -> None:
 
 
 def test_import_strato_stays_light() -> None:
-    code = ("import sys, strato; heavy = [m for m in ('pydantic', 'croniter', 'rich', 'click', 'sqlite3', "
-            "'boto3', 'yaml') if m in sys.modules]; print(heavy)")
+    code = ("import sys, strato; heavy = [m for m in ('pydantic', 'croniter', 'rich', 'sqlite3', 'boto3', "
+            "'yaml') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
     assert out.strip() == "[]"
 
@@ -80,7 +80,7 @@ def test_import_strato_stays_light() -> None:
                                     "strato.ir"])
 def test_what_adapters_and_shims_import_stays_light(module: str) -> None:
     """Run results, inputs and task invocation load neither the runner, SQLite, the DSL nor the CLI's libraries."""
-    heavy = ("sqlite3", "strato.runtime.runner", "strato.runtime.store", "strato.dsl", "rich", "click")
+    heavy = ("sqlite3", "strato.runtime.runner", "strato.runtime.store", "strato.dsl", "rich")
     code = f"import sys, {module}; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
     assert out.strip() == "[]"
@@ -124,6 +124,26 @@ def test_the_cli_module_stays_light() -> None:
     code = f"import sys, strato.cli, strato.cli_ops; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
     assert out.strip() == "[]"
+
+
+# What `strato --help` must not load: each costs milliseconds of every command's start (the interpreter
+# itself starts in about 15 ms; `strato --help` must take at most 60 ms). Only `typing` is allowed, for
+# `import strato`'s own annotations.
+CLI_START_HEAVY = ("click", "dataclasses", "inspect", "sqlite3", "rich", "pydantic", "importlib.metadata",
+                   "strato.errors", "strato.ir", "strato.targets", "json", "pathlib", "contextlib", "shutil")
+
+
+def test_the_cli_starts_with_argparse_alone() -> None:
+    """``import strato`` and ``strato --help`` load argparse and the CLI's own modules, nothing in
+    CLI_START_HEAVY (what the interpreter's start loaded already, as an editable install's finder, aside):
+    a command imports what it needs when it runs."""
+    code = ("import sys; before = set(sys.modules); import strato.cli\n"
+            "try:\n    strato.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"heavy = {CLI_START_HEAVY!r}\n"
+            "print([m for m in heavy if m in set(sys.modules) - before], file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0 and "usage: strato" in done.stdout, done.stderr
+    assert done.stderr.strip() == "[]"
 
 
 def test_a_run_of_plainly_typed_tasks_loads_no_pydantic(tmp_path: Path) -> None:

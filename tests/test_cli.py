@@ -51,8 +51,8 @@ def test_input_from_file_and_usage_errors(cli: Cli, tmp_path: Path) -> None:
         (["run", SALES, "--input", f"@{tmp_path / 'missing.json'}"], "No such file"),
         (["run", "examples/nope.py:x"], "no such file"),
         (["run", "no_such_module:x"], "no module named 'no_such_module'"),
-        (["compile", SALES, "--target", "mars"], "Invalid value for '--target'"),
-        (["graph", SALES, "--format", "png"], "Invalid value for '--format'"),
+        (["compile", SALES, "--target", "mars"], "error: --target: 'mars' is not one of 'aws', 'gcp', 'azure'"),
+        (["graph", SALES, "--format", "png"], "error: --format: 'png' is not one of 'mermaid', 'dot'"),
     ]:
         result = cli(*args)
         assert result.returncode == 2, (args, result.stderr)
@@ -147,3 +147,95 @@ def test_targets_and_their_capabilities_come_from_the_adapters(cli: Cli) -> None
     assert proc.returncode == 2 and "'nope' is not one of 'aws', 'gcp', 'azure'" in proc.stderr
     for output in (proc.stdout, proc.stderr):
         assert "Traceback" not in output
+
+
+def test_usage_errors_name_the_option_and_the_help_to_read(cli: Cli) -> None:
+    for args, message in [
+        (["run", SALES, "--workers", "0"],
+         "error: --workers: 0 is not in the range 1<=x<=1024 (see: strato run --help)"),
+        (["run", SALES, "--workers", "many"],
+         "error: --workers: 'many' is not a whole number (see: strato run --help)"),
+        (["runs", "list", "--limit", "0"], "error: --limit: 0 is not in the range x>=1 (see: strato runs list --help)"),
+        (["serve", "x.py:p", "--grace", "-1"], "error: --grace: -1 is not in the range x>=0"),
+        (["invoke", SALES, "--target", "aws", "--timeout", "soon"], "error: --timeout: 'soon' is not a number"),
+        (["pools", "set", "warehouse", "0"], "error: SLOTS: 0 is not in the range 1<=x<=100000"),
+        (["compile", SALES], "error: the following arguments are required: --target (see: strato compile --help)"),
+        (["runs", "logs"], "error: the following arguments are required: RUN_ID (see: strato runs logs --help)"),
+        (["serve"], "error: the following arguments are required: REF (see: strato serve --help)"),
+        (["run", SALES, "--bogus"], "error: unrecognized arguments: --bogus (see: strato run --help)"),
+        (["run", SALES, "--work"], "error: unrecognized arguments: --work"),  # no abbreviations of --workers
+        (["runs", "show"], "(see: strato runs show --help)"),
+        (["nosuch"], "'nosuch'"),
+        (["runs", "nosuch"], "'nosuch'"),
+    ]:
+        result = cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith("error: ") and message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.splitlines()) == 1 and result.stdout == "", (args, result.stderr)
+
+
+def test_version_and_help(cli: Cli) -> None:
+    from importlib.metadata import version
+
+    shown = cli("--version")
+    assert (shown.returncode, shown.stdout) == (0, f"strato, version {version('strato')}\n")
+    helped = cli("--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: strato")
+    for line in ("validate  Check a pipeline; print every problem as file:line: message.",
+                 "runs      Runs recorded in the run store ($STRATO_HOME).", "--version"):
+        assert line in helped.stdout, helped.stdout
+    bare = cli()  # a command is needed: the help, as a usage error
+    assert bare.returncode == 2 and bare.stdout == "" and "validate  Check a pipeline" in bare.stderr
+    pools = cli("pools")
+    assert pools.returncode == 2 and "set     At most SLOTS attempts" in pools.stderr
+    compile_help = cli("compile", "-h", COLUMNS="200")
+    assert compile_help.returncode == 0
+    assert "Compile a pipeline into the target cloud's native artifacts." in compile_help.stdout
+    assert "--target {aws,gcp,azure}" in compile_help.stdout and "(default: build)" in compile_help.stdout
+    logs_help = cli("runs", "logs", "--help", COLUMNS="200")
+    assert "-f, --follow" in logs_help.stdout and "--poll" not in logs_help.stdout  # hidden
+    assert "TASK narrows it to one call id" in logs_help.stdout  # the docstring's paragraphs
+
+
+def test_runs_alone_lists_the_runs(cli: Cli) -> None:
+    empty = cli("runs")
+    assert empty.returncode == 0 and "no runs yet" in empty.stdout
+    _, ran = cli.json("run", "tests/pipelines/failing.py:failing", "--json")
+    listed = cli("runs")
+    assert listed.returncode == 0 and ran["run_id"] in listed.stdout and listed.stdout == cli("runs", "list").stdout
+
+
+def test_policy_is_repeatable(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "house_rules.py").write_text("from strato import RequireTags\n\nowner = RequireTags('owner')\n"
+                                             "team = [RequireTags('team')]\n")
+    ref = str(ROOT / "tests" / "pipelines" / "failing.py") + ":failing"
+    one = cli("validate", ref, "--policy", "house_rules:owner", cwd=tmp_path)
+    assert one.returncode == 1 and "'owner'" in one.stderr and "'team'" not in one.stderr
+    both = cli("validate", ref, "--policy", "house_rules:owner", "--policy", "house_rules:team", cwd=tmp_path)
+    assert both.returncode == 1 and "'owner'" in both.stderr and "'team'" in both.stderr, both.stderr
+
+
+def test_a_file_is_no_output_directory(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    for command, option in (("compile", "--out"), ("package", "--out"), ("emulate", "--work-dir")):
+        result = cli(command, SALES, "--target", "gcp", option, str(tmp_path / "afile"))
+        assert result.returncode == 2
+        assert result.stderr == (f"error: {option}: {tmp_path / 'afile'} is a file; give a directory "
+                                 f"(see: strato {command} --help)\n")
+
+
+def test_the_builtin_targets_are_those_of_strato_targets() -> None:
+    """The CLI knows them without importing strato.targets (which loads importlib.metadata)."""
+    from strato import cli, targets
+
+    assert cli.BUILTIN_TARGETS == targets.TARGETS
+
+
+def test_options_and_arguments_mix_in_any_order(cli: Cli) -> None:
+    _, ran = cli.json("run", "tests/pipelines/failing.py:failing", "--json")
+    first = cli("runs", "logs", "--json", ran["run_id"], "divide")
+    mixed = cli("runs", "logs", ran["run_id"], "--json", "divide")
+    assert first.returncode == mixed.returncode == 0, mixed.stderr
+    assert json.loads(mixed.stdout) == json.loads(first.stdout) != []
+    code, again = cli.json("run", "--json", "tests/pipelines/failing.py:failing", "--input", '{"b": 2}')
+    assert code == 0 and again["output"] == {"ratio": 0.5}

@@ -92,7 +92,7 @@ def test_the_lambda_package_holds_the_project_strato_and_its_runtime_but_no_emul
     assert {"daily_sales.py", "data/sales/2024-03-01/north.csv", "strato/adapters/aws/shim.py",
             "strato/__init__.py"} <= set(names)
     top = tops(names)
-    assert {"pydantic", "pydantic_core", "croniter", "click", "rich"} <= top
+    assert {"pydantic", "pydantic_core", "croniter", "rich"} <= top
     assert not top & {"moto", "boto3", "botocore", "s3transfer", "statelint", "jsonschema", "yaml", "pulumi",
                       "bin"}, top
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("strato/infra/")]

@@ -130,7 +130,7 @@ def test_runs_list_has_durations_and_filters(cli: Cli) -> None:
     assert "FAILED" in row and row.split()[-1].endswith("s")  # e.g. 0.05s
     assert cli("runs", "list", "--status", "FAILED", "--pipeline", "fine_map").stdout.strip() == "no runs match"
     for args, message in [(("--since", "yesterday"), "--since: 'yesterday' is not an ISO 8601"),
-                          (("--status", "LOST"), "Invalid value for '--status'")]:
+                          (("--status", "LOST"), "error: --status: 'LOST' is not one of 'RUNNING', 'SUCCEEDED'")]:
         bad = cli("runs", "list", *args)
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
 

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import time
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,18 @@ def hostname() -> str:
     import socket
 
     return socket.gethostname()
+
+
+_OPEN: weakref.WeakSet[RunStore] = weakref.WeakSet()  # stores not closed yet (see close_all)
+
+
+def close_all() -> None:
+    """Close the connection of every store still open, as collecting it would: an open transaction is rolled
+    back, not committed. For a process about to exit without collecting its garbage (the CLI), where an
+    unclosed connection would leave its WAL behind."""
+    for store in list(_OPEN):
+        store.db.close()
+        _OPEN.discard(store)
 
 
 SCHEMA_VERSION = 9
@@ -298,6 +311,7 @@ class RunStore:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from None
+        _OPEN.add(self)
         try:
             self._open()
         except sqlite3.Error as exc:
@@ -411,6 +425,7 @@ class RunStore:
     def close(self) -> None:
         self.commit()
         self.db.close()
+        _OPEN.discard(self)
 
     # the lease: one owner per run ----------------------------------------------------------------
     def claim(self, run_id: str, resuming: bool = True) -> RunRecord:

@@ -54,9 +54,9 @@ def is_loopback(host: str) -> bool:
 
 def available_actions() -> list[str]:
     """The run actions this installation's CLI has: ``resume`` always, ``rerun`` once it exists."""
-    from ..cli import main
+    from ..cli import command_names
 
-    commands = getattr(main, "commands", {})
+    commands = command_names()
     return [name for name in ("resume", "rerun") if name in commands]
 
 
@@ -281,19 +281,18 @@ def url_of(sock: socket.socket) -> str:
 
 def serve(home: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allow_actions: bool = False) -> None:
     """Serve the UI until interrupted; the line on stdout is the URL (port 0 picks a free port)."""
-    import click
     import uvicorn
 
     loopback = is_loopback(host)
     sock = bind(host, port)
     app = create_app(home, allow_actions=allow_actions, loopback_only=loopback)
     if not loopback:
-        click.echo(f"warning: strato ui is listening on {host}, beyond this machine, with no authentication: anyone "
-             "who can reach it reads every run's input, output and errors"
-             + (" and can resume runs" if allow_actions else "") + "; bind to 127.0.0.1 unless that is intended",
-             err=True)
+        print(f"warning: strato ui is listening on {host}, beyond this machine, with no authentication: anyone "
+              "who can reach it reads every run's input, output and errors"
+              + (" and can resume runs" if allow_actions else "") + "; bind to 127.0.0.1 unless that is intended",
+              file=sys.stderr)
     mode = "actions allowed" if allow_actions else "read-only"
-    click.echo(f"strato ui: {url_of(sock)} ({mode}; store {home / 'strato.db'}); Ctrl-C stops")
+    print(f"strato ui: {url_of(sock)} ({mode}; store {home / 'strato.db'}); Ctrl-C stops", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -169,7 +169,7 @@ def _cli_cases() -> list[Case]:
         Case("out-under-file", ("compile", "{tmp}/p.py:p", "--target", "aws", "--out", "{tmp}/afile/build"), 2,
              "--out {tmp}/afile/build: lies under {tmp}/afile, which is a file; give a directory", OK, setup="afile"),
         Case("out-is-file", ("compile", "{tmp}/p.py:p", "--target", "gcp", "--out", "{tmp}/afile"), 2,
-             "Invalid value for '--out': Directory '{tmp}/afile' is a file", OK, setup="afile"),
+             "error: --out: {tmp}/afile is a file; give a directory (see: strato compile --help)", OK, setup="afile"),
         Case("work-dir-under-file", ("emulate", "{tmp}/p.py:p", "--target", "gcp", "--work-dir", "{tmp}/afile/w"), 2,
              "--work-dir {tmp}/afile/w: lies under", OK, setup="afile"),
         # run input
