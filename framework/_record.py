@@ -27,6 +27,7 @@ from typing import Any, TypeVar, dataclass_transform, overload
 
 _T = TypeVar("_T", bound=type)
 _FACTORY = object()  # the default of a parameter whose field has a default factory
+INIT_FILE_PREFIX = "<record "  # the file name of a compiled __init__ (tracebacks, caller_location)
 
 
 @overload
@@ -59,7 +60,7 @@ def _record(cls: Any, frozen: bool, eq: bool, repr: bool, slots: bool) -> Any:
     fields = dataclasses.fields(cls)
     if undocumented:
         cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields)})"
-    if len(fields) != len([f for f in cls.__dataclass_fields__.values() if "ClassVar" not in str(f.type)]):
+    if any("InitVar" in str(f.type) for f in cls.__dataclass_fields__.values()):  # fields() leaves them out
         raise TypeError(f"{cls.__qualname__}: a record cannot have InitVar fields")
     for f in fields:
         if not f.init or f.kw_only is True:
@@ -109,7 +110,7 @@ def _compiled_init(cls: Any, fields: tuple[dataclasses.Field[Any], ...], frozen:
     if hasattr(cls, "__post_init__"):
         body.append("    __record_self__.__post_init__()")
     source = f"def __init__({', '.join(params)}):\n" + ("\n".join(body) or "    pass") + "\n"
-    exec(compile(source, f"<record {cls.__module__}.{cls.__qualname__}>", "exec"), namespace)
+    exec(compile(source, f"{INIT_FILE_PREFIX}{cls.__module__}.{cls.__qualname__}>", "exec"), namespace)
     init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     return init

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import field
 from types import FrameType
 
-from ._record import record
+from ._record import INIT_FILE_PREFIX, record
 
 _FRAMEWORK_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -49,7 +49,7 @@ def caller_location(skip_framework: bool = True) -> Location | None:
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        generated = filename.startswith(("<frozen", "<record ")) or (
+        generated = filename.startswith(("<frozen", INIT_FILE_PREFIX)) or (
             filename == "<string>" and frame.f_code.co_name == "__init__")
         if not generated and not (skip_framework and filename.startswith(_FRAMEWORK_DIR)):
             return Location(filename, frame.f_lineno)
